@@ -1,0 +1,3 @@
+from ledger_mcp.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The bookkeeping domain: models, posting, hash chain, reports. Knows nothing of MCP."""

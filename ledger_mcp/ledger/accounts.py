@@ -1,0 +1,188 @@
+"""The chart of accounts: initialisation from the shipped SKR charts, lookup, search, creation."""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+from importlib import resources
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ledger_mcp.ledger.clock import utc_now
+from ledger_mcp.ledger.errors import AccountExists, NotInitialized, UnknownAccount, ValidationFailed
+from ledger_mcp.ledger.models import SCHEMA_VERSION, Account, LedgerMeta, TaxCode
+
+ChartName = Literal["skr03", "skr04"]
+AccountType = Literal["asset", "liability", "equity", "revenue", "expense"]
+ACCOUNT_TYPES: tuple[str, ...] = ("asset", "liability", "equity", "revenue", "expense")
+# Accounts whose balance is normally on the debit side.
+DEBIT_NORMAL = frozenset({"asset", "expense"})
+
+
+def _read_csv(name: str) -> list[dict[str, str]]:
+    text = resources.files("ledger_mcp.ledger").joinpath("charts", name).read_text(encoding="utf-8")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+async def initialise(session: AsyncSession, chart: ChartName, base_currency: str = "EUR") -> bool:
+    """Load the chart and tax codes into an empty ledger. Returns False if it was set up already."""
+    if await read_meta(session, required=False):
+        return False
+    now = utc_now()
+    for row in _read_csv(f"{chart}.csv"):
+        session.add(Account(number=row["number"], name=row["name"], type=row["type"],
+                            category=row["category"], report_group=row["report_group"],
+                            is_system=True, created_at=now))
+    await session.flush()
+    for row in _read_csv("tax_codes.csv"):
+        session.add(TaxCode(
+            code=row["code"], label=row["label"], description=row["description"], rate=row["rate"],
+            kind=row["kind"], vat_account=row[f"{chart}_vat_account"] or None,
+            self_assess_account=row[f"{chart}_self_assess_account"] or None,
+            datev_bu_key=row["datev_bu_key"] or None))
+    for key, value in {"schema_version": str(SCHEMA_VERSION), "chart": chart,
+                       "base_currency": base_currency, "created_at": now}.items():
+        session.add(LedgerMeta(key=key, value=value))
+    return True
+
+
+async def read_meta(session: AsyncSession, *, required: bool = True) -> dict[str, str]:
+    rows = (await session.exec(select(LedgerMeta))).all()
+    meta = {row.key: row.value for row in rows}
+    if required and not meta:
+        raise NotInitialized("This ledger has no chart of accounts yet.",
+                             hint="Run `ledger-mcp init --chart skr03` (or skr04) first.")
+    return meta
+
+
+class AccountInfo(BaseModel):
+    """An account as agents see it."""
+
+    number: str
+    name: str
+    type: str
+    category: str
+    report_group: str
+    is_system: bool
+    is_active: bool
+
+    @classmethod
+    def of(cls, account: Account) -> AccountInfo:
+        return cls.model_validate(account, from_attributes=True)
+
+
+class NewAccount(BaseModel):
+    """A custom account to add to the chart."""
+
+    model_config = ConfigDict(frozen=True)
+    number: str = Field(description="4 to 8 digits, unused, e.g. '4931'. Pick it in the range of its "
+                                    "SKR neighbours so reports place it sensibly.")
+    name: str = Field(min_length=1, max_length=200)
+    type: AccountType
+    category: str = Field(default="", description="e.g. office, bank, payables; defaults from type")
+    report_group: str = Field(default="", description="balance sheet / P&L line; defaults from type")
+
+
+_DEFAULT_GROUP = {"asset": "bs.current_assets.other", "liability": "bs.liabilities.other",
+                  "equity": "bs.equity", "revenue": "pl.other_income", "expense": "pl.other_expenses"}
+
+
+async def create_account(session: AsyncSession, new: NewAccount) -> AccountInfo:
+    if not (new.number.isdigit() and 4 <= len(new.number) <= 8):
+        raise ValidationFailed(f"Account number {new.number!r} must be 4 to 8 digits.",
+                               hint="Use digits only, e.g. '4931'.")
+    existing = await session.get(Account, new.number)
+    if existing:
+        raise AccountExists(f"Account {new.number} already exists ({existing.name}).",
+                            hint="Use the existing account or choose a free number nearby.",
+                            details={"account": AccountInfo.of(existing).model_dump()})
+    account = Account(number=new.number, name=new.name.strip(), type=new.type,
+                      category=new.category or new.type, report_group=new.report_group or _DEFAULT_GROUP[new.type],
+                      is_system=False, created_at=utc_now())
+    session.add(account)
+    await session.flush()
+    return AccountInfo.of(account)
+
+
+async def search_accounts(session: AsyncSession, query: str = "", type: str | None = None,
+                          category: str | None = None, limit: int = 50, offset: int = 0) -> list[Account]:
+    stmt = select(Account).where(col(Account.is_active))
+    if query:
+        term = query.strip()
+        stmt = stmt.where(or_(col(Account.number).startswith(term),
+                              func.lower(Account.name).contains(term.lower())))
+    if type:
+        stmt = stmt.where(Account.type == type)
+    if category:
+        stmt = stmt.where(Account.category == category)
+    stmt = stmt.order_by(col(Account.number)).offset(offset).limit(limit)
+    return list((await session.exec(stmt)).all())
+
+
+async def count_accounts(session: AsyncSession) -> int:
+    return (await session.exec(select(func.count()).select_from(Account))).one()
+
+
+async def require_accounts(session: AsyncSession, numbers: set[str]) -> dict[str, Account]:
+    """The accounts named, or UNKNOWN_ACCOUNT naming the closest existing ones."""
+    found = {a.number: a for a in (await session.exec(
+        select(Account).where(col(Account.number).in_(numbers)))).all()}
+    missing = sorted(numbers - set(found))
+    inactive = sorted(n for n, a in found.items() if not a.is_active)
+    if missing:
+        suggestions = await nearest_accounts(session, missing[0])
+        listed = ", ".join(f"{a.number} {a.name}" for a in suggestions)
+        raise UnknownAccount(
+            f"Account {missing[0]} does not exist." + (f" Closest: {listed}." if listed else ""),
+            hint="Use one of the suggested accounts, find one with search_accounts, or add it with create_account.",
+            details={"missing": missing, "suggestions": [AccountInfo.of(a).model_dump() for a in suggestions]})
+    if inactive:
+        raise UnknownAccount(f"Account {inactive[0]} is deactivated.", hint="Book to an active account.")
+    return found
+
+
+async def nearest_accounts(session: AsyncSession, wanted: str, limit: int = 5) -> list[Account]:
+    accounts = list((await session.exec(select(Account).where(col(Account.is_active)))).all())
+    if wanted.isdigit():
+        def distance(a: Account) -> tuple[int, int]:
+            shared = len(_common_prefix(a.number, wanted))
+            gap = abs(int(a.number) - int(wanted)) if a.number.isdigit() and len(a.number) == len(wanted) else 10**9
+            return (-shared, gap)
+        return sorted(accounts, key=distance)[:limit]
+    by_name = {a.name.lower(): a for a in accounts}
+    close = difflib.get_close_matches(wanted.lower(), list(by_name), n=limit, cutoff=0.3)
+    return [by_name[name] for name in close]
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
+class TaxCodeInfo(BaseModel):
+    code: str
+    label: str
+    description: str
+    rate: str
+    kind: str = Field(description="input, output, reverse_charge or exempt")
+    vat_account: str | None
+    self_assess_account: str | None
+    datev_bu_key: str | None
+    is_system: bool
+    is_active: bool
+
+
+class TaxCodeList(BaseModel):
+    tax_codes: list[TaxCodeInfo]
+
+
+async def list_tax_codes(session: AsyncSession) -> TaxCodeList:
+    rows = (await session.exec(select(TaxCode).where(col(TaxCode.is_active)).order_by(col(TaxCode.code)))).all()
+    return TaxCodeList(tax_codes=[TaxCodeInfo.model_validate(t, from_attributes=True) for t in rows])

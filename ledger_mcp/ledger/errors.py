@@ -1,0 +1,97 @@
+"""One error family for the whole domain.
+
+Every failure an agent can act on is a `LedgerError` with a stable `code`, a message that names
+what was wrong, whether retrying the same call can succeed, and a hint that says how to fix the
+call. The MCP layer turns these into tool error results in exactly one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LedgerError(Exception):
+    """A refused operation. Nothing has been written when one is raised."""
+
+    code: str = "LEDGER_ERROR"
+    retryable: bool = False
+
+    def __init__(self, message: str, *, hint: str = "", details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.details = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "retryable": self.retryable,
+            "hint": self.hint,
+        }
+        if self.details:
+            data["details"] = self.details
+        return data
+
+
+class ValidationFailed(LedgerError):
+    code = "VALIDATION_ERROR"
+
+
+class InvalidAmount(LedgerError):
+    code = "INVALID_AMOUNT"
+
+
+class InvalidDate(LedgerError):
+    code = "INVALID_DATE"
+
+
+class Unbalanced(LedgerError):
+    code = "UNBALANCED"
+
+
+class UnknownAccount(LedgerError):
+    code = "UNKNOWN_ACCOUNT"
+
+
+class AccountExists(LedgerError):
+    code = "ACCOUNT_EXISTS"
+
+
+class UnknownTaxCode(LedgerError):
+    code = "UNKNOWN_TAX_CODE"
+
+
+class UnsupportedCurrency(LedgerError):
+    code = "UNSUPPORTED_CURRENCY"
+
+
+class IntentNotFound(LedgerError):
+    code = "INTENT_NOT_FOUND"
+
+
+class AlreadyReversed(LedgerError):
+    code = "ALREADY_REVERSED"
+
+
+class IdempotencyConflict(LedgerError):
+    code = "IDEMPOTENCY_CONFLICT"
+
+
+class DuplicateSuspected(LedgerError):
+    code = "DUPLICATE_SUSPECTED"
+
+
+class InvalidCursor(LedgerError):
+    code = "INVALID_CURSOR"
+
+
+class NotInitialized(LedgerError):
+    code = "NOT_INITIALIZED"
+
+
+class WriteConflict(LedgerError):
+    """Another writer moved the chain head first; the same call will succeed when retried."""
+
+    code = "WRITE_CONFLICT"
+    retryable = True

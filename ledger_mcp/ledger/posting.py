@@ -1,0 +1,429 @@
+"""Posting intents: bookings, opening balances and reversals (Storno).
+
+A booking line names a debit account, a credit account, or both, and a positive gross amount.
+A line with a tax code is split into net and tax postings on the code's VAT accounts (gross in,
+like DATEV's BU key; reverse charge books the net and self-assesses the tax). One-sided lines are
+paired into two-sided journal lines, so every stored line moves one amount from a credit account
+to a debit account and every intent balances by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any, Literal
+from uuid import uuid4
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ledger_mcp.ledger import chain
+from ledger_mcp.ledger.accounts import read_meta, require_accounts
+from ledger_mcp.ledger.clock import parse_date, today, utc_now
+from ledger_mcp.ledger.errors import (
+    AlreadyReversed,
+    DuplicateSuspected,
+    IdempotencyConflict,
+    IntentNotFound,
+    Unbalanced,
+    UnknownTaxCode,
+    UnsupportedCurrency,
+    ValidationFailed,
+)
+from ledger_mcp.ledger.models import Account, Intent, JournalLine, TaxCode
+from ledger_mcp.ledger.money import format_amount, parse_amount, split_gross, tax_on_net
+from ledger_mcp.ledger.provenance import Provenance
+
+MAX_LINES = 500
+OPENING_BALANCE_CATEGORY = "opening_balance"
+
+
+class BookingLine(BaseModel):
+    """One line of a booking request."""
+
+    model_config = ConfigDict(frozen=True)
+    debit_account: str | None = Field(default=None, description="Account debited, e.g. '4930'.")
+    credit_account: str | None = Field(default=None, description="Account credited, e.g. '1600'.")
+    amount: str = Field(description="Positive decimal string, e.g. '119.00'. With a tax_code: the GROSS "
+                                    "amount (reverse charge: the net amount).")
+    tax_code: str | None = Field(default=None, description="e.g. VSt19, VSt7, USt19, USt7, RC19, EU19, "
+                                                           "EXEMPT; see ledger://tax-codes.")
+    description: str | None = Field(default=None, max_length=500)
+
+
+class BookingRequest(BaseModel):
+    """A booking: one business event with one or more lines."""
+
+    model_config = ConfigDict(frozen=True)
+    booking_date: str = Field(description="YYYY-MM-DD")
+    description: str = Field(min_length=1, max_length=500)
+    lines: list[BookingLine] = Field(min_length=1, max_length=MAX_LINES)
+    currency: str | None = Field(default=None, description="ISO 4217; defaults to the ledger's base currency.")
+    external_reference: str | None = Field(default=None, max_length=200,
+                                           description="Invoice or document number (DATEV Belegfeld 1).")
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    document_id: str | None = Field(default=None, max_length=64)
+    custom_metadata: dict[str, Any] | None = None
+    skip_duplicate_check: bool = False
+
+
+class OpeningBalance(BaseModel):
+    """The opening balance of one account: a positive amount on its debit or credit side."""
+
+    model_config = ConfigDict(frozen=True)
+    account: str
+    amount: str = Field(description="Positive decimal string.")
+    side: Literal["debit", "credit"] = Field(description="debit for assets, credit for liabilities/equity.")
+
+
+class OpeningBalancesRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    booking_date: str = Field(description="YYYY-MM-DD, usually the first day of the fiscal year.")
+    balances: list[OpeningBalance] = Field(min_length=1, max_length=MAX_LINES)
+    description: str = Field(default="Eröffnungsbilanz / opening balances", max_length=500)
+    idempotency_key: str | None = Field(default=None, max_length=200)
+
+
+class ReversalRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    intent_id: str
+    reason: str = Field(min_length=1, max_length=500)
+    posting_mode: Literal["original_date", "current_date"] = "original_date"
+
+
+class PostedLine(BaseModel):
+    journal_number: int
+    debit_account: str
+    credit_account: str
+    amount: str
+    tax_code: str | None
+    line_role: str
+    description: str
+
+
+class PostingResult(BaseModel):
+    """What a posting wrote."""
+
+    intent_id: str
+    category: str
+    booking_date: str
+    currency: str
+    event_count: int = Field(description="Number of journal lines written.")
+    total_amount: str = Field(description="Sum of all line amounts.")
+    journal_number_first: int
+    journal_number_last: int
+    audit_hash: str = Field(description="audit_hash of the intent's last line (chain head after posting).")
+    reverses_intent_id: str | None = None
+    replayed: bool = Field(default=False, description="True: an earlier call with this idempotency_key "
+                                                      "already posted this; nothing new was written.")
+    duplicate_override: bool = False
+    lines: list[PostedLine]
+
+
+class OpeningBalancesResult(PostingResult):
+    total_debit: str
+    total_credit: str
+
+
+@dataclass(frozen=True)
+class Leg:
+    """A one- or two-sided posting before pairing."""
+
+    debit: str | None
+    credit: str | None
+    amount: int
+    tax_code: str | None
+    role: str
+    description: str | None
+
+
+async def post_booking(session: AsyncSession, request: BookingRequest, provenance: Provenance) -> PostingResult:
+    meta = await read_meta(session)
+    currency = _currency(request.currency, meta)
+    booking_date = parse_date(request.booking_date, field="booking_date")
+    replay = await _replay(session, request.idempotency_key, request)
+    if replay:
+        return replay
+    legs = [_leg(line, i, currency) for i, line in enumerate(request.lines, start=1)]
+    account_numbers = {n for leg in legs for n in (leg.debit, leg.credit) if n}
+    accounts = await require_accounts(session, account_numbers)
+    legs = await _apply_tax_codes(session, legs, accounts, currency)
+    pairs = _pair(legs, currency)
+    fingerprint = _fingerprint(booking_date.isoformat(), pairs, request.external_reference)
+    if not request.skip_duplicate_check:
+        await _refuse_duplicate(session, fingerprint)
+    intent = Intent(
+        id=str(uuid4()), category="booking", booking_date=booking_date, description=request.description.strip(),
+        currency=currency, external_reference=request.external_reference, idempotency_key=request.idempotency_key,
+        request_hash=_request_hash(request) if request.idempotency_key else None, fingerprint=fingerprint,
+        document_id=request.document_id,
+        custom_metadata=chain.canonical_json(request.custom_metadata) if request.custom_metadata else None,
+        duplicate_override=request.skip_duplicate_check, created_at=utc_now(), content_hash="",
+        **_provenance_columns(provenance))
+    return await _write(session, intent, pairs)
+
+
+async def post_opening_balances(session: AsyncSession, request: OpeningBalancesRequest,
+                                provenance: Provenance) -> OpeningBalancesResult:
+    meta = await read_meta(session)
+    currency = meta["base_currency"]
+    booking_date = parse_date(request.booking_date, field="booking_date")
+    opening_account = (await session.exec(
+        select(Account.number).where(Account.category == OPENING_BALANCE_CATEGORY).order_by(col(Account.number))
+    )).first()
+    if opening_account is None:
+        raise ValidationFailed("The chart has no opening balance account (category opening_balance).",
+                               hint="Create one with create_account, category 'opening_balance'.")
+    pairs: list[Leg] = []
+    for i, balance in enumerate(request.balances, start=1):
+        amount = parse_amount(balance.amount, currency, field=f"balances[{i}].amount")
+        debit, credit = ((balance.account, opening_account) if balance.side == "debit"
+                         else (opening_account, balance.account))
+        if balance.account == opening_account:
+            raise ValidationFailed(f"balances[{i}] names the opening balance account itself.",
+                                   hint="List the balance sheet accounts; the server books the counter side.")
+        pairs.append(Leg(debit, credit, amount, None, "amount", None))
+    await require_accounts(session, {b.account for b in request.balances})
+    intent = Intent(
+        id=str(uuid4()), category=OPENING_BALANCE_CATEGORY, booking_date=booking_date,
+        description=request.description, currency=currency, idempotency_key=request.idempotency_key,
+        request_hash=_request_hash(request) if request.idempotency_key else None,
+        fingerprint=_fingerprint(booking_date.isoformat(), pairs, None), created_at=utc_now(), content_hash="",
+        **_provenance_columns(provenance))
+    result = await _replay(session, request.idempotency_key, request) or await _write(session, intent, pairs)
+    debit = sum(leg.amount for leg in pairs if leg.debit != opening_account)
+    credit = sum(leg.amount for leg in pairs if leg.credit != opening_account)
+    return OpeningBalancesResult(**result.model_dump(), total_debit=format_amount(debit, currency),
+                                 total_credit=format_amount(credit, currency))
+
+
+async def reverse_intent(session: AsyncSession, request: ReversalRequest, provenance: Provenance) -> PostingResult:
+    original = await session.get(Intent, request.intent_id)
+    if original is None:
+        raise IntentNotFound(f"Intent {request.intent_id!r} does not exist.",
+                             hint="Find the intent with query_journal or ledger://intents.")
+    existing = await reversed_by(session, original.id)
+    if existing:
+        raise AlreadyReversed(f"Intent {original.id} was already reversed by {existing}.",
+                              hint="An intent is reversed once. To correct the correction, post a new booking.",
+                              details={"reversal_intent_id": existing})
+    lines = await intent_lines(session, original.id)
+    booking_date = original.booking_date if request.posting_mode == "original_date" else today()
+    pairs = [Leg(line.credit_account, line.debit_account, line.amount, line.tax_code, line.line_role,
+                 f"Storno: {line.description}") for line in lines]
+    intent = Intent(
+        id=str(uuid4()), category="reversal", booking_date=booking_date,
+        description=f"Storno: {original.description}", currency=original.currency,
+        external_reference=original.external_reference,
+        fingerprint=_fingerprint(booking_date.isoformat(), pairs, original.external_reference),
+        document_id=original.document_id, reverses_intent_id=original.id, reversal_reason=request.reason.strip(),
+        created_at=utc_now(), content_hash="", **_provenance_columns(provenance))
+    return await _write(session, intent, pairs)
+
+
+async def reversed_by(session: AsyncSession, intent_id: str) -> str | None:
+    return (await session.exec(select(Intent.id).where(Intent.reverses_intent_id == intent_id))).first()
+
+
+async def intent_lines(session: AsyncSession, intent_id: str) -> list[JournalLine]:
+    return list((await session.exec(
+        select(JournalLine).where(JournalLine.intent_id == intent_id).order_by(col(JournalLine.journal_number))
+    )).all())
+
+
+async def _write(session: AsyncSession, intent: Intent, pairs: list[Leg]) -> PostingResult:
+    """Insert the intent and its lines at the chain head. The caller's transaction commits."""
+    intent.content_hash = chain.intent_hash(intent)
+    session.add(intent)
+    number, prev = await chain.head(session)
+    lines = []
+    for index, leg in enumerate(pairs, start=1):
+        assert leg.debit and leg.credit
+        number += 1
+        line = JournalLine(
+            journal_number=number, intent_id=intent.id, line_index=index, booking_date=intent.booking_date,
+            debit_account=leg.debit, credit_account=leg.credit, amount=leg.amount, currency=intent.currency,
+            tax_code=leg.tax_code, line_role=leg.role, description=leg.description or intent.description,
+            created_at=intent.created_at, hash_version=chain.HASH_VERSION, content_hash="", prev_hash="",
+            audit_hash="", **_provenance_columns_of(intent))
+        chain.seal_line(line, intent.content_hash, prev)
+        prev = line.audit_hash
+        lines.append(line)
+    session.add_all(lines)
+    await session.flush()
+    return posting_result(intent, lines)
+
+
+def posting_result(intent: Intent, lines: list[JournalLine], *, replayed: bool = False) -> PostingResult:
+    return PostingResult(
+        intent_id=intent.id, category=intent.category, booking_date=intent.booking_date.isoformat(),
+        currency=intent.currency, event_count=len(lines),
+        total_amount=format_amount(sum(line.amount for line in lines), intent.currency),
+        journal_number_first=lines[0].journal_number, journal_number_last=lines[-1].journal_number,
+        audit_hash=lines[-1].audit_hash, reverses_intent_id=intent.reverses_intent_id, replayed=replayed,
+        duplicate_override=intent.duplicate_override,
+        lines=[PostedLine(journal_number=line.journal_number, debit_account=line.debit_account,
+                          credit_account=line.credit_account, amount=format_amount(line.amount, line.currency),
+                          tax_code=line.tax_code, line_role=line.line_role, description=line.description)
+               for line in lines])
+
+
+async def _replay(session: AsyncSession, key: str | None, request: BaseModel) -> PostingResult | None:
+    if not key:
+        return None
+    intent = (await session.exec(select(Intent).where(Intent.idempotency_key == key))).first()
+    if intent is None:
+        return None
+    if intent.request_hash != _request_hash(request):
+        raise IdempotencyConflict(
+            f"idempotency_key {key!r} was already used for a different request (intent {intent.id}).",
+            hint="Use a new idempotency_key for a new booking, or resend exactly the original request.",
+            details={"intent_id": intent.id})
+    return posting_result(intent, await intent_lines(session, intent.id), replayed=True)
+
+
+def _request_hash(request: BaseModel) -> str:
+    return chain.sha256_hex(chain.canonical_json({"type": type(request).__name__, **request.model_dump(mode="json")}))
+
+
+def _currency(requested: str | None, meta: dict[str, str]) -> str:
+    base = meta["base_currency"]
+    currency = (requested or base).strip().upper()
+    if currency != base:
+        raise UnsupportedCurrency(f"This ledger books in {base}; {currency} postings need exchange rates.",
+                                  hint=f"Convert to {base} and book the {base} amount; keep the original "
+                                       "amount in custom_metadata.")
+    return currency
+
+
+def _leg(line: BookingLine, index: int, currency: str) -> Leg:
+    debit = (line.debit_account or "").strip() or None
+    credit = (line.credit_account or "").strip() or None
+    if not debit and not credit:
+        raise ValidationFailed(f"lines[{index}] names no account.",
+                               hint="Give debit_account and credit_account (or one of them in a split booking).")
+    if debit and debit == credit:
+        raise ValidationFailed(f"lines[{index}] debits and credits the same account {debit}.",
+                               hint="A line moves an amount between two different accounts.")
+    amount = parse_amount(line.amount, currency, field=f"lines[{index}].amount")
+    tax_code = (line.tax_code or "").strip() or None
+    return Leg(debit, credit, amount, tax_code, "amount", line.description)
+
+
+async def _apply_tax_codes(session: AsyncSession, legs: list[Leg], accounts: dict[str, Account],
+                           currency: str) -> list[Leg]:
+    codes = {leg.tax_code for leg in legs if leg.tax_code}
+    tax_codes = {t.code: t for t in (await session.exec(select(TaxCode).where(col(TaxCode.code).in_(codes)))).all()}
+    for code in codes:
+        if code not in tax_codes or not tax_codes[code].is_active:
+            active = (await session.exec(select(TaxCode.code).where(col(TaxCode.is_active)))).all()
+            raise UnknownTaxCode(f"Tax code {code!r} does not exist or is inactive.",
+                                 hint=f"Use one of: {', '.join(sorted(active))} (see ledger://tax-codes).")
+    out: list[Leg] = []
+    for leg in legs:
+        tax = tax_codes.get(leg.tax_code or "")
+        out.extend(_split(leg, tax, accounts, currency) if tax else [leg])
+    return out
+
+
+def _split(leg: Leg, tax: TaxCode, accounts: dict[str, Account], currency: str) -> list[Leg]:
+    """Net and tax legs for a line with a tax code."""
+    rate = Decimal(tax.rate)
+    if tax.kind == "exempt" or rate == 0:
+        return [leg]
+    taxed_side = _taxed_side(leg, tax, accounts)
+    if tax.kind == "reverse_charge":
+        assert tax.vat_account and tax.self_assess_account
+        amount = tax_on_net(leg.amount, rate)
+        input_, output = tax.vat_account, tax.self_assess_account
+        debit, credit = (input_, output) if taxed_side == "debit" else (output, input_)
+        extra = [Leg(debit, credit, amount, tax.code, "self_assessment", f"{tax.label} (self-assessed)")]
+        return [leg, *extra] if amount else [leg]
+    assert tax.vat_account
+    net, amount = split_gross(leg.amount, rate)
+    if net <= 0:
+        raise ValidationFailed(f"Amount {format_amount(leg.amount, currency)} is too small to split at {rate} %.",
+                               hint="Book it without a tax code.")
+    taxed, other = (leg.debit, leg.credit) if taxed_side == "debit" else (leg.credit, leg.debit)
+    parts = [(taxed, net, "amount", leg.description), (tax.vat_account, amount, "tax", tax.label)]
+    legs = []
+    for account, value, role, text in parts:
+        if value == 0:
+            continue
+        debit, credit = (account, other) if taxed_side == "debit" else (other, account)
+        legs.append(Leg(debit, credit, value, tax.code, role, text))
+    return legs
+
+
+def _taxed_side(leg: Leg, tax: TaxCode, accounts: dict[str, Account]) -> str:
+    """The side of the account the tax belongs to: the only side given, else the P&L account's side,
+    else the side the code's kind implies (input tax with the debit, output tax with the credit)."""
+    if leg.debit is None or leg.credit is None:
+        return "debit" if leg.debit else "credit"
+    pnl = {"revenue", "expense"}
+    debit_pnl = accounts[leg.debit].type in pnl
+    credit_pnl = accounts[leg.credit].type in pnl
+    if debit_pnl != credit_pnl:
+        return "debit" if debit_pnl else "credit"
+    return "credit" if tax.kind == "output" else "debit"
+
+
+def _pair(legs: list[Leg], currency: str) -> list[Leg]:
+    """Two-sided legs pass through; one-sided legs are matched debit against credit, splitting amounts."""
+    paired = [leg for leg in legs if leg.debit and leg.credit]
+    debits = [leg for leg in legs if leg.debit and not leg.credit]
+    credits = [leg for leg in legs if leg.credit and not leg.debit]
+    difference = sum(leg.amount for leg in debits) - sum(leg.amount for leg in credits)
+    if difference:
+        raise Unbalanced(
+            f"The one-sided lines do not balance: debits exceed credits by {format_amount(difference, currency)}."
+            if difference > 0 else
+            f"The one-sided lines do not balance: credits exceed debits by {format_amount(-difference, currency)}.",
+            hint="Make the debit-only amounts add up to the credit-only amounts (gross, after tax), or give "
+                 "each line both a debit_account and a credit_account.",
+            details={"difference": format_amount(abs(difference), currency)})
+    i = j = 0
+    while i < len(debits) and j < len(credits):
+        d, c = debits[i], credits[j]
+        amount = min(d.amount, c.amount)
+        source = d if (d.tax_code or d.role != "amount" or not c.tax_code) else c
+        paired.append(Leg(d.debit, c.credit, amount, source.tax_code, source.role,
+                          source.description or d.description or c.description))
+        debits[i] = replace(d, amount=d.amount - amount)
+        credits[j] = replace(c, amount=c.amount - amount)
+        i += debits[i].amount == 0
+        j += credits[j].amount == 0
+    return paired
+
+
+def _fingerprint(booking_date: str, pairs: list[Leg], reference: str | None) -> str:
+    parts = sorted((leg.debit or "", leg.credit or "", leg.amount) for leg in pairs)
+    return chain.sha256_hex(chain.canonical_json([booking_date, parts, (reference or "").strip().lower()]))
+
+
+async def _refuse_duplicate(session: AsyncSession, fingerprint: str) -> None:
+    reversal = aliased(Intent)
+    stmt = (select(Intent.id, Intent.created_at)
+            .outerjoin(reversal, col(reversal.reverses_intent_id) == Intent.id)
+            .where(Intent.fingerprint == fingerprint, Intent.category != "reversal", col(reversal.id).is_(None))
+            .limit(1))
+    row = (await session.exec(stmt)).first()
+    if row:
+        raise DuplicateSuspected(
+            f"A booking with the same date, accounts, amounts and reference already exists (intent {row[0]}).",
+            hint="If this is really a second, separate booking, send it again with skip_duplicate_check=true; "
+                 "if you are retrying, use the same idempotency_key as the first call.",
+            details={"existing_intent_id": row[0], "created_at": row[1]})
+
+
+def _provenance_columns(p: Provenance) -> dict[str, Any]:
+    return {"surface": p.surface, "channel": p.channel.value, "actor_type": p.actor_type,
+            "actor_label": p.actor_label, "actor_key_prefix": p.actor_key_prefix,
+            "client_name": p.client_name, "client_version": p.client_version}
+
+
+def _provenance_columns_of(intent: Intent) -> dict[str, Any]:
+    return {name: getattr(intent, name) for name in ("surface", "channel", "actor_type", "actor_label",
+                                                      "actor_key_prefix", "client_name", "client_version")}

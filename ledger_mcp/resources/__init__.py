@@ -1,0 +1,12 @@
+"""MCP resources (ledger://...). Each has a read-tool twin, since many clients never read resources."""
+
+from mcp.server.mcpserver import MCPServer
+
+from ledger_mcp.context import AppContext
+
+from ledger_mcp.resources import chart, journal
+
+
+def register_all(server: MCPServer, app: AppContext) -> None:  # type: ignore[type-arg]
+    chart.register(server, app)
+    journal.register(server, app)

@@ -1,0 +1,41 @@
+"""ledger://intents (recent first, paginated), ledger://intents/{intent_id}, ledger://open-items."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from pydantic import BaseModel
+
+from ledger_mcp.context import AppContext
+from ledger_mcp.ledger import journal, reports
+from ledger_mcp.ledger.reports import OpenItem
+from ledger_mcp.resources.json_body import as_json
+
+
+class OpenItems(BaseModel):
+    open_items: list[OpenItem]
+
+
+def register(server: MCPServer[Any], app: AppContext) -> None:
+    @server.resource("ledger://intents", name="intents", title="Recent intents", mime_type="application/json")
+    async def recent_intents() -> str:
+        """The 50 most recent intents; next_cursor leads to ledger://intents/page/{cursor}."""
+        return as_json(await app.db.read(journal.list_intents))
+
+    @server.resource("ledger://intents/page/{cursor}", name="intents-page", title="Intents page",
+                     mime_type="application/json")
+    async def intents_page(cursor: str) -> str:
+        """A further page of intents, most recent first."""
+        return as_json(await app.db.read(journal.list_intents, cursor=cursor))
+
+    @server.resource("ledger://intents/{intent_id}", name="intent", title="Intent audit view",
+                     mime_type="application/json")
+    async def intent(intent_id: str) -> str:
+        """Full audit view of one intent: lines, provenance, hash chain, reversal and settlement links."""
+        return as_json(await app.db.read(journal.get_intent, intent_id))
+
+    @server.resource("ledger://open-items", name="open-items", title="Open items", mime_type="application/json")
+    async def open_items() -> str:
+        """Unsettled receivables and payables per account and external reference."""
+        return as_json(OpenItems(open_items=await app.db.read(reports.open_items)))

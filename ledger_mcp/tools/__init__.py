@@ -1,0 +1,12 @@
+"""MCP tools: thin adapters that validate input, call the ledger, and shape the answer."""
+
+from mcp.server.mcpserver import MCPServer
+
+from ledger_mcp.context import AppContext
+
+from ledger_mcp.tools import accounts, booking, journal, reports
+
+
+def register_all(server: MCPServer, app: AppContext) -> None:  # type: ignore[type-arg]
+    for module in (booking, journal, accounts, reports):
+        module.register(server, app)

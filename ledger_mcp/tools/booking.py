@@ -1,0 +1,102 @@
+"""Writing tools: post_booking, post_opening_balances, reverse_intent."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import CallToolResult, ToolAnnotations
+from pydantic import Field
+
+from ledger_mcp.context import AppContext, provenance
+from ledger_mcp.ledger import posting
+from ledger_mcp.ledger.posting import (
+    BookingLine,
+    BookingRequest,
+    OpeningBalance,
+    OpeningBalancesRequest,
+    OpeningBalancesResult,
+    PostingResult,
+    ReversalRequest,
+)
+from ledger_mcp.tools.result import answer, intent_uri
+
+APPEND = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+
+
+def _summary(verb: str, result: PostingResult) -> str:
+    replay = " (replayed: this idempotency_key was already booked; nothing new written)" if result.replayed else ""
+    return (f"{verb} intent {result.intent_id} on {result.booking_date}: {result.event_count} journal lines "
+            f"#{result.journal_number_first}-{result.journal_number_last}, total {result.total_amount} "
+            f"{result.currency}{replay}.")
+
+
+def register(server: MCPServer[Any], app: AppContext) -> None:
+    @server.tool(title="Post a booking", annotations=APPEND)
+    async def post_booking(
+        ctx: Context[Any, Any],
+        booking_date: Annotated[str, Field(description="YYYY-MM-DD")],
+        description: Annotated[str, Field(description="Booking text, e.g. 'Büromaterial Müller GmbH RE-4711'")],
+        lines: Annotated[list[BookingLine], Field(description="1-500 lines. Each moves a positive gross amount "
+                                                              "from credit_account to debit_account.")],
+        currency: str | None = None,
+        external_reference: Annotated[str | None, Field(description="Invoice/document number.")] = None,
+        idempotency_key: Annotated[str | None, Field(description="Any unique string per booking; resending the "
+                                                                  "same key and payload returns the original.")] = None,
+        document_id: str | None = None,
+        custom_metadata: dict[str, Any] | None = None,
+        skip_duplicate_check: Annotated[bool, Field(description="Book even if an identical booking (date, "
+                                                                "accounts, amounts, reference) exists.")] = False,
+    ) -> Annotated[CallToolResult, PostingResult]:
+        """Book one business event (invoice, payment, correction) as a balanced journal intent.
+
+        Each line: debit_account and credit_account (account numbers from the chart, e.g. SKR03 4930
+        Bürobedarf / 1200 Bank), a positive decimal-string amount, optional tax_code. With a tax code the
+        amount is GROSS and is split into net + VAT (VSt19: input VAT 19 %, USt19: output VAT 19 %,
+        RC19: reverse charge, amount is net and VAT is self-assessed). For a split booking give only one
+        side per line; the one-sided lines must balance. Returns the intent id, journal numbers, audit
+        hash and a link to the intent's audit view."""
+        request = BookingRequest(
+            booking_date=booking_date, description=description, lines=lines, currency=currency,
+            external_reference=external_reference, idempotency_key=idempotency_key, document_id=document_id,
+            custom_metadata=custom_metadata, skip_duplicate_check=skip_duplicate_check)
+        result = await app.db.write(posting.post_booking, request, provenance(ctx, app))
+        return answer(result, _summary("Booked", result), [(intent_uri(result.intent_id), "intent")])
+
+    @server.tool(title="Post opening balances", annotations=APPEND)
+    async def post_opening_balances(
+        ctx: Context[Any, Any],
+        booking_date: Annotated[str, Field(description="YYYY-MM-DD, usually the first day of the fiscal year")],
+        balances: Annotated[list[OpeningBalance], Field(description="One entry per balance sheet account.")],
+        description: str = "Eröffnungsbilanz / opening balances",
+        idempotency_key: str | None = None,
+    ) -> Annotated[CallToolResult, OpeningBalancesResult]:
+        """Book opening balances (Saldenvorträge) against the opening balance account (SKR03/04 9000).
+
+        Give each account's balance and side: debit for assets (bank, receivables), credit for
+        liabilities and equity. The server books the counter side on the opening balance account,
+        which nets to zero once all opening balances are in."""
+        request = OpeningBalancesRequest(booking_date=booking_date, balances=balances, description=description,
+                                         idempotency_key=idempotency_key)
+        result = await app.db.write(posting.post_opening_balances, request, provenance(ctx, app))
+        summary = _summary("Opened balances in", result) + (
+            f" Debit {result.total_debit}, credit {result.total_credit}.")
+        return answer(result, summary, [(intent_uri(result.intent_id), "intent")])
+
+    @server.tool(title="Reverse an intent (Storno)", annotations=ToolAnnotations(
+        read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False))
+    async def reverse_intent(
+        ctx: Context[Any, Any],
+        intent_id: str,
+        reason: Annotated[str, Field(description="Why, recorded in the audit trail.")],
+        posting_mode: Annotated[Literal["original_date", "current_date"], Field(
+            description="original_date: the Storno carries the original booking date; current_date: today "
+                        "(use when the original period is closed).")] = "original_date",
+    ) -> Annotated[CallToolResult, PostingResult]:
+        """Reverse every line of an intent with a new Storno intent (debit and credit swapped). The
+        original stays in the journal; both are linked. An intent can be reversed only once; to correct
+        a booking, reverse it and post the corrected booking."""
+        request = ReversalRequest(intent_id=intent_id, reason=reason, posting_mode=posting_mode)
+        result = await app.db.write(posting.reverse_intent, request, provenance(ctx, app))
+        return answer(result, _summary(f"Reversed {intent_id} with", result),
+                      [(intent_uri(result.intent_id), "reversal"), (intent_uri(intent_id), "original")])
