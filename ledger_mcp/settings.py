@@ -28,7 +28,8 @@ class Settings:
              chart: str | None = None) -> Settings:
         directory = Path(data_dir or os.environ.get("LEDGER_MCP_DATA_DIR") or user_data_dir("ledger-mcp"))
         directory = directory.expanduser().resolve()
-        url = database_url or os.environ.get("LEDGER_MCP_DATABASE_URL") or f"sqlite+aiosqlite:///{directory / 'ledger.sqlite3'}"
+        default_url = f"sqlite+aiosqlite:///{directory / 'ledger.sqlite3'}"
+        url = database_url or os.environ.get("LEDGER_MCP_DATABASE_URL") or default_url
         return cls(data_dir=directory, database_url=url,
                    actor=actor or os.environ.get("LEDGER_MCP_ACTOR") or default_actor(),
                    chart=chart or os.environ.get("LEDGER_MCP_CHART") or "skr03")

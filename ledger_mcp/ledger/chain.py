@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import String, cast
+from sqlalchemy.exc import StatementError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,7 +31,7 @@ _PROVENANCE_FIELDS = ("surface", "channel", "actor_type", "actor_label", "actor_
                       "client_name", "client_version")
 _INTENT_FIELDS = ("id", "category", "booking_date", "description", "currency", "external_reference",
                   "idempotency_key", "document_id", "custom_metadata", "reverses_intent_id",
-                  "reversal_reason", "duplicate_override", "created_at", *_PROVENANCE_FIELDS)
+                  "reversal_reason", "duplicate_override", "line_count", "created_at", *_PROVENANCE_FIELDS)
 _LINE_FIELDS = ("journal_number", "intent_id", "line_index", "booking_date", "debit_account",
                 "credit_account", "amount", "currency", "tax_code", "line_role", "description",
                 "created_at", "hash_version", *_PROVENANCE_FIELDS)
@@ -51,11 +53,11 @@ def _payload(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     return payload
 
 
-def intent_hash(intent: Intent) -> str:
+def intent_hash(intent: Any) -> str:
     return sha256_hex(canonical_json({"v": HASH_VERSION, **_payload(intent, _INTENT_FIELDS)}))
 
 
-def line_content_hash(line: JournalLine, intent_content_hash: str) -> str:
+def line_content_hash(line: Any, intent_content_hash: str) -> str:
     if line.hash_version != HASH_VERSION:
         raise ValueError(f"unknown hash_version {line.hash_version}")
     return sha256_hex(canonical_json({**_payload(line, _LINE_FIELDS), "intent_hash": intent_content_hash}))
@@ -99,54 +101,72 @@ class ChainReport:
     first_break: dict[str, Any] | None
 
 
+def _raw_columns(table: Any) -> list[Any]:
+    """All columns, dates as stored text: a tampered, invalid date must fail the hash, not the read."""
+    return [cast(c, String).label(c.name) if c.name == "booking_date" else c for c in table.c]
+
+
 async def verify_chain(session: AsyncSession, *, batch_size: int = 5000) -> ChainReport:
     """Recompute every hash from the stored fields, in journal order, without loading the whole
     journal at once. Stops at the first broken link."""
     intent_hashes: dict[str, str] = {}
+    line_counts: dict[str, int] = {}
     intents_checked = 0
-    async for intent in await session.stream_scalars(select(Intent)):
+    intents = await session.stream(select(*_raw_columns(Intent.__table__)))  # type: ignore[attr-defined]
+    async for intent in intents:
         intents_checked += 1
         recomputed = intent_hash(intent)
         intent_hashes[intent.id] = recomputed
+        line_counts[intent.id] = intent.line_count
         if recomputed != intent.content_hash:
+            await intents.close()
             return ChainReport(False, 0, intents_checked, 0, "", {
                 "journal_number": None, "intent_id": intent.id,
                 "problem": "intent fields do not match their content_hash (intent was changed)"})
 
     expected_number, prev = 1, GENESIS_HASH
     lines_checked = 0
-    seen_intents: set[str] = set()
-    stream = await session.stream_scalars(
-        select(JournalLine).order_by(col(JournalLine.journal_number)).execution_options(yield_per=batch_size))
-    async for line in stream:
-        problem = None
-        if line.journal_number != expected_number:
-            problem = f"gap or reorder: expected journal number {expected_number}, found {line.journal_number}"
-        elif line.intent_id not in intent_hashes:
-            problem = "line belongs to no stored intent"
-        elif line.prev_hash != prev:
-            problem = "prev_hash does not match the previous line's audit_hash"
-        else:
-            try:
-                recomputed = line_content_hash(line, intent_hashes[line.intent_id])
-            except ValueError as exc:
-                recomputed, problem = "", str(exc)
-            if problem is None and recomputed != line.content_hash:
-                problem = "line fields do not match its content_hash (line was changed)"
-            elif problem is None and audit_hash(prev, line.content_hash) != line.audit_hash:
-                problem = "audit_hash does not match sha256(prev_hash + content_hash)"
-        if problem:
-            await stream.close()
-            return ChainReport(False, lines_checked, intents_checked, expected_number - 1, prev, {
-                "journal_number": line.journal_number, "intent_id": line.intent_id, "problem": problem})
-        seen_intents.add(line.intent_id)
-        lines_checked += 1
-        expected_number += 1
-        prev = line.audit_hash
-
-    orphans = set(intent_hashes) - seen_intents
-    if orphans:
+    seen: dict[str, int] = dict.fromkeys(intent_hashes, 0)
+    table = JournalLine.__table__  # type: ignore[attr-defined]
+    stream = await session.stream(
+        select(*_raw_columns(table)).order_by(table.c.journal_number).execution_options(yield_per=batch_size))
+    try:
+        async for line in stream:
+            problem = _line_problem(line, expected_number, prev, intent_hashes)
+            if problem:
+                await stream.close()
+                return ChainReport(False, lines_checked, intents_checked, expected_number - 1, prev, {
+                    "journal_number": line.journal_number, "intent_id": line.intent_id, "problem": problem})
+            seen[line.intent_id] += 1
+            lines_checked += 1
+            expected_number += 1
+            prev = line.audit_hash
+    except (ValueError, TypeError, StatementError) as exc:
         return ChainReport(False, lines_checked, intents_checked, expected_number - 1, prev, {
-            "journal_number": None, "intent_id": sorted(orphans)[0],
-            "problem": "intent has no journal lines (its lines were removed)"})
+            "journal_number": expected_number, "intent_id": None, "problem": f"stored line cannot be read: {exc}"})
+
+    short = sorted(i for i, n in seen.items() if n != line_counts[i])
+    if short:
+        return ChainReport(False, lines_checked, intents_checked, expected_number - 1, prev, {
+            "journal_number": None, "intent_id": short[0],
+            "problem": f"intent has {seen[short[0]]} of its {line_counts[short[0]]} journal lines "
+                       "(lines were removed)"})
     return ChainReport(True, lines_checked, intents_checked, expected_number - 1, prev, None)
+
+
+def _line_problem(line: Any, expected_number: int, prev: str, intent_hashes: dict[str, str]) -> str | None:
+    if line.journal_number != expected_number:
+        return f"gap or reorder: expected journal number {expected_number}, found {line.journal_number}"
+    if line.intent_id not in intent_hashes:
+        return "line belongs to no stored intent"
+    if line.prev_hash != prev:
+        return "prev_hash does not match the previous line's audit_hash"
+    try:
+        recomputed = line_content_hash(line, intent_hashes[line.intent_id])
+    except ValueError as exc:
+        return str(exc)
+    if recomputed != line.content_hash:
+        return "line fields do not match its content_hash (line was changed)"
+    if audit_hash(prev, line.content_hash) != line.audit_hash:
+        return "audit_hash does not match sha256(prev_hash + content_hash)"
+    return None

@@ -95,7 +95,8 @@ class Database:
                           **kwargs: P.kwargs) -> T:
         async with AsyncSession(self._write_engine, expire_on_commit=False) as session, session.begin():
             if not self.is_sqlite:
-                await session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_CHAIN_LOCK_KEY))
+                conn = await session.connection()
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK_KEY})
             return await fn(session, *args, **kwargs)
 
     async def dispose(self) -> None:

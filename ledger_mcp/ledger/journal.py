@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, func, or_
+from sqlalchemy import and_, func, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -180,7 +180,7 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
         return parts
     except (ValueError, TypeError):
         raise InvalidCursor("cursor is not one this server issued.",
-                            hint="Pass next_cursor from the previous page unchanged, or omit it for page one.") from None
+                            hint="Pass next_cursor from the previous page unchanged, or omit it.") from None
 
 
 def page_limit(limit: int) -> int:
@@ -204,15 +204,15 @@ async def query_journal(session: AsyncSession, *, account: str | None = None, st
     """Journal lines in journal order, filtered; keyset-paginated on journal_number."""
     start, end = date_range(start_date, end_date)
     debit, credit = aliased(Account), aliased(Account)
-    stmt: Select[Any] = (select(JournalLine, debit.name, credit.name)
+    stmt: Any = (select(JournalLine, debit.name, credit.name)
                          .join(debit, col(debit.number) == JournalLine.debit_account)
                          .join(credit, col(credit.number) == JournalLine.credit_account))
     if account:
-        stmt = stmt.where(or_(JournalLine.debit_account == account, JournalLine.credit_account == account))
+        stmt = stmt.where(or_(col(JournalLine.debit_account) == account, col(JournalLine.credit_account) == account))
     if start:
-        stmt = stmt.where(JournalLine.booking_date >= start)
+        stmt = stmt.where(col(JournalLine.booking_date) >= start)
     if end:
-        stmt = stmt.where(JournalLine.booking_date <= end)
+        stmt = stmt.where(col(JournalLine.booking_date) <= end)
     if search:
         stmt = stmt.where(func.lower(JournalLine.description).contains(search.lower()))
     if external_reference:
@@ -220,7 +220,7 @@ async def query_journal(session: AsyncSession, *, account: str | None = None, st
             select(Intent.id).where(Intent.external_reference == external_reference)))
     if cursor:
         (after,) = decode_cursor(cursor, 1)
-        stmt = stmt.where(JournalLine.journal_number > int(after))
+        stmt = stmt.where(col(JournalLine.journal_number) > int(after))
     limit = page_limit(limit)
     rows = (await session.exec(stmt.order_by(col(JournalLine.journal_number)).limit(limit + 1))).all()
     entries = [_entry(line, {line.debit_account: dn, line.credit_account: cn}) for line, dn, cn in rows[:limit]]
@@ -254,11 +254,12 @@ async def list_intents(session: AsyncSession, *, limit: int = 50, cursor: str | 
     reversal = aliased(Intent)
     total = (select(func.sum(JournalLine.amount)).where(JournalLine.intent_id == Intent.id)
              .correlate(Intent).scalar_subquery())
-    stmt: Select[Any] = (select(Intent, total, reversal.id)
+    stmt: Any = (select(Intent, total, reversal.id)
                          .outerjoin(reversal, col(reversal.reverses_intent_id) == Intent.id))
     if cursor:
         created, intent_id = decode_cursor(cursor, 2)
-        stmt = stmt.where(or_(Intent.created_at < created, (Intent.created_at == created) & (Intent.id < intent_id)))
+        stmt = stmt.where(or_(col(Intent.created_at) < created,
+                              and_(col(Intent.created_at) == created, col(Intent.id) < intent_id)))
     limit = page_limit(limit)
     rows = (await session.exec(stmt.order_by(col(Intent.created_at).desc(), col(Intent.id).desc())
                                .limit(limit + 1))).all()

@@ -87,6 +87,7 @@ class Intent(ProvenanceColumns, table=True):
     reverses_intent_id: str | None = Field(default=None, unique=True, foreign_key="intent.id")
     reversal_reason: str | None = None
     duplicate_override: bool = False
+    line_count: int = Field(description="Journal lines the intent owns; a removed line is detected.")
     created_at: str
     content_hash: str = Field(max_length=64)
 

@@ -160,7 +160,7 @@ async def post_booking(session: AsyncSession, request: BookingRequest, provenanc
         request_hash=_request_hash(request) if request.idempotency_key else None, fingerprint=fingerprint,
         document_id=request.document_id,
         custom_metadata=chain.canonical_json(request.custom_metadata) if request.custom_metadata else None,
-        duplicate_override=request.skip_duplicate_check, created_at=utc_now(), content_hash="",
+        duplicate_override=request.skip_duplicate_check, created_at=utc_now(), line_count=0, content_hash="",
         **_provenance_columns(provenance))
     return await _write(session, intent, pairs)
 
@@ -190,13 +190,13 @@ async def post_opening_balances(session: AsyncSession, request: OpeningBalancesR
         id=str(uuid4()), category=OPENING_BALANCE_CATEGORY, booking_date=booking_date,
         description=request.description, currency=currency, idempotency_key=request.idempotency_key,
         request_hash=_request_hash(request) if request.idempotency_key else None,
-        fingerprint=_fingerprint(booking_date.isoformat(), pairs, None), created_at=utc_now(), content_hash="",
-        **_provenance_columns(provenance))
+        fingerprint=_fingerprint(booking_date.isoformat(), pairs, None), created_at=utc_now(), line_count=0,
+        content_hash="", **_provenance_columns(provenance))
     result = await _replay(session, request.idempotency_key, request) or await _write(session, intent, pairs)
-    debit = sum(leg.amount for leg in pairs if leg.debit != opening_account)
-    credit = sum(leg.amount for leg in pairs if leg.credit != opening_account)
-    return OpeningBalancesResult(**result.model_dump(), total_debit=format_amount(debit, currency),
-                                 total_credit=format_amount(credit, currency))
+    total_debit = sum(leg.amount for leg in pairs if leg.debit != opening_account)
+    total_credit = sum(leg.amount for leg in pairs if leg.credit != opening_account)
+    return OpeningBalancesResult(**result.model_dump(), total_debit=format_amount(total_debit, currency),
+                                 total_credit=format_amount(total_credit, currency))
 
 
 async def reverse_intent(session: AsyncSession, request: ReversalRequest, provenance: Provenance) -> PostingResult:
@@ -219,7 +219,7 @@ async def reverse_intent(session: AsyncSession, request: ReversalRequest, proven
         external_reference=original.external_reference,
         fingerprint=_fingerprint(booking_date.isoformat(), pairs, original.external_reference),
         document_id=original.document_id, reverses_intent_id=original.id, reversal_reason=request.reason.strip(),
-        created_at=utc_now(), content_hash="", **_provenance_columns(provenance))
+        created_at=utc_now(), line_count=0, content_hash="", **_provenance_columns(provenance))
     return await _write(session, intent, pairs)
 
 
@@ -235,6 +235,7 @@ async def intent_lines(session: AsyncSession, intent_id: str) -> list[JournalLin
 
 async def _write(session: AsyncSession, intent: Intent, pairs: list[Leg]) -> PostingResult:
     """Insert the intent and its lines at the chain head. The caller's transaction commits."""
+    intent.line_count = len(pairs)
     intent.content_hash = chain.intent_hash(intent)
     session.add(intent)
     number, prev = await chain.head(session)
@@ -338,8 +339,8 @@ def _split(leg: Leg, tax: TaxCode, accounts: dict[str, Account], currency: str) 
         assert tax.vat_account and tax.self_assess_account
         amount = tax_on_net(leg.amount, rate)
         input_, output = tax.vat_account, tax.self_assess_account
-        debit, credit = (input_, output) if taxed_side == "debit" else (output, input_)
-        extra = [Leg(debit, credit, amount, tax.code, "self_assessment", f"{tax.label} (self-assessed)")]
+        pair = (input_, output) if taxed_side == "debit" else (output, input_)
+        extra = [Leg(*pair, amount, tax.code, "self_assessment", f"{tax.label} (self-assessed)")]
         return [leg, *extra] if amount else [leg]
     assert tax.vat_account
     net, amount = split_gross(leg.amount, rate)

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, and_, case, func, literal, or_, union_all
+from sqlalchemy import and_, case, func, literal, or_, union_all
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,9 +22,9 @@ def _side(balance: int) -> str:
 
 def _postings(end: date | None) -> Any:
     """Every line twice: once on its debit account (+amount), once on its credit account (-amount)."""
-    debit = select(col(JournalLine.debit_account).label("account"), col(JournalLine.booking_date).label("d"),
+    debit: Any = select(col(JournalLine.debit_account).label("account"), col(JournalLine.booking_date).label("d"),
                    col(JournalLine.amount).label("dr"), literal(0).label("cr"))
-    credit = select(col(JournalLine.credit_account).label("account"), col(JournalLine.booking_date).label("d"),
+    credit: Any = select(col(JournalLine.credit_account).label("account"), col(JournalLine.booking_date).label("d"),
                     literal(0).label("dr"), col(JournalLine.amount).label("cr"))
     if end:
         debit = debit.where(JournalLine.booking_date <= end)
@@ -63,7 +63,7 @@ async def trial_balance(session: AsyncSession, start_date: str | None = None,
     opening = func.sum(case((before, p.c.dr - p.c.cr), else_=0))
     period_dr = func.sum(case((before, 0), else_=p.c.dr))
     period_cr = func.sum(case((before, 0), else_=p.c.cr))
-    stmt: Select[Any] = (select(p.c.account, Account.name, Account.type, opening, period_dr, period_cr)
+    stmt: Any = (select(p.c.account, Account.name, Account.type, opening, period_dr, period_cr)  # type: ignore[call-overload]
                          .join(Account, col(Account.number) == p.c.account)
                          .group_by(p.c.account, Account.name, Account.type).order_by(p.c.account))
     rows = []
@@ -118,22 +118,25 @@ async def account_statement(session: AsyncSession, account: str, start_date: str
     acc = (await require_accounts(session, {account}))[account]
     currency = (await read_meta(session))["base_currency"]
     limit = page_limit(limit)
-    touches = or_(JournalLine.debit_account == account, JournalLine.credit_account == account)
-    signed = case((JournalLine.debit_account == account, JournalLine.amount), else_=-col(JournalLine.amount))
+    touches = or_(col(JournalLine.debit_account) == account, col(JournalLine.credit_account) == account)
+    signed = case((col(JournalLine.debit_account) == account, col(JournalLine.amount)), else_=-col(JournalLine.amount))
+    before_page: Any
+    in_page: Any
     # The page starts after (start_date) or after the cursor's (date, journal number).
     if cursor:
         after_date, after_number = decode_cursor(cursor, 2)
         after_d = date.fromisoformat(after_date)
-        before_page = or_(JournalLine.booking_date < after_d,
-                          and_(JournalLine.booking_date == after_d, JournalLine.journal_number <= after_number))
+        same_day = col(JournalLine.booking_date) == after_d
+        before_page = or_(col(JournalLine.booking_date) < after_d,
+                          and_(same_day, col(JournalLine.journal_number) <= after_number))
         in_page = ~before_page
     else:
-        before_page = JournalLine.booking_date < start if start else literal(False)
-        in_page = JournalLine.booking_date >= start if start else literal(True)
+        before_page = col(JournalLine.booking_date) < start if start else literal(False)
+        in_page = col(JournalLine.booking_date) >= start if start else literal(True)
     opening = int((await session.exec(select(func.coalesce(func.sum(signed), 0)).where(touches, before_page))).one())
     stmt = select(JournalLine).where(touches, in_page)
     if end:
-        stmt = stmt.where(JournalLine.booking_date <= end)
+        stmt = stmt.where(col(JournalLine.booking_date) <= end)
     lines = list((await session.exec(stmt.order_by(col(JournalLine.booking_date), col(JournalLine.journal_number))
                                      .limit(limit + 1))).all())
     balance = opening
@@ -182,9 +185,9 @@ async def open_items(session: AsyncSession, kind: str | None = None, limit: int 
                col(JournalLine.booking_date).label("d"), (-col(JournalLine.amount)).label("signed")),
     ).subquery("lines")
     balance = func.sum(lines.c.signed)
-    stmt: Select[Any] = (
-        select(Account.category, lines.c.account, Account.name, reference, balance, func.min(lines.c.d),
-               func.max(lines.c.d), func.count())
+    stmt: Any = (
+        select(Account.category, lines.c.account, Account.name, reference, balance,  # type: ignore[call-overload]
+               func.min(lines.c.d), func.max(lines.c.d), func.count())
         .join(Account, col(Account.number) == lines.c.account)
         .join(Intent, col(Intent.id) == lines.c.intent_id)
         .where(col(Account.category).in_(wanted))

@@ -3,11 +3,12 @@ place where domain errors become MCP error results."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
@@ -23,6 +24,7 @@ from ledger_mcp.ledger.errors import IntentNotFound, LedgerError, UnknownAccount
 from ledger_mcp.settings import Settings
 
 log = logging.getLogger("ledger_mcp")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 INSTRUCTIONS = """\
 ledger-mcp keeps double-entry books (German GAAP, SKR03/SKR04 chart, GoBD hash chain).
@@ -38,6 +40,18 @@ ledger-mcp keeps double-entry books (German GAAP, SKR03/SKR04 chart, GoBD hash c
 class LedgerServer(MCPServer[AppContext]):
     """MCPServer that turns `LedgerError` (and argument validation failures) into structured
     `{code, message, retryable, hint}` results, for every tool and resource."""
+
+    def add_tool(self, fn: Callable[..., Any], name: str | None = None, title: str | None = None,
+                 description: str | None = None, *args: Any, **kwargs: Any) -> None:
+        # Docstrings become descriptions: without their source indentation they read better and cost fewer tokens.
+        super().add_tool(fn, name, title, description or inspect.getdoc(fn), *args, **kwargs)
+
+    def resource(self, uri: str, *args: Any, description: str | None = None,  # type: ignore[override]
+                 **kwargs: Any) -> Callable[[_F], _F]:
+        def decorator(fn: _F) -> _F:
+            return super(LedgerServer, self).resource(uri, *args, description=description or inspect.getdoc(fn),
+                                                      **kwargs)(fn)
+        return decorator
 
     async def call_tool(self, name: str, arguments: dict[str, Any],
                         context: Context[AppContext, Any] | None = None) -> CallToolResult | InputRequiredResult:
@@ -69,9 +83,11 @@ class LedgerServer(MCPServer[AppContext]):
 
 
 def error_result(error: LedgerError) -> CallToolResult:
-    data = error.to_dict()
+    # The error object travels as JSON text: structured content on an error result would be checked
+    # against the tool's output schema by strict clients (e.g. the MCP Inspector) and rejected.
+    data = {"error": error.to_dict()}
     return CallToolResult(content=[TextContent(type="text", text=json.dumps(data, ensure_ascii=False))],
-                          structured_content={"error": data}, is_error=True)
+                          is_error=True)
 
 
 def _validation_error(tool: str, exc: ValidationError) -> ValidationFailed:

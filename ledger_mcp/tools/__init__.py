@@ -3,7 +3,6 @@
 from mcp.server.mcpserver import MCPServer
 
 from ledger_mcp.context import AppContext
-
 from ledger_mcp.tools import accounts, booking, journal, reports
 
 

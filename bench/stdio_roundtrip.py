@@ -1,0 +1,200 @@
+"""Round trip and cold start of ledger-mcp over stdio, against a bare SDK server as baseline.
+
+Run from the repository root (with the project venv active):
+
+    python bench/stdio_roundtrip.py                 # defaults: 300 calls, 5 cold starts
+    python bench/stdio_roundtrip.py --calls 1000 --starts 10
+
+(a) Spawn bench/noop_server.py over stdio, warm up, time N sequential `noop` calls.
+(b) Spawn `python -m ledger_mcp serve` (same as `ledger-mcp serve`) on a fresh temporary data dir,
+    warm up, time N sequential `post_booking` calls (one gross line 4930/1200 with tax code VSt19,
+    which the server splits into 2 journal lines: net + input VAT; unique idempotency_key and
+    external_reference per call so that neither the replay nor the duplicate check kicks in).
+    Compare: ratio post_booking/noop (median and mean) against the goal of at most 1.3x.
+(c) Cold start, spawn to first tool result, repeated R times: no-op server (first call `noop`)
+    vs ledger-mcp on a fresh data dir and on an already initialised data dir (first call
+    `search_accounts` with query "1200").
+
+Every call goes through the SDK's high-level `Client` over a real subprocess and pipes; timings
+use time.perf_counter and include client-side (de)serialisation, i.e. what an MCP host sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from mcp import Client, StdioServerParameters
+
+BENCH_DIR = Path(__file__).resolve().parent
+NOOP_SERVER = BENCH_DIR / "noop_server.py"
+GOAL_RATIO = 1.3
+WARMUP = 20
+
+
+def noop_params() -> StdioServerParameters:
+    return StdioServerParameters(command=sys.executable, args=[str(NOOP_SERVER)])
+
+
+def ledger_params(data_dir: Path) -> StdioServerParameters:
+    return StdioServerParameters(command=sys.executable,
+                                 args=["-m", "ledger_mcp", "serve", "--data-dir", str(data_dir), "--actor", "bench"])
+
+
+def booking(i: int, run: str) -> dict[str, Any]:
+    return {"booking_date": "2026-03-02", "description": f"Bürobedarf bench {i}",
+            "external_reference": f"BENCH-{run}-{i}", "idempotency_key": f"bench-{run}-{i}",
+            "lines": [{"debit_account": "4930", "credit_account": "1200", "amount": "119.00", "tax_code": "VSt19"}]}
+
+
+def check(result: Any, what: str) -> Any:
+    if result.is_error:
+        text = result.content[0].text if result.content and hasattr(result.content[0], "text") else result
+        raise SystemExit(f"{what} failed: {text}")
+    return result
+
+
+# --- statistics -------------------------------------------------------------------------------
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def summarise(samples: list[float]) -> dict[str, float]:
+    ms = [s * 1000 for s in samples]
+    return {"mean": statistics.fmean(ms), "median": statistics.median(ms), "p95": percentile(ms, 95),
+            "min": min(ms), "max": max(ms), "calls_s": len(samples) / sum(samples)}
+
+
+# --- (a) + (b) round trips --------------------------------------------------------------------
+
+async def time_calls(client: Client, calls: int, make: Callable[[int], tuple[str, dict[str, Any]]]) -> list[float]:
+    for i in range(WARMUP):
+        name, args = make(-1 - i)
+        check(await client.call_tool(name, args), f"warm-up {name}")
+    samples = []
+    clock = time.perf_counter
+    for i in range(calls):
+        name, args = make(i)
+        start = clock()
+        result = await client.call_tool(name, args)
+        samples.append(clock() - start)
+        check(result, name)
+    return samples
+
+
+async def roundtrip_noop(calls: int) -> list[float]:
+    async with Client(noop_params()) as client:
+        return await time_calls(client, calls, lambda i: ("noop", {}))
+
+
+async def roundtrip_booking(calls: int) -> list[float]:
+    run = f"{os.getpid()}-{time.time_ns()}"
+    with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
+        async with Client(ledger_params(Path(tmp))) as client:
+            samples = await time_calls(client, calls, lambda i: ("post_booking", booking(i, run)))
+            last = check(await client.call_tool("verify_chain", {}), "verify_chain")
+            if last.structured_content and last.structured_content.get("ok") is False:
+                raise SystemExit(f"hash chain broken after the run: {last.structured_content}")
+    return samples
+
+
+# --- (c) cold start ---------------------------------------------------------------------------
+
+async def spawn_to_first_result(params: StdioServerParameters, name: str, args: dict[str, Any]) -> float:
+    start = time.perf_counter()
+    async with Client(params) as client:
+        check(await client.call_tool(name, args), f"first {name}")
+        elapsed = time.perf_counter() - start
+    return elapsed  # excludes shutdown
+
+
+async def cold_starts(starts: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {"noop": [], "ledger_fresh": [], "ledger_initialised": []}
+    first_ledger_call = ("search_accounts", {"query": "1200"})
+    with tempfile.TemporaryDirectory(prefix="ledger-bench-init-") as initialised:
+        # Initialise it once (schema + chart), untimed.
+        await spawn_to_first_result(ledger_params(Path(initialised)), *first_ledger_call)
+        # Interleave the three kinds so that drift (page cache, CPU frequency) hits all of them alike.
+        for _ in range(starts):
+            out["noop"].append(await spawn_to_first_result(noop_params(), "noop", {}))
+            with tempfile.TemporaryDirectory(prefix="ledger-bench-fresh-") as fresh:
+                out["ledger_fresh"].append(await spawn_to_first_result(ledger_params(Path(fresh)),
+                                                                       *first_ledger_call))
+            out["ledger_initialised"].append(await spawn_to_first_result(ledger_params(Path(initialised)),
+                                                                         *first_ledger_call))
+    return out
+
+
+# --- report -----------------------------------------------------------------------------------
+
+def print_roundtrip(label: str, stats: dict[str, float], calls: int) -> None:
+    print(f"{label:<14} n={calls}  mean {stats['mean']:.2f} ms  median {stats['median']:.2f} ms  "
+          f"p95 {stats['p95']:.2f} ms  (min {stats['min']:.2f}, max {stats['max']:.2f})  "
+          f"{stats['calls_s']:.0f} calls/s", flush=True)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=300, help="timed calls per server (default 300)")
+    parser.add_argument("--starts", type=int, default=5, help="cold starts per kind (default 5)")
+    args = parser.parse_args()
+    if args.calls < 1 or args.starts < 1:
+        parser.error("--calls and --starts must be at least 1")
+
+    print(f"python {platform.python_version()}, mcp {version('mcp')}, "
+          f"{os.cpu_count()} CPUs, {platform.platform()}", flush=True)
+    t0 = time.perf_counter()
+
+    print(f"\n(a)/(b) round trips over stdio, {WARMUP} warm-up calls, then {args.calls} timed sequential calls")
+    noop = summarise(await roundtrip_noop(args.calls))
+    print_roundtrip("noop", noop, args.calls)
+    post = summarise(await roundtrip_booking(args.calls))
+    print_roundtrip("post_booking", post, args.calls)
+    ratio_median = post["median"] / noop["median"]
+    ratio_mean = post["mean"] / noop["mean"]
+    met = ratio_median <= GOAL_RATIO and ratio_mean <= GOAL_RATIO
+    print(f"ratio post_booking/noop: median {ratio_median:.2f}x, mean {ratio_mean:.2f}x "
+          f"(goal <= {GOAL_RATIO}x): {'MET' if met else 'NOT MET'}", flush=True)
+
+    print(f"\n(c) cold start, spawn to first tool result, {args.starts} starts each")
+    cold = await cold_starts(args.starts)
+    cold_stats = {k: (statistics.median(v), min(v)) for k, v in cold.items()}
+    for key, label in (("noop", "noop server"), ("ledger_fresh", "ledger fresh dir"),
+                       ("ledger_initialised", "ledger initialised")):
+        med, low = cold_stats[key]
+        print(f"{label:<20} median {med:.3f} s  min {low:.3f} s  "
+              f"(all: {', '.join(f'{s:.3f}' for s in cold[key])})", flush=True)
+
+    base = cold_stats["noop"][0]
+    print("\nSummary")
+    print(f"{'measurement':<34}{'median':>10}{'mean':>10}{'p95/min':>10}{'calls/s':>9}{'ratio':>8}")
+    print(f"{'noop round trip (ms)':<34}{noop['median']:>10.2f}{noop['mean']:>10.2f}{noop['p95']:>10.2f}"
+          f"{noop['calls_s']:>9.0f}{1:>7.2f}x")
+    print(f"{'post_booking round trip (ms)':<34}{post['median']:>10.2f}{post['mean']:>10.2f}{post['p95']:>10.2f}"
+          f"{post['calls_s']:>9.0f}{ratio_median:>7.2f}x")
+    for key, label in (("noop", "cold start noop (s)"), ("ledger_fresh", "cold start ledger, fresh dir (s)"),
+                       ("ledger_initialised", "cold start ledger, initialised (s)")):
+        med, low = cold_stats[key]
+        print(f"{label:<34}{med:>10.3f}{'':>10}{low:>10.3f}{'':>9}{med / base:>7.2f}x")
+    print(f"goal post_booking/noop <= {GOAL_RATIO}x (median {ratio_median:.2f}x, mean {ratio_mean:.2f}x): "
+          f"{'MET' if met else 'NOT MET'}")
+    print(f"(p95/min column: p95 for round trips, min for cold starts; ratios vs the noop row of the same kind, "
+          f"medians; total run {time.perf_counter() - t0:.1f} s)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,148 @@
+"""A bookkeeping agent's March for a small GmbH, driven through ledger-mcp over MCP (stdio).
+
+Run:  python examples/agent_bookkeeper.py [--data-dir DIR]
+
+It starts `ledger-mcp serve` as a subprocess (the way Claude Desktop would), talks to it with the
+MCP Python SDK client and does what an agent does: book, read structured errors and fix the call,
+retry safely with an idempotency key, correct by reversal, then check open items, the trial
+balance and the hash chain. Without --data-dir the ledger lives in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from typing import Any
+
+import anyio
+from mcp import Client, StdioServerParameters
+
+
+class ToolFailed(Exception):
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(f"{error['code']}: {error['message']}")
+        self.error = error
+
+
+async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    """Call a tool; return its structured content, or raise ToolFailed with {code, message, retryable, hint}."""
+    result = await client.call_tool(tool, arguments)
+    if result.is_error:  # the error object arrives as JSON text: {"error": {code, message, retryable, hint}}
+        raise ToolFailed(json.loads(result.content[0].text)["error"])
+    return dict(result.structured_content or {})
+
+
+def booked(label: str, r: dict[str, Any]) -> None:
+    replay = "  (replayed)" if r["replayed"] else ""
+    print(f"{label:<36} intent {r['intent_id'][:8]}  #{r['journal_number_first']}-{r['journal_number_last']}  "
+          f"{r['total_amount']} {r['currency']}{replay}")
+
+
+async def march(client: Client) -> int:
+    tools = await client.list_tools()
+    print(f"connected: {len(tools.tools)} tools")
+    if (await call(client, "list_intents", limit=1))["intents"]:
+        print("this ledger already has bookings: run with a fresh --data-dir (or none)", file=sys.stderr)
+        return 1
+
+    # 1. Opening balances on 1 March: 25,000 in the bank, financed by the share capital.
+    r = await call(client, "post_opening_balances", booking_date="2026-03-01", idempotency_key="ob-2026",
+                   balances=[{"account": "1200", "amount": "25000.00", "side": "debit"},
+                             {"account": "0800", "amount": "25000.00", "side": "credit"}])
+    booked("opening balances", r)
+
+    # 2. Supplier invoice ER-2026-031: office supplies (19 %) and a trade book (7 %), one payable.
+    #    Split booking: debit-only lines carry the tax codes (gross amounts), one credit-only line on 1600.
+    invoice = dict(booking_date="2026-03-04", description="Bürohaus Schmidt ER-2026-031",
+                   external_reference="ER-2026-031", idempotency_key="er-2026-031",
+                   lines=[{"debit_account": "4930", "amount": "119.00", "tax_code": "VSt19"},
+                          {"debit_account": "4940", "amount": "53.50", "tax_code": "VSt7"},
+                          {"credit_account": "1600", "amount": "172.50"}])
+    r = await call(client, "post_booking", **invoice)
+    booked("supplier invoice ER-2026-031", r)
+    for line in r["lines"]:
+        print(f"    {line['debit_account']} / {line['credit_account']} {line['amount']:>8} {line['tax_code'] or ''}")
+
+    # 3. Paying it from the bank; the shared external_reference settles the open item.
+    r = await call(client, "post_booking", booking_date="2026-03-18", description="Zahlung ER-2026-031",
+                   external_reference="ER-2026-031", idempotency_key="pay-er-2026-031",
+                   lines=[{"debit_account": "1600", "credit_account": "1200", "amount": "172.50"}])
+    booked("payment ER-2026-031", r)
+
+    # 4. Customer invoice AR-2026-007 ... typed 2830.00 instead of 2380.00 (corrected in step 7).
+    wrong = await call(client, "post_booking", booking_date="2026-03-10", description="Beratung März AR-2026-007",
+                       external_reference="AR-2026-007", idempotency_key="ar-2026-007",
+                       lines=[{"debit_account": "1400", "credit_account": "8400", "amount": "2830.00",
+                               "tax_code": "USt19"}])
+    booked("customer invoice AR-2026-007", wrong)
+
+    # 5. Bank fees to an account that does not exist: read the structured error and fix the call.
+    fees = dict(booking_date="2026-03-31", description="Kontoführung März", external_reference="KA-2026-03",
+                idempotency_key="fees-2026-03",
+                lines=[{"debit_account": "4975", "credit_account": "1200", "amount": "12.90"}])
+    try:
+        await call(client, "post_booking", **fees)
+    except ToolFailed as failed:
+        error = failed.error
+        print(f"refused: {error['code']} (retryable={error['retryable']}): {error['message']}")
+        if error["code"] != "UNKNOWN_ACCOUNT":
+            raise
+        print(f"  hint: {error['hint']}")
+        suggestions = error.get("details", {}).get("suggestions", [])
+        # An agent would weigh the names; here: the closest suggestion of category 'fees', else the first.
+        pick = next((s for s in suggestions if s["category"] == "fees"), suggestions[0])
+        print(f"  using suggestion {pick['number']} {pick['name']}")
+        fees["lines"] = [{**fees["lines"][0], "debit_account": pick["number"]}]
+    r = await call(client, "post_booking", **fees)  # the refused call wrote nothing: the key is still free
+    booked("bank fees (fixed)", r)
+
+    # 6. Network hiccup: the agent is not sure the call went through and sends it again, same key.
+    again = await call(client, "post_booking", **fees)
+    booked("bank fees (retry, same key)", again)
+    assert again["replayed"] and again["intent_id"] == r["intent_id"]
+
+    # 7. Correct the customer invoice: reverse (Storno) and book the right amount.
+    r = await call(client, "reverse_intent", intent_id=wrong["intent_id"],
+                   reason="Betrag vertippt: 2830 statt 2380")
+    booked("reversal of AR-2026-007", r)
+    r = await call(client, "post_booking", booking_date="2026-03-10", description="Beratung März AR-2026-007",
+                   external_reference="AR-2026-007", idempotency_key="ar-2026-007-korr",
+                   lines=[{"debit_account": "1400", "credit_account": "8400", "amount": "2380.00",
+                           "tax_code": "USt19"}])
+    booked("customer invoice AR-2026-007 (corr.)", r)
+
+    # 8. Month-end checks.
+    items = (await call(client, "list_open_items"))["open_items"]
+    print(f"open items: {len(items)}")
+    for item in items:
+        print(f"    {item['kind']:<10} {item['reference']:<12} {item['account']} {item['open_amount']:>9}")
+
+    tb = (await call(client, "run_report", report_type="trial_balance",
+                     start_date="2026-03-01", end_date="2026-03-31"))["trial_balance"]
+    print(f"trial balance March: debits {tb['total_debit']}, credits {tb['total_credit']}, "
+          f"balanced={tb['balanced']}")
+    for row in tb["rows"]:
+        print(f"    {row['account']:>5} {row['name'][:36]:<36} {row['closing_balance']:>10}")
+
+    chain = await call(client, "verify_chain")
+    print(f"hash chain: ok={chain['ok']}, {chain['lines_checked']} lines in {chain['intents_checked']} intents")
+    return 0 if chain["ok"] and tb["balanced"] else 1
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", help="ledger directory (default: a fresh temporary one)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ledger-agent-") as tmp:
+        data_dir = args.data_dir or tmp
+        server = StdioServerParameters(command=sys.executable, args=[
+            "-m", "ledger_mcp", "serve", "--data-dir", data_dir, "--actor", "bookkeeping-agent"])
+        print(f"ledger in {data_dir}")
+        async with Client(server) as client:
+            return await march(client)
+
+
+if __name__ == "__main__":
+    sys.exit(anyio.run(main))

@@ -1,0 +1,112 @@
+"""The hash chain detects any change to any stored field of any line or intent."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ledger_mcp.ledger import chain, posting
+from ledger_mcp.ledger.db import Database
+from ledger_mcp.ledger.models import Intent, JournalLine
+from ledger_mcp.ledger.posting import BookingLine, BookingRequest, ReversalRequest
+from tests.conftest import CLI
+
+pytestmark = pytest.mark.anyio
+
+LINE_COLUMNS = [c.name for c in SQLModel.metadata.tables["journal_line"].columns]
+INTENT_COLUMNS = [c.name for c in SQLModel.metadata.tables["intent"].columns]
+# Lookup helpers that are derived from covered fields and deliberately not hashed themselves.
+UNHASHED_INTENT_COLUMNS = {"request_hash", "fingerprint"}
+
+
+async def _ledger(db: Database) -> list[str]:
+    ids = []
+    for i, (debit, credit, amount, code) in enumerate([("4930", "1200", "119.00", "VSt19"),
+                                                       ("1400", "8400", "238.00", "USt19"),
+                                                       ("4900", "1600", "1000.00", "RC19")]):
+        request = BookingRequest(booking_date=f"2026-03-0{i + 1}", description=f"Buchung {i}",
+                                 external_reference=f"R-{i}", idempotency_key=f"k-{i}", document_id=f"d-{i}",
+                                 custom_metadata={"i": i},
+                                 lines=[BookingLine(debit_account=debit, credit_account=credit, amount=amount,
+                                                    tax_code=code)])
+        ids.append((await db.write(posting.post_booking, request, CLI)).intent_id)
+    await db.write(posting.reverse_intent, ReversalRequest(intent_id=ids[1], reason="falsch"), CLI)
+    report = await db.read(chain.verify_chain)
+    assert report.ok and report.lines_checked == 8 and report.intents_checked == 4
+    return ids
+
+
+def _changed(value: object) -> object:
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if value is None:
+        return "X"
+    return f"{value}~"
+
+
+async def _tamper(db: Database, table: str, column: str, where: str) -> None:
+    """Edit the file the way someone with raw access would: plain sqlite3, no foreign keys."""
+    with sqlite3.connect(db.url.split("///", 1)[1]) as conn:
+        value = conn.execute(f"SELECT {column} FROM {table} WHERE {where}").fetchone()[0]
+        # A renumbered line moves far away rather than onto its neighbour's (unique) number.
+        new = value + 1000 if column == "journal_number" else _changed(value)
+        conn.execute(f"UPDATE {table} SET {column} = ? WHERE {where}", (new,))
+
+
+@pytest.mark.parametrize("column", LINE_COLUMNS)
+async def test_changing_any_line_field_is_detected(db: Database, column: str) -> None:
+    await _ledger(db)
+    await _tamper(db, "journal_line", column, "journal_number = 5")
+    report = await db.read(chain.verify_chain)
+    assert not report.ok
+    assert report.first_break is not None
+    expected = 6 if column == "journal_number" else 5  # a renumbered line leaves a gap at 5
+    assert report.first_break["journal_number"] in (5, expected), report.first_break
+    assert report.lines_checked == 4
+
+
+@pytest.mark.parametrize("column", [c for c in INTENT_COLUMNS if c not in UNHASHED_INTENT_COLUMNS and c != "id"])
+async def test_changing_any_intent_field_is_detected(db: Database, column: str) -> None:
+    ids = await _ledger(db)
+    await _tamper(db, "intent", column, f"id = '{ids[2]}'")
+    report = await db.read(chain.verify_chain)
+    assert not report.ok
+    assert report.first_break is not None and report.first_break["intent_id"] == ids[2]
+
+
+async def test_deleted_line_and_deleted_tail_are_detected(db: Database) -> None:
+    ids = await _ledger(db)
+    async with db.engine.begin() as conn:
+        await conn.execute(text("DELETE FROM journal_line WHERE journal_number = 8"))
+    tail = await db.read(chain.verify_chain)
+    assert not tail.ok and tail.first_break and "1 of its 2 journal lines" in tail.first_break["problem"]
+    async with db.engine.begin() as conn:
+        await conn.execute(text("DELETE FROM journal_line WHERE journal_number = 3"))
+    gap = await db.read(chain.verify_chain)
+    assert not gap.ok and gap.first_break and gap.first_break["journal_number"] == 4
+    assert ids
+
+
+async def test_rehashing_a_changed_line_still_breaks_the_link(db: Database) -> None:
+    """An attacker who recomputes content_hash and audit_hash of one line breaks the next line's prev_hash."""
+    await _ledger(db)
+    async with db.engine.begin() as conn:
+        await conn.execute(text("UPDATE journal_line SET amount = amount + 100 WHERE journal_number = 3"))
+
+    async def rehash(session: AsyncSession) -> None:
+        line = await session.get(JournalLine, 3)
+        assert line is not None
+        intent = await session.get(Intent, line.intent_id)
+        line.content_hash = chain.line_content_hash(line, chain.intent_hash(intent))
+        line.audit_hash = chain.audit_hash(line.prev_hash, line.content_hash)
+
+    await db.write(rehash)
+    report = await db.read(chain.verify_chain)
+    assert not report.ok and report.first_break and report.first_break["journal_number"] == 4
+    assert "prev_hash" in report.first_break["problem"]

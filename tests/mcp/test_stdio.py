@@ -1,0 +1,64 @@
+"""End to end over real stdio: the installed entry point, spawned as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+pytestmark = pytest.mark.anyio
+
+
+def _serve(data_dir: Path) -> StdioServerParameters:
+    return StdioServerParameters(command=sys.executable, args=["-m", "ledger_mcp", "serve", "--data-dir",
+                                                               str(data_dir), "--actor", "stdio-agent"])
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_book_reverse_and_verify_over_stdio(tmp_path: Path, mode: str) -> None:
+    async with Client(_serve(tmp_path), mode=mode) as client:
+        booked = await client.call_tool("post_booking", {
+            "booking_date": "2026-03-02", "description": "Porto", "idempotency_key": "stdio-1",
+            "lines": [{"debit_account": "4910", "credit_account": "1000", "amount": "8.50"}]})
+        assert not booked.is_error, booked.content
+        intent_id = booked.structured_content["intent_id"]
+        links = [c for c in booked.content if c.type == "resource_link"]
+        assert str(links[0].uri) == f"ledger://intents/{intent_id}"
+        view = await client.call_tool("get_intent", {"intent_id": intent_id})
+        prov = view.structured_content["summary"]["provenance_summary"]
+        assert (prov["channel"], prov["actor_label"], prov["client_name"]) == ("MCP", "stdio-agent", "mcp")
+        bad = await client.call_tool("post_booking", {"booking_date": "2026-13-01", "description": "x",
+                                                      "lines": [{"debit_account": "4910", "amount": "1"}]})
+        assert bad.is_error and json.loads(bad.content[0].text)["error"]["code"] == "INVALID_DATE"
+        reversed_ = await client.call_tool("reverse_intent", {"intent_id": intent_id, "reason": "test"})
+        assert not reversed_.is_error
+    # The same ledger file, read by the CLI after the server has exited.
+    verify = subprocess.run([sys.executable, "-m", "ledger_mcp", "verify", "--data-dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert '"lines_checked": 2' in verify.stdout
+
+
+def test_init_chooses_the_chart(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "ledger_mcp", "init", "--chart", "skr04", "--data-dir",
+                          str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "chart skr04" in run.stdout and "157 accounts" in run.stdout
+    again = subprocess.run([sys.executable, "-m", "ledger_mcp", "init", "--chart", "skr03", "--data-dir",
+                            str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1 and "already set up" in again.stdout
+
+
+async def test_skr04_ledger_books_on_skr04_accounts(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "ledger_mcp", "init", "--chart", "skr04", "--data-dir", str(tmp_path)],
+                   check=True, capture_output=True, timeout=60)
+    async with Client(_serve(tmp_path)) as client:
+        booked = await client.call_tool("post_booking", {
+            "booking_date": "2026-03-02", "description": "Bürobedarf",
+            "lines": [{"debit_account": "6815", "credit_account": "1800", "amount": "119.00", "tax_code": "VSt19"}]})
+        assert not booked.is_error, booked.content
+        assert [x["debit_account"] for x in booked.structured_content["lines"]] == ["6815", "1406"]
