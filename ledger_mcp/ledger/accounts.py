@@ -51,9 +51,18 @@ async def initialise(session: AsyncSession, chart: ChartName, base_currency: str
     return True
 
 
+# Ledger facts never change once written: read them once per database.
+_META_CACHE: dict[str, dict[str, str]] = {}
+
+
 async def read_meta(session: AsyncSession, *, required: bool = True) -> dict[str, str]:
+    database = str(getattr(session.bind, "url", ""))
+    if database in _META_CACHE:
+        return _META_CACHE[database]
     rows = (await session.exec(select(LedgerMeta))).all()
     meta = {row.key: row.value for row in rows}
+    if meta.get("schema_version"):
+        _META_CACHE[database] = meta
     if required and not meta:
         raise NotInitialized("This ledger has no chart of accounts yet.",
                              hint="Run `ledger-mcp init --chart skr03` (or skr04) first.")

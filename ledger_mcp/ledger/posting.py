@@ -316,6 +316,8 @@ def _leg(line: BookingLine, index: int, currency: str) -> Leg:
 async def _apply_tax_codes(session: AsyncSession, legs: list[Leg], accounts: dict[str, Account],
                            currency: str) -> list[Leg]:
     codes = {leg.tax_code for leg in legs if leg.tax_code}
+    if not codes:
+        return legs
     tax_codes = {t.code: t for t in (await session.exec(select(TaxCode).where(col(TaxCode.code).in_(codes)))).all()}
     for code in codes:
         if code not in tax_codes or not tax_codes[code].is_active:
@@ -404,8 +406,11 @@ def _fingerprint(booking_date: str, pairs: list[Leg], reference: str | None) -> 
     return chain.sha256_hex(chain.canonical_json([booking_date, parts, (reference or "").strip().lower()]))
 
 
+_REVERSAL = aliased(Intent)
+
+
 async def _refuse_duplicate(session: AsyncSession, fingerprint: str) -> None:
-    reversal = aliased(Intent)
+    reversal = _REVERSAL
     stmt = (select(Intent.id, Intent.created_at)
             .outerjoin(reversal, col(reversal.reverses_intent_id) == Intent.id)
             .where(Intent.fingerprint == fingerprint, Intent.category != "reversal", col(reversal.id).is_(None))
