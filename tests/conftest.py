@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from ledger_mcp.context import AppContext
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.provenance import Channel, Provenance
 from ledger_mcp.server import build_server
@@ -74,7 +73,3 @@ def line(debit: str | None, credit: str | None, amount: str, tax_code: str | Non
 async def book(client: Client, *lines: dict[str, Any], date: str = "2026-03-02", description: str = "Test",
                **extra: Any) -> dict[str, Any]:
     return await call(client, "post_booking", booking_date=date, description=description, lines=list(lines), **extra)
-
-
-def app_of(db: Database) -> AppContext:
-    return AppContext(db=db, actor="tester")

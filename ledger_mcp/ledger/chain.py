@@ -27,14 +27,14 @@ from ledger_mcp.ledger.models import Intent, JournalLine
 HASH_VERSION = 1
 GENESIS_HASH = "0" * 64
 
-_PROVENANCE_FIELDS = ("surface", "channel", "actor_type", "actor_label", "actor_key_prefix",
+PROVENANCE_FIELDS = ("surface", "channel", "actor_type", "actor_label", "actor_key_prefix",
                       "client_name", "client_version")
 _INTENT_FIELDS = ("id", "category", "booking_date", "description", "currency", "external_reference",
                   "idempotency_key", "document_id", "custom_metadata", "reverses_intent_id",
-                  "reversal_reason", "duplicate_override", "line_count", "created_at", *_PROVENANCE_FIELDS)
+                  "reversal_reason", "duplicate_override", "line_count", "created_at", *PROVENANCE_FIELDS)
 _LINE_FIELDS = ("journal_number", "intent_id", "line_index", "booking_date", "debit_account",
                 "credit_account", "amount", "currency", "tax_code", "line_role", "description",
-                "created_at", "hash_version", *_PROVENANCE_FIELDS)
+                "created_at", "hash_version", *PROVENANCE_FIELDS)
 
 
 def canonical_json(data: Any) -> str:

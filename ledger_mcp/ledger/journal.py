@@ -18,7 +18,7 @@ from ledger_mcp.ledger.errors import IntentNotFound, InvalidCursor, ValidationFa
 from ledger_mcp.ledger.models import Account, Intent, JournalLine
 from ledger_mcp.ledger.money import format_amount
 from ledger_mcp.ledger.posting import intent_lines, reversed_by
-from ledger_mcp.ledger.provenance import CHANNEL_LABELS, SURFACE_LABELS, Channel
+from ledger_mcp.ledger.provenance import CHANNEL_LABELS, SURFACE_LABELS, Channel, Provenance
 
 MAX_PAGE = 500
 
@@ -37,13 +37,13 @@ class ProvenanceSummary(BaseModel):
 
 
 def provenance_summary(row: Intent | JournalLine) -> ProvenanceSummary:
-    via = f" via {row.client_name}" if row.client_name else ""
-    key = f" ({row.actor_key_prefix}…)" if row.actor_key_prefix else ""
+    stored = Provenance(surface=row.surface, channel=Channel(row.channel), actor_type=row.actor_type,
+                        actor_label=row.actor_label, actor_key_prefix=row.actor_key_prefix,
+                        client_name=row.client_name, client_version=row.client_version)
     return ProvenanceSummary(
         surface=row.surface, surface_label=SURFACE_LABELS.get(row.surface, row.surface), channel=row.channel,
-        channel_label=CHANNEL_LABELS.get(Channel(row.channel), row.channel) if row.channel in Channel.__members__
-        else row.channel, actor_type=row.actor_type, actor_label=row.actor_label,
-        actor_key_prefix=row.actor_key_prefix, actor_display=f"{row.actor_label}{key}{via}",
+        channel_label=CHANNEL_LABELS[stored.channel], actor_type=row.actor_type, actor_label=row.actor_label,
+        actor_key_prefix=row.actor_key_prefix, actor_display=stored.actor_display,
         client_name=row.client_name, client_version=row.client_version)
 
 

@@ -431,5 +431,4 @@ def _provenance_columns(p: Provenance) -> dict[str, Any]:
 
 
 def _provenance_columns_of(intent: Intent) -> dict[str, Any]:
-    return {name: getattr(intent, name) for name in ("surface", "channel", "actor_type", "actor_label",
-                                                      "actor_key_prefix", "client_name", "client_version")}
+    return {name: getattr(intent, name) for name in chain.PROVENANCE_FIELDS}
