@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+from decimal import Decimal, InvalidOperation
 from importlib import resources
 from typing import Literal
 
@@ -14,8 +15,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp.ledger.clock import utc_now
-from ledger_mcp.ledger.errors import AccountExists, NotInitialized, UnknownAccount, ValidationFailed
-from ledger_mcp.ledger.models import SCHEMA_VERSION, Account, LedgerMeta, TaxCode
+from ledger_mcp.ledger.errors import AccountExists, NotInitialized, TaxCodeProtected, UnknownAccount, ValidationFailed
+from ledger_mcp.ledger.models import SCHEMA_VERSION, Account, JournalLine, LedgerMeta, TaxCode
 
 ChartName = Literal["skr03", "skr04"]
 AccountType = Literal["asset", "liability", "equity", "revenue", "expense"]
@@ -192,6 +193,102 @@ class TaxCodeList(BaseModel):
     tax_codes: list[TaxCodeInfo]
 
 
-async def list_tax_codes(session: AsyncSession) -> TaxCodeList:
-    rows = (await session.exec(select(TaxCode).where(col(TaxCode.is_active)).order_by(col(TaxCode.code)))).all()
+async def list_tax_codes(session: AsyncSession, include_inactive: bool = False) -> TaxCodeList:
+    stmt = select(TaxCode) if include_inactive else select(TaxCode).where(col(TaxCode.is_active))
+    rows = (await session.exec(stmt.order_by(col(TaxCode.code)))).all()
     return TaxCodeList(tax_codes=[TaxCodeInfo.model_validate(t, from_attributes=True) for t in rows])
+
+
+TaxKind = Literal["input", "output", "reverse_charge", "exempt"]
+# What a tax code means once lines carry it: these never change on a system code or a code in use.
+_TAX_MEANING = ("rate", "kind", "vat_account", "self_assess_account", "datev_bu_key")
+_VAT_ACCOUNT_TYPE = {"input": "asset", "output": "liability", "reverse_charge": "asset"}
+
+
+class TaxCodeChanges(BaseModel):
+    """A tax code to create, or the fields to change on one (null = unchanged)."""
+
+    model_config = ConfigDict(frozen=True)
+    code: str = Field(min_length=1, max_length=16, description="e.g. VSt16; letters, digits, _ and -")
+    label: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=1000)
+    rate: str | None = Field(default=None, description="Percentage as a decimal string, e.g. '19' or '5.5'.")
+    kind: TaxKind | None = None
+    vat_account: str | None = Field(default=None, description="Input VAT (asset) or output VAT (liability) "
+                                                              "account; the input VAT account for reverse charge.")
+    self_assess_account: str | None = Field(default=None, description="Reverse charge: the output VAT account.")
+    datev_bu_key: str | None = Field(default=None, max_length=4)
+    is_active: bool | None = None
+
+
+async def save_tax_code(session: AsyncSession, changes: TaxCodeChanges) -> tuple[TaxCodeInfo, bool]:
+    """Create a tax code, or change one. System codes and codes already on journal lines keep their
+    meaning (rate, kind, accounts, BU key): a different treatment is a new code. Returns (info, created)."""
+    code = changes.code.strip()
+    if not code.replace("_", "").replace("-", "").isalnum():
+        raise ValidationFailed(f"Tax code {code!r} may contain only letters, digits, '_' and '-'.",
+                               hint="e.g. VSt16 or USt5_5")
+    given = changes.model_dump(exclude_none=True, exclude={"code"})
+    existing = await session.get(TaxCode, code)
+    if existing is None:
+        missing = [f for f in ("label", "rate", "kind") if f not in given]
+        if missing:
+            raise ValidationFailed(f"A new tax code needs {', '.join(missing)}.",
+                                   hint="Pass label, rate (e.g. '19') and kind (input, output, reverse_charge, "
+                                        "exempt), and the VAT account(s) the kind needs.")
+        tax = TaxCode(code=code, label=given["label"], rate="0", kind=given["kind"], is_system=False)
+        created = True
+    else:
+        tax, created = existing, False
+        changed = [f for f in _TAX_MEANING if f in given and given[f] != getattr(existing, f)]
+        if changed and (existing.is_system or await _tax_code_in_use(session, code)):
+            why = "is a system code" if existing.is_system else "is already on journal lines"
+            raise TaxCodeProtected(f"Tax code {code} {why}; its {', '.join(changed)} cannot change.",
+                                   hint="Create a new tax code with the new treatment and deactivate this one.",
+                                   details={"fields": changed})
+        if existing.is_system and given.get("is_active") is False:
+            raise TaxCodeProtected(f"Tax code {code} is a system code and stays active.",
+                                   hint="Simply do not use it; system codes cannot be deactivated.")
+    for field, value in given.items():
+        setattr(tax, field, value.strip() if isinstance(value, str) else value)
+    tax.rate = _normalise_rate(tax.rate)
+    await _check_tax_accounts(session, tax)
+    session.add(tax)
+    await session.flush()
+    return TaxCodeInfo.model_validate(tax, from_attributes=True), created
+
+
+def _normalise_rate(text: str) -> str:
+    try:
+        rate = Decimal(text)
+    except InvalidOperation:
+        rate = Decimal(-1)
+    if not (0 <= rate <= 100) or rate.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise ValidationFailed(f"rate {text!r} is not a percentage between 0 and 100 with at most 2 decimals.",
+                               hint="e.g. '19', '7' or '5.5'")
+    return str(rate.normalize()) if rate != rate.to_integral() else str(int(rate))
+
+
+async def _check_tax_accounts(session: AsyncSession, tax: TaxCode) -> None:
+    needs = {"input": ["vat_account"], "output": ["vat_account"], "reverse_charge": ["vat_account",
+             "self_assess_account"], "exempt": []}[tax.kind]
+    if tax.kind != "exempt" and Decimal(tax.rate) == 0:
+        raise ValidationFailed(f"A {tax.kind} tax code needs a rate above 0.", hint="Use kind exempt for 0 %.")
+    for field in needs:
+        if not getattr(tax, field):
+            raise ValidationFailed(f"A {tax.kind} tax code needs {field}.",
+                                   hint="Find the VAT accounts with search_accounts category input_vat/output_vat.")
+    named = {n for n in (tax.vat_account, tax.self_assess_account) if n}
+    accounts = await require_accounts(session, named) if named else {}
+    expected = {"vat_account": _VAT_ACCOUNT_TYPE.get(tax.kind), "self_assess_account": "liability"}
+    for field in needs:
+        account = accounts[getattr(tax, field)]
+        if account.type != expected[field]:
+            raise ValidationFailed(f"{field} {account.number} ({account.name}) is a {account.type} account; a "
+                                   f"{tax.kind} code needs a {expected[field]} account there.",
+                                   hint="Input VAT is an asset (Vorsteuer), output VAT a liability (Umsatzsteuer).")
+
+
+async def _tax_code_in_use(session: AsyncSession, code: str) -> bool:
+    return (await session.exec(select(JournalLine.journal_number).where(JournalLine.tax_code == code)
+                               .limit(1))).first() is not None

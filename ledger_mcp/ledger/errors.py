@@ -95,3 +95,43 @@ class WriteConflict(LedgerError):
 
     code = "WRITE_CONFLICT"
     retryable = True
+
+
+class PartyNotFound(LedgerError):
+    code = "PARTY_NOT_FOUND"
+
+
+class PartyExists(LedgerError):
+    code = "PARTY_EXISTS"
+
+
+class InvalidIban(LedgerError):
+    code = "INVALID_IBAN"
+
+
+class InvalidVatId(LedgerError):
+    code = "INVALID_VAT_ID"
+
+
+class InvoiceNotFound(LedgerError):
+    code = "INVOICE_NOT_FOUND"
+
+
+class DuplicateInvoice(LedgerError):
+    code = "DUPLICATE_INVOICE"
+
+
+class TotalsMismatch(LedgerError):
+    code = "TOTALS_MISMATCH"
+
+
+class OverSettlement(LedgerError):
+    code = "OVER_SETTLEMENT"
+
+
+class SettledItem(LedgerError):
+    code = "SETTLED_ITEM"
+
+
+class TaxCodeProtected(LedgerError):
+    code = "TAX_CODE_PROTECTED"

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp.ledger.clock import parse_date
 from ledger_mcp.ledger.errors import IntentNotFound, InvalidCursor, ValidationFailed
-from ledger_mcp.ledger.models import Account, Intent, JournalLine
+from ledger_mcp.ledger.models import Account, Intent, Invoice, JournalLine, Settlement
 from ledger_mcp.ledger.money import format_amount
 from ledger_mcp.ledger.posting import intent_lines, reversed_by
 from ledger_mcp.ledger.provenance import CHANNEL_LABELS, SURFACE_LABELS, Channel, Provenance
@@ -155,12 +155,23 @@ async def get_intent(session: AsyncSession, intent_id: str) -> IntentView:
             currency=intent.currency, journal_number_min=lines[0].journal_number if lines else 0,
             journal_number_max=lines[-1].journal_number if lines else 0,
             custom_metadata=json.loads(intent.custom_metadata) if intent.custom_metadata else None),
-        # Settlements arrive with invoices and payments; until then nothing links here.
-        linked_intents=LinkedIntents(settles_intent_ids=[], settlement_intent_ids=[]),
+        linked_intents=await linked_intents(session, intent.id),
         metadata=IntentMetadata(
             intent_category=intent.category, idempotency_key=intent.idempotency_key,
             duplicate_override=intent.duplicate_override, is_split_booking=len(lines) > 1, total_lines=len(lines),
             content_hash=intent.content_hash, hash_version=lines[0].hash_version if lines else 0))
+
+
+async def linked_intents(session: AsyncSession, intent_id: str) -> LinkedIntents:
+    """Settlement links both ways, including those of payments reversed since (their reversal shows there)."""
+    settles = (await session.exec(
+        select(Invoice.intent_id).join(Settlement, col(Settlement.invoice_id) == Invoice.id)
+        .where(Settlement.payment_intent_id == intent_id).order_by(col(Invoice.invoice_date)))).all()
+    settled_by = (await session.exec(
+        select(Settlement.payment_intent_id).join(Invoice, col(Invoice.id) == Settlement.invoice_id)
+        .where(Invoice.intent_id == intent_id).order_by(col(Settlement.created_at)))).all()
+    return LinkedIntents(settles_intent_ids=list(dict.fromkeys(settles)),
+                         settlement_intent_ids=list(dict.fromkeys(settled_by)))
 
 
 class JournalPage(BaseModel):

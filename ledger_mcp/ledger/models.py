@@ -118,3 +118,94 @@ class JournalLine(ProvenanceColumns, table=True):
     content_hash: str = Field(max_length=64)
     prev_hash: str = Field(max_length=64)
     audit_hash: str = Field(max_length=64, unique=True)
+
+
+# --- Parties, invoices and settlements ---
+
+
+class Party(SQLModel, table=True):
+    """A vendor or customer (master data, not covered by the chain; its invoices and payments are).
+
+    number: the personal account number (DATEV Debitor from 10000, Kreditor from 70000).
+    default_account: the expense (vendor) or revenue (customer) account for invoice lines without one.
+    payment_terms_days: days from invoice date to due date when an invoice names no due date.
+    """
+
+    __tablename__ = "party"
+    __table_args__ = (Index("ix_party_kind_name", "kind", "name"),)
+    id: str = Field(primary_key=True, max_length=36)
+    kind: str = Field(max_length=16)  # vendor | customer
+    number: str = Field(unique=True, max_length=16)
+    name: str = Field(max_length=200)
+    tax_id: str | None = Field(default=None, max_length=64)
+    vat_id: str | None = Field(default=None, index=True, max_length=32)
+    iban: str | None = Field(default=None, index=True, max_length=34)
+    bic: str | None = Field(default=None, max_length=11)
+    address: str | None = Field(default=None, max_length=1000)
+    default_account: str | None = Field(default=None, foreign_key="account.number", max_length=16)
+    payment_terms_days: int | None = None
+    notes: str | None = Field(default=None, max_length=2000)
+    is_active: bool = True
+    created_at: str
+    created_by: str = Field(max_length=300)
+    updated_at: str
+    updated_by: str = Field(max_length=300)
+
+
+class Invoice(SQLModel, table=True):
+    """An incoming (payable) or outgoing (receivable) invoice or credit note, posted as `intent_id`.
+
+    Amounts are positive minor units; a credit note reduces what is owed. Status and remaining
+    amount are derived from the intent's reversal and the settlements, never stored.
+    control_account: the receivables or payables account its open item lives on.
+    """
+
+    __tablename__ = "invoice"
+    __table_args__ = (Index("ix_invoice_party_number", "party_id", "number_key"),
+                      Index("ix_invoice_due", "direction", "due_date"))
+    id: str = Field(primary_key=True, max_length=36)
+    direction: str = Field(max_length=16)  # payable | receivable
+    type: str = Field(max_length=16)  # invoice | credit_note
+    party_id: str = Field(foreign_key="party.id", index=True, max_length=36)
+    invoice_number: str = Field(max_length=200)
+    number_key: str = Field(max_length=200)  # invoice_number trimmed and case-folded, for duplicate checks
+    invoice_date: date
+    due_date: date
+    currency: str = Field(max_length=3)
+    total_net: int = Field(sa_column=Column(BigInteger, nullable=False))
+    total_tax: int = Field(sa_column=Column(BigInteger, nullable=False))
+    total_gross: int = Field(sa_column=Column(BigInteger, nullable=False))
+    control_account: str = Field(foreign_key="account.number", max_length=16)
+    intent_id: str = Field(foreign_key="intent.id", unique=True, max_length=36)
+    document_id: str | None = Field(default=None, max_length=64)
+    notes: str | None = Field(default=None, max_length=2000)
+    created_at: str
+    created_by: str = Field(max_length=300)
+    updated_at: str
+
+
+class InvoiceLine(SQLModel, table=True):
+    """One line of an invoice as stated on it: account, tax code, net and VAT in minor units."""
+
+    __tablename__ = "invoice_line"
+    invoice_id: str = Field(foreign_key="invoice.id", primary_key=True, max_length=36)
+    line_index: int = Field(primary_key=True)
+    description: str = Field(max_length=500)
+    account: str = Field(foreign_key="account.number", max_length=16)
+    tax_code: str | None = Field(default=None, max_length=16)
+    net_amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    tax_amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Settlement(SQLModel, table=True):
+    """`amount` of invoice `invoice_id` settled by the payment intent `payment_intent_id`.
+
+    Rows are never changed: reversing the payment intent is what reopens the item.
+    """
+
+    __tablename__ = "settlement"
+    id: str = Field(primary_key=True, max_length=36)
+    payment_intent_id: str = Field(foreign_key="intent.id", index=True, max_length=36)
+    invoice_id: str = Field(foreign_key="invoice.id", index=True, max_length=36)
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: str

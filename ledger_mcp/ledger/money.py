@@ -27,8 +27,9 @@ def minor_units(currency: str) -> int:
         ) from None
 
 
-def parse_amount(text: str, currency: str, *, field: str = "amount") -> int:
-    """Parse a positive decimal string ("119.00") into integer minor units (11900)."""
+def parse_amount(text: str, currency: str, *, field: str = "amount", allow_zero: bool = False) -> int:
+    """Parse a positive decimal string ("119.00") into integer minor units (11900).
+    `allow_zero` admits "0.00", e.g. for the VAT total of an exempt invoice."""
     if not isinstance(text, str):
         raise InvalidAmount(
             f"{field} must be a decimal string, got {type(text).__name__}.",
@@ -52,7 +53,7 @@ def parse_amount(text: str, currency: str, *, field: str = "amount") -> int:
             hint=f"Round to {places} decimal places before booking.",
         )
     units = int(value.scaleb(places))
-    if units <= 0:
+    if units < 0 or (units == 0 and not allow_zero):
         raise InvalidAmount(f"{field} must be greater than zero, got {text!r}.", hint="Book positive amounts; "
                             "swap debit and credit for the opposite direction, or reverse the intent.")
     return units

@@ -27,12 +27,13 @@ from ledger_mcp.ledger.errors import (
     DuplicateSuspected,
     IdempotencyConflict,
     IntentNotFound,
+    SettledItem,
     Unbalanced,
     UnknownTaxCode,
     UnsupportedCurrency,
     ValidationFailed,
 )
-from ledger_mcp.ledger.models import Account, Intent, JournalLine, TaxCode
+from ledger_mcp.ledger.models import Account, Intent, Invoice, JournalLine, Settlement, TaxCode
 from ledger_mcp.ledger.money import format_amount, parse_amount, split_gross, tax_on_net
 from ledger_mcp.ledger.provenance import Provenance
 
@@ -209,6 +210,7 @@ async def reverse_intent(session: AsyncSession, request: ReversalRequest, proven
         raise AlreadyReversed(f"Intent {original.id} was already reversed by {existing}.",
                               hint="An intent is reversed once. To correct the correction, post a new booking.",
                               details={"reversal_intent_id": existing})
+    await _refuse_settled(session, original.id)
     lines = await intent_lines(session, original.id)
     booking_date = original.booking_date if request.posting_mode == "original_date" else today()
     pairs = [Leg(line.credit_account, line.debit_account, line.amount, line.tax_code, line.line_role,
@@ -221,6 +223,44 @@ async def reverse_intent(session: AsyncSession, request: ReversalRequest, proven
         document_id=original.document_id, reverses_intent_id=original.id, reversal_reason=request.reason.strip(),
         created_at=utc_now(), line_count=0, content_hash="", **_provenance_columns(provenance))
     return await _write(session, intent, pairs)
+
+
+async def post_legs(session: AsyncSession, *, category: str, booking_date: str, description: str,
+                    legs: list[Leg], provenance: Provenance, external_reference: str | None = None,
+                    idempotency_key: str | None = None, request: BaseModel | None = None,
+                    document_id: str | None = None, custom_metadata: dict[str, Any] | None = None,
+                    skip_duplicate_check: bool = False, party_id: str | None = None) -> PostingResult:
+    """Post legs prepared by another part of the domain (invoices, settlements). One-sided legs are
+    paired; `request` is what an idempotent replay is matched against; `party_id` keeps two parties'
+    look-alike documents from being taken for duplicates."""
+    meta = await read_meta(session)
+    currency = meta["base_currency"]
+    date_ = parse_date(booking_date, field="booking_date")
+    if idempotency_key and request is not None:
+        replay = await _replay(session, idempotency_key, request)
+        if replay:
+            return replay
+    await require_accounts(session, {n for leg in legs for n in (leg.debit, leg.credit) if n})
+    pairs = _pair(legs, currency)
+    fingerprint = _fingerprint(date_.isoformat(), pairs, f"{party_id}:{external_reference}" if party_id
+                               else external_reference)
+    if not skip_duplicate_check:
+        await _refuse_duplicate(session, fingerprint)
+    intent = Intent(
+        id=str(uuid4()), category=category, booking_date=date_, description=description.strip(), currency=currency,
+        external_reference=external_reference, idempotency_key=idempotency_key,
+        request_hash=_request_hash(request) if idempotency_key and request is not None else None,
+        fingerprint=fingerprint, document_id=document_id,
+        custom_metadata=chain.canonical_json(custom_metadata) if custom_metadata else None,
+        duplicate_override=skip_duplicate_check, created_at=utc_now(), line_count=0, content_hash="",
+        **_provenance_columns(provenance))
+    return await _write(session, intent, pairs)
+
+
+async def replayed_intent(session: AsyncSession, key: str | None, request: BaseModel) -> Intent | None:
+    """The intent an earlier call with this idempotency key posted, if the request is the same."""
+    replay = await _replay(session, key, request)
+    return await session.get(Intent, replay.intent_id) if replay else None
 
 
 async def reversed_by(session: AsyncSession, intent_id: str) -> str | None:
@@ -422,6 +462,21 @@ async def _refuse_duplicate(session: AsyncSession, fingerprint: str) -> None:
             hint="If this is really a second, separate booking, send it again with skip_duplicate_check=true; "
                  "if you are retrying, use the same idempotency_key as the first call.",
             details={"existing_intent_id": row[0], "created_at": row[1]})
+
+
+async def _refuse_settled(session: AsyncSession, intent_id: str) -> None:
+    """An invoice with live settlements cannot be cancelled: its payments would point at nothing."""
+    payment = aliased(Intent)
+    reversal = aliased(Intent)
+    stmt = (select(Settlement.payment_intent_id).join(Invoice, col(Invoice.id) == Settlement.invoice_id)
+            .join(payment, col(payment.id) == Settlement.payment_intent_id)
+            .outerjoin(reversal, col(reversal.reverses_intent_id) == payment.id)
+            .where(Invoice.intent_id == intent_id, col(reversal.id).is_(None)))
+    payments = sorted(set((await session.exec(stmt)).all()))
+    if payments:
+        raise SettledItem(f"Intent {intent_id} is an invoice with {len(payments)} payment(s) settling it.",
+                          hint="Reverse the settling payment intents first (reverse_intent), then cancel the "
+                               "invoice.", details={"settlement_intent_ids": payments})
 
 
 def _provenance_columns(p: Provenance) -> dict[str, Any]:

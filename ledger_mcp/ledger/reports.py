@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp.ledger.accounts import read_meta, require_accounts
 from ledger_mcp.ledger.journal import date_range, decode_cursor, encode_cursor, page_limit
-from ledger_mcp.ledger.models import Account, Intent, JournalLine
+from ledger_mcp.ledger.models import Account, JournalLine
 from ledger_mcp.ledger.money import format_amount
 
 
@@ -156,45 +156,3 @@ async def account_statement(session: AsyncSession, account: str, start_date: str
         currency=currency, opening_balance=_signed(opening, currency), lines=out,
         closing_balance=_signed(balance, currency),
         next_cursor=encode_cursor(last.booking_date.isoformat(), last.journal_number) if last else None)
-
-
-class OpenItem(BaseModel):
-    """An unsettled balance on a receivables or payables account, keyed by the external reference."""
-
-    kind: str = Field(description="receivable or payable")
-    account: str
-    account_name: str
-    reference: str = Field(description="The external_reference (invoice number) the postings share.")
-    open_amount: str
-    balance_side: str
-    first_booking_date: str
-    last_booking_date: str
-    line_count: int
-
-
-async def open_items(session: AsyncSession, kind: str | None = None, limit: int = 500) -> list[OpenItem]:
-    """Receivable/payable balances per (account, external reference) that have not netted to zero."""
-    currency = (await read_meta(session))["base_currency"]
-    categories = {"receivable": "receivables", "payable": "payables"}
-    wanted = [categories[kind]] if kind else list(categories.values())
-    reference = func.coalesce(Intent.external_reference, "")
-    lines = union_all(
-        select(col(JournalLine.debit_account).label("account"), col(JournalLine.intent_id).label("intent_id"),
-               col(JournalLine.booking_date).label("d"), col(JournalLine.amount).label("signed")),
-        select(col(JournalLine.credit_account).label("account"), col(JournalLine.intent_id).label("intent_id"),
-               col(JournalLine.booking_date).label("d"), (-col(JournalLine.amount)).label("signed")),
-    ).subquery("lines")
-    balance = func.sum(lines.c.signed)
-    stmt: Any = (
-        select(Account.category, lines.c.account, Account.name, reference, balance,  # type: ignore[call-overload]
-               func.min(lines.c.d), func.max(lines.c.d), func.count())
-        .join(Account, col(Account.number) == lines.c.account)
-        .join(Intent, col(Intent.id) == lines.c.intent_id)
-        .where(col(Account.category).in_(wanted))
-        .group_by(Account.category, lines.c.account, Account.name, reference)
-        .having(balance != 0).order_by(func.min(lines.c.d)).limit(limit))
-    kinds = {v: k for k, v in categories.items()}
-    return [OpenItem(kind=kinds[cat], account=number, account_name=name, reference=ref,
-                     open_amount=format_amount(abs(int(bal)), currency), balance_side=_side(int(bal)),
-                     first_booking_date=str(first), last_booking_date=str(last), line_count=count)
-            for cat, number, name, ref, bal, first, last, count in (await session.exec(stmt)).all()]

@@ -1,20 +1,14 @@
-"""ledger://intents (recent first, paginated), ledger://intents/{intent_id}, ledger://open-items."""
+"""ledger://intents (recent first, paginated), ledger://intents/{intent_id}."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
-from pydantic import BaseModel
 
 from ledger_mcp.context import AppContext
-from ledger_mcp.ledger import journal, reports
-from ledger_mcp.ledger.reports import OpenItem
+from ledger_mcp.ledger import journal
 from ledger_mcp.resources.json_body import as_json
-
-
-class OpenItems(BaseModel):
-    open_items: list[OpenItem]
 
 
 def register(server: MCPServer[Any], app: AppContext) -> None:
@@ -34,8 +28,3 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
     async def intent(intent_id: str) -> str:
         """Full audit view of one intent: lines, provenance, hash chain, reversal and settlement links."""
         return as_json(await app.db.read(journal.get_intent, intent_id))
-
-    @server.resource("ledger://open-items", name="open-items", title="Open items", mime_type="application/json")
-    async def open_items() -> str:
-        """Unsettled receivables and payables per account and external reference."""
-        return as_json(OpenItems(open_items=await app.db.read(reports.open_items)))

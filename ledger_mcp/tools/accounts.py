@@ -1,4 +1,4 @@
-"""Chart tools: search_accounts, create_account, list_tax_codes."""
+"""Chart tools: search_accounts, create_account, list_tax_codes, save_tax_code."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from pydantic import BaseModel, Field
 
 from ledger_mcp.context import AppContext
 from ledger_mcp.ledger import accounts
-from ledger_mcp.ledger.accounts import AccountInfo, AccountType, NewAccount, TaxCodeList
+from ledger_mcp.ledger.accounts import (
+    AccountInfo,
+    AccountType,
+    NewAccount,
+    TaxCodeChanges,
+    TaxCodeInfo,
+    TaxCodeList,
+    TaxKind,
+)
 from ledger_mcp.tools.result import READ_ONLY, answer
 
 
@@ -52,8 +60,38 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
                       [(f"ledger://accounts/{account.number}", "account")])
 
     @server.tool(title="List tax codes", annotations=READ_ONLY)
-    async def list_tax_codes(ctx: Context[Any, Any]) -> Annotated[CallToolResult, TaxCodeList]:
-        """The active tax codes usable as tax_code on booking lines, with rate and VAT accounts
+    async def list_tax_codes(
+        ctx: Context[Any, Any],
+        include_inactive: bool = False,
+    ) -> Annotated[CallToolResult, TaxCodeList]:
+        """The tax codes usable as tax_code on booking and invoice lines, with rate and VAT accounts
         (same as resource ledger://tax-codes)."""
-        result = await app.db.read(accounts.list_tax_codes)
+        result = await app.db.read(accounts.list_tax_codes, include_inactive)
         return answer(result, "; ".join(f"{t.code}: {t.label}" for t in result.tax_codes))
+
+    @server.tool(title="Create or change a tax code", annotations=ToolAnnotations(
+        read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False))
+    async def save_tax_code(
+        ctx: Context[Any, Any],
+        code: Annotated[str, Field(description="New or existing code, e.g. VSt16")],
+        label: str | None = None,
+        description: str | None = None,
+        rate: Annotated[str | None, Field(description="Percentage, e.g. '19' or '5.5'")] = None,
+        kind: TaxKind | None = None,
+        vat_account: Annotated[str | None, Field(description="Input VAT (asset) or output VAT (liability) "
+                                                             "account.")] = None,
+        self_assess_account: Annotated[str | None, Field(description="Reverse charge: output VAT "
+                                                                     "account.")] = None,
+        datev_bu_key: str | None = None,
+        is_active: Annotated[bool | None, Field(description="false deactivates the code.")] = None,
+    ) -> Annotated[CallToolResult, TaxCodeInfo]:
+        """Create a tax code (label, rate, kind and the VAT accounts its kind needs) or change one (only
+        the fields passed). System codes, and codes already on journal lines, keep their rate, kind and
+        accounts: a new treatment is a new code. System codes cannot be deactivated."""
+        changes = TaxCodeChanges(code=code, label=label, description=description, rate=rate, kind=kind,
+                                 vat_account=vat_account, self_assess_account=self_assess_account,
+                                 datev_bu_key=datev_bu_key, is_active=is_active)
+        tax, created = await app.db.write(accounts.save_tax_code, changes)
+        state = "" if tax.is_active else " (inactive)"
+        return answer(tax, f"{'Created' if created else 'Updated'} tax code {tax.code}: {tax.label}, {tax.rate} % "
+                           f"{tax.kind}{state}.", [("ledger://tax-codes", "tax codes")])

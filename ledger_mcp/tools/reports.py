@@ -1,4 +1,4 @@
-"""Report tools: run_report and list_open_items."""
+"""The report tool: run_report."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ledger_mcp.context import AppContext
-from ledger_mcp.ledger import reports
+from ledger_mcp.ledger import open_items, reports
 from ledger_mcp.ledger.errors import ValidationFailed
-from ledger_mcp.ledger.reports import AccountStatement, OpenItem, TrialBalance
+from ledger_mcp.ledger.invoices import Direction
+from ledger_mcp.ledger.open_items import AgingReport
+from ledger_mcp.ledger.reports import AccountStatement, TrialBalance
 from ledger_mcp.tools.result import READ_ONLY, answer
 
-ReportType = Literal["trial_balance", "account_statement"]
+ReportType = Literal["trial_balance", "account_statement", "aging"]
 
 
 class Report(BaseModel):
@@ -23,10 +25,7 @@ class Report(BaseModel):
     report_type: str
     trial_balance: TrialBalance | None = None
     account_statement: AccountStatement | None = None
-
-
-class OpenItemList(BaseModel):
-    open_items: list[OpenItem]
+    aging: AgingReport | None = None
 
 
 def register(server: MCPServer[Any], app: AppContext) -> None:
@@ -35,12 +34,15 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         ctx: Context[Any, Any],
         report_type: Annotated[ReportType, Field(description="trial_balance: every account's opening balance, "
                                                              "debits, credits, closing balance. account_statement: "
-                                                             "one account's lines with running balance.")],
+                                                             "one account's lines with running balance. aging: "
+                                                             "open items per party by days past due.")],
         start_date: Annotated[str | None, Field(description="YYYY-MM-DD, inclusive")] = None,
         end_date: Annotated[str | None, Field(description="YYYY-MM-DD, inclusive")] = None,
         account: Annotated[str | None, Field(description="Required for account_statement.")] = None,
         limit: Annotated[int, Field(ge=1, le=500, description="account_statement page size")] = 200,
         cursor: Annotated[str | None, Field(description="account_statement: next_cursor of the last page")] = None,
+        kind: Annotated[Direction, Field(description="aging: receivable or payable")] = "receivable",
+        as_of: Annotated[str | None, Field(description="aging: YYYY-MM-DD, default today")] = None,
     ) -> Annotated[CallToolResult, Report]:
         """Run a report over a date range. Balances: positive = debit, negative = credit."""
         db = app.db
@@ -50,6 +52,13 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
             return answer(Report(report_type=report_type, trial_balance=tb),
                           f"Trial balance: {len(tb.rows)} accounts, debits {tb.total_debit}, credits "
                           f"{tb.total_credit} {tb.currency}, {state}.")
+        if report_type == "aging":
+            ag = await db.read(open_items.aging, kind, as_of)
+            t = ag.totals
+            return answer(Report(report_type=report_type, aging=ag),
+                          f"Aging of {kind}s as of {ag.as_of}, {len(ag.rows)} parties: current {t.current}, 1-30 "
+                          f"{t.days_1_30}, 31-60 {t.days_31_60}, 61-90 {t.days_61_90}, >90 {t.days_over_90}; total "
+                          f"{t.total} {ag.currency}.")
         if not account:
             raise ValidationFailed("account_statement needs an account.", hint="Pass account, e.g. '1200'.")
         st = await db.read(reports.account_statement, account, start_date, end_date, limit, cursor)
@@ -57,13 +66,3 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         return answer(Report(report_type=report_type, account_statement=st),
                       f"Account {st.account} {st.name}: opening {st.opening_balance}, {len(st.lines)} lines, "
                       f"closing {st.closing_balance} {st.currency}.{more}")
-
-    @server.tool(title="List open items", annotations=READ_ONLY)
-    async def list_open_items(
-        ctx: Context[Any, Any],
-        kind: Annotated[Literal["receivable", "payable"] | None, Field(description="Omit for both.")] = None,
-    ) -> Annotated[CallToolResult, OpenItemList]:
-        """Unsettled receivables and payables: balances on the receivables/payables accounts per
-        external reference (invoice number) that have not netted to zero (same as ledger://open-items)."""
-        items = await app.db.read(reports.open_items, kind)
-        return answer(OpenItemList(open_items=items), f"{len(items)} open items.")
