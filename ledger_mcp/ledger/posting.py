@@ -10,6 +10,7 @@ to a debit account and every intent balances by construction.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 from uuid import uuid4
@@ -19,7 +20,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger import chain
+from ledger_mcp.ledger import chain, periods
 from ledger_mcp.ledger.accounts import read_meta, require_accounts
 from ledger_mcp.ledger.clock import parse_date, today, utc_now
 from ledger_mcp.ledger.errors import (
@@ -38,6 +39,10 @@ from ledger_mcp.ledger.provenance import Provenance
 
 MAX_LINES = 500
 OPENING_BALANCE_CATEGORY = "opening_balance"
+ACK_DESCRIPTION = ("Book into a soft-locked period anyway; the acknowledgement is recorded. Without it a "
+                   "soft-locked period refuses the booking (PERIOD_SOFT_LOCKED).")
+# Not part of what is booked: a replay with or without the acknowledgement is the same request.
+_UNHASHED_REQUEST_FIELDS = {"acknowledge_soft_lock"}
 
 
 class BookingLine(BaseModel):
@@ -67,6 +72,7 @@ class BookingRequest(BaseModel):
     document_id: str | None = Field(default=None, max_length=64)
     custom_metadata: dict[str, Any] | None = None
     skip_duplicate_check: bool = False
+    acknowledge_soft_lock: bool = Field(default=False, description=ACK_DESCRIPTION)
 
 
 class OpeningBalance(BaseModel):
@@ -84,6 +90,7 @@ class OpeningBalancesRequest(BaseModel):
     balances: list[OpeningBalance] = Field(min_length=1, max_length=MAX_LINES)
     description: str = Field(default="Eröffnungsbilanz / opening balances", max_length=500)
     idempotency_key: str | None = Field(default=None, max_length=200)
+    acknowledge_soft_lock: bool = Field(default=False, description=ACK_DESCRIPTION)
 
 
 class ReversalRequest(BaseModel):
@@ -91,6 +98,7 @@ class ReversalRequest(BaseModel):
     intent_id: str
     reason: str = Field(min_length=1, max_length=500)
     posting_mode: Literal["original_date", "current_date"] = "original_date"
+    acknowledge_soft_lock: bool = Field(default=False, description=ACK_DESCRIPTION)
 
 
 class PostedLine(BaseModel):
@@ -162,7 +170,7 @@ async def post_booking(session: AsyncSession, request: BookingRequest, provenanc
         custom_metadata=chain.canonical_json(request.custom_metadata) if request.custom_metadata else None,
         duplicate_override=request.skip_duplicate_check, created_at=utc_now(), line_count=0, content_hash="",
         **_provenance_columns(provenance))
-    return await _write(session, intent, pairs)
+    return await _write(session, intent, pairs, acknowledge_soft_lock=request.acknowledge_soft_lock)
 
 
 async def post_opening_balances(session: AsyncSession, request: OpeningBalancesRequest,
@@ -192,7 +200,8 @@ async def post_opening_balances(session: AsyncSession, request: OpeningBalancesR
         request_hash=_request_hash(request) if request.idempotency_key else None,
         fingerprint=_fingerprint(booking_date.isoformat(), pairs, None), created_at=utc_now(), line_count=0,
         content_hash="", **_provenance_columns(provenance))
-    result = await _replay(session, request.idempotency_key, request) or await _write(session, intent, pairs)
+    result = (await _replay(session, request.idempotency_key, request)
+              or await _write(session, intent, pairs, acknowledge_soft_lock=request.acknowledge_soft_lock))
     total_debit = sum(leg.amount for leg in pairs if leg.debit != opening_account)
     total_credit = sum(leg.amount for leg in pairs if leg.credit != opening_account)
     return OpeningBalancesResult(**result.model_dump(), total_debit=format_amount(total_debit, currency),
@@ -220,7 +229,19 @@ async def reverse_intent(session: AsyncSession, request: ReversalRequest, proven
         fingerprint=_fingerprint(booking_date.isoformat(), pairs, original.external_reference),
         document_id=original.document_id, reverses_intent_id=original.id, reversal_reason=request.reason.strip(),
         created_at=utc_now(), line_count=0, content_hash="", **_provenance_columns(provenance))
-    return await _write(session, intent, pairs)
+    return await _write(session, intent, pairs, acknowledge_soft_lock=request.acknowledge_soft_lock)
+
+
+async def post_legs(session: AsyncSession, *, category: str, booking_date: date, description: str, legs: list[Leg],
+                    provenance: Provenance, acknowledge_soft_lock: bool = False) -> PostingResult:
+    """Post an intent the ledger computed itself (e.g. the year-end close): two-sided legs in the base
+    currency, through the same write path and period guard as every booking."""
+    currency = (await read_meta(session))["base_currency"]
+    intent = Intent(
+        id=str(uuid4()), category=category, booking_date=booking_date, description=description, currency=currency,
+        fingerprint=_fingerprint(booking_date.isoformat(), legs, None), created_at=utc_now(), line_count=0,
+        content_hash="", **_provenance_columns(provenance))
+    return await _write(session, intent, legs, acknowledge_soft_lock=acknowledge_soft_lock)
 
 
 async def reversed_by(session: AsyncSession, intent_id: str) -> str | None:
@@ -233,8 +254,11 @@ async def intent_lines(session: AsyncSession, intent_id: str) -> list[JournalLin
     )).all())
 
 
-async def _write(session: AsyncSession, intent: Intent, pairs: list[Leg]) -> PostingResult:
-    """Insert the intent and its lines at the chain head. The caller's transaction commits."""
+async def _write(session: AsyncSession, intent: Intent, pairs: list[Leg], *,
+                 acknowledge_soft_lock: bool = False) -> PostingResult:
+    """Insert the intent and its lines at the chain head. The caller's transaction commits.
+    Every intent is written here, so the period guard here covers every write path."""
+    await periods.guard_write(session, intent, acknowledge_soft_lock=acknowledge_soft_lock)
     intent.line_count = len(pairs)
     intent.content_hash = chain.intent_hash(intent)
     session.add(intent)
@@ -286,7 +310,8 @@ async def _replay(session: AsyncSession, key: str | None, request: BaseModel) ->
 
 
 def _request_hash(request: BaseModel) -> str:
-    return chain.sha256_hex(chain.canonical_json({"type": type(request).__name__, **request.model_dump(mode="json")}))
+    fields = request.model_dump(mode="json", exclude=_UNHASHED_REQUEST_FIELDS)
+    return chain.sha256_hex(chain.canonical_json({"type": type(request).__name__, **fields}))
 
 
 def _currency(requested: str | None, meta: dict[str, str]) -> str:

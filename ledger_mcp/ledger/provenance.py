@@ -47,6 +47,13 @@ class Provenance:
     client_version: str | None = None
 
     @property
+    def actor_id(self) -> str:
+        """The identity compared for four-eyes rules: the API key when one was used, else type and label."""
+        if self.actor_key_prefix:
+            return f"api_key:{self.actor_key_prefix}"
+        return f"{self.actor_type}:{self.actor_label}"
+
+    @property
     def actor_display(self) -> str:
         via = f" via {self.client_name}" if self.client_name else ""
         key = f" ({self.actor_key_prefix}…)" if self.actor_key_prefix else ""

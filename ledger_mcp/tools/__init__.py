@@ -3,9 +3,9 @@
 from mcp.server.mcpserver import MCPServer
 
 from ledger_mcp.context import AppContext
-from ledger_mcp.tools import accounts, booking, journal, reports
+from ledger_mcp.tools import accounts, booking, journal, periods, reports
 
 
 def register_all(server: MCPServer, app: AppContext) -> None:  # type: ignore[type-arg]
-    for module in (booking, journal, accounts, reports):
+    for module in (booking, journal, accounts, reports, periods):
         module.register(server, app)

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.anyio
 
 READ_TOOLS = {"get_intent", "list_intents", "query_journal", "verify_chain", "search_accounts", "list_tax_codes",
               "run_report", "list_open_items"}
-WRITE_TOOLS = {"post_booking", "post_opening_balances", "reverse_intent", "create_account"}
+WRITE_TOOLS = {"post_booking", "post_opening_balances", "reverse_intent", "create_account", "lock_period",
+               "close_fiscal_year"}
 
 
 async def test_every_tool_is_described_with_output_schema_and_truthful_annotations(client: Client) -> None:
