@@ -93,6 +93,27 @@ class PeriodInfo(BaseModel):
     currency: str
 
 
+class PeriodEventView(BaseModel):
+    """One recorded lock action, with who did it and through which channel and client."""
+
+    seq: int
+    action: str
+    actor_id: str
+    channel: str
+    client_name: str | None
+    created_at: str
+    request_id: str | None
+    intent_id: str | None
+    reason: str | None
+    event_hash: str
+
+    @classmethod
+    def of(cls, e: PeriodEvent) -> PeriodEventView:
+        return cls(seq=e.seq, action=e.action, actor_id=e.actor_id, channel=e.channel, client_name=e.client_name,
+                   created_at=e.created_at, request_id=e.request_id, intent_id=e.intent_id, reason=e.reason,
+                   event_hash=e.event_hash)
+
+
 class PeriodAnswer(PeriodInfo):
     """The period an action touched, plus where the ledger stands."""
 
@@ -100,6 +121,7 @@ class PeriodAnswer(PeriodInfo):
     next_open_period: str | None = Field(description="The period after locked_through: the earliest that takes "
                                                      "bookings. Null while nothing is locked.")
     message: str
+    history: list[PeriodEventView] = Field(description="Every lock action on this period, oldest first.")
     periods: list[PeriodInfo] = Field(default=[], description="status with end_period: every period from "
                                                               "period to end_period.")
 
@@ -222,7 +244,8 @@ async def change_period(session: AsyncSession, request: PeriodRequest, provenanc
     state = _replay(await _events(session, period))
     action = request.action
     if action == "status":
-        raise ValidationFailed("status writes nothing; read it with period_status.", hint="Use action 'status'.")
+        raise ValidationFailed("status changes nothing and is read, not written.",
+                               hint="Read the status with period_status.")
     if state.status == "locked" or (through and period < through):
         raise PeriodStateConflict(
             f"Period {period} is locked" + ("" if state.status == "locked" else f" (it lies before locked "
@@ -375,9 +398,10 @@ def _info(period: str, events: list[PeriodEvent], totals: PeriodTotals, through:
 async def _answer(session: AsyncSession, period: str, message: str) -> PeriodAnswer:
     through = await locked_through(session)
     currency = (await read_meta(session))["base_currency"]
-    info = _info(period, await _events(session, period), await _totals(session, period), through, currency)
+    events = await _events(session, period)
+    info = _info(period, events, await _totals(session, period), through, currency)
     return PeriodAnswer(**info.model_dump(), locked_through=through, next_open_period=_next_open(through),
-                        message=message)
+                        message=message, history=[PeriodEventView.of(e) for e in events])
 
 
 async def period_status(session: AsyncSession, period: str, end_period: str | None = None) -> PeriodAnswer:

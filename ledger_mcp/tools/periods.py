@@ -56,7 +56,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
                               f"{result.currency}.", [(f"ledger://periods/{result.period}", "period")])
 
     @server.tool(title="Close a fiscal year", annotations=ToolAnnotations(
-        read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False))
+        read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False))
     async def close_fiscal_year(
         ctx: Context[Any, Any],
         year: Annotated[int, Field(ge=1900, le=2199, description="The fiscal year, e.g. 2025.")],

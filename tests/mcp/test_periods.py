@@ -50,6 +50,8 @@ async def test_four_eyes_lock_seals_a_closing_hash(pair: tuple[Client, Client]) 
     assert locked["locked_by"] == "user:alice" and locked["request_id"] == requested["request_id"]
     assert len(locked["closing_hash"]) == 64 and locked["closing_journal_number"] == 2
     assert locked["locked_through"] == "2026-01" and locked["next_open_period"] == "2026-02"
+    assert [(e["action"], e["actor_id"], e["channel"]) for e in locked["history"]] == [
+        ("request_lock", "user:alice", "MCP"), ("approve_lock", "user:bob", "MCP")]
     report = await call(bob, "verify_chain")
     assert report["ok"] and report["locked_periods_checked"] == 1
 
@@ -112,6 +114,12 @@ async def test_soft_lock_needs_an_acknowledgement_that_is_recorded(client: Clien
     status = await call(client, "lock_period", action="status", period="2026-02")
     assert status["acknowledged_intent_ids"] == [booked["intent_id"], storno["intent_id"]]
     assert status["intent_count"] == 2
+    assert [e["action"] for e in status["history"]] == ["soft_lock", *["acknowledge_soft_lock"] * 2]
+    error = await fail(client, "post_opening_balances", booking_date="2026-02-01",
+                       balances=[{"account": "1200", "amount": "10.00", "side": "debit"}])
+    assert error["code"] == "PERIOD_SOFT_LOCKED"
+    await call(client, "post_opening_balances", booking_date="2026-02-01", acknowledge_soft_lock=True,
+               balances=[{"account": "1200", "amount": "10.00", "side": "debit"}])
     # Other periods are not affected.
     await book(client, line("4930", "1200", "50.00"), date="2026-03-03")
     assert (await call(client, "verify_chain"))["ok"]
