@@ -11,9 +11,9 @@ Two intents, each with its own category:
   account (category `opening_balance`, 9000) and a line opening it again from there. Balances and
   the 9000 account stay unchanged; every account statement of the new year shows its carry-forward.
 
-Both go through the normal write path, so a locked period refuses them. The close is reversible
-(Storno of both intents) while those periods are not locked; a year is closed once unless that
-close was reversed.
+Both go through the normal write path, so a locked period refuses them. A year is closed after its
+last day, and once unless that close was reversed; the close is reversible (Storno of both intents,
+on their original dates) while those periods are not locked.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp.ledger import posting
 from ledger_mcp.ledger.accounts import read_meta
+from ledger_mcp.ledger.clock import today
 from ledger_mcp.ledger.errors import PeriodStateConflict, ValidationFailed, YearAlreadyClosed
 from ledger_mcp.ledger.fiscal import fiscal_year_bounds
 from ledger_mcp.ledger.models import Account, Intent, JournalLine
@@ -69,6 +70,9 @@ async def close_fiscal_year(session: AsyncSession, request: YearEndRequest, prov
     existing = await _closing_intents(session, last, next_first)
     if request.action == "reverse":
         return await _reverse(session, request, provenance, existing, currency)
+    if last >= today():
+        raise PeriodStateConflict(f"Fiscal year {request.year} has not ended yet (it ends {last.isoformat()}).",
+                                  hint="Close a fiscal year after its last day.", details={"year": request.year})
     if existing:
         raise YearAlreadyClosed(
             f"Fiscal year {request.year} is already closed (intents {', '.join(existing.values())}).",

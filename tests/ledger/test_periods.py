@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp.ledger import chain, periods, posting, reports, year_end
@@ -123,6 +123,22 @@ async def test_removing_the_last_locked_intent_is_detected(db: Database) -> None
     assert not report.ok and report.first_break is not None
     assert report.first_break["period"] == "2026-01" and report.first_break["journal_number"] == 2
     assert "missing" in report.first_break["problem"]
+
+
+EVENT_COLUMNS = [c.name for c in SQLModel.metadata.tables["period_event"].columns]
+
+
+@pytest.mark.parametrize("column", EVENT_COLUMNS)
+async def test_changing_any_lock_event_field_is_detected(db: Database, column: str) -> None:
+    await db.write(posting.post_booking, _booking("2026-01-05", "4930", "1200", "10.00"), CLI)
+    await _lock(db, "2026-01")
+    with _sqlite(db) as conn:
+        value = conn.execute(f"SELECT {column} FROM period_event WHERE seq = 1").fetchone()[0]
+        new = value + 1000 if isinstance(value, int) else "X" if value is None else f"{value}~"
+        conn.execute(f"UPDATE period_event SET {column} = ? WHERE seq = 1", (new,))
+    report = await db.read(chain.verify_chain)
+    assert not report.ok and report.first_break is not None, column
+    assert "lock history" in report.first_break["problem"] or "closing hash" in report.first_break["problem"]
 
 
 @pytest.mark.parametrize("sql", [

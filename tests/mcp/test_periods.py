@@ -187,6 +187,25 @@ async def test_a_period_that_has_not_ended_cannot_be_locked(client: Client) -> N
     assert error["code"] == "PERIOD_STATE_CONFLICT" and "not ended" in error["message"]
 
 
+async def test_year_end_close_through_the_tool(client: Client) -> None:
+    error = await fail(client, "close_fiscal_year", year=2199)
+    assert error["code"] == "PERIOD_STATE_CONFLICT" and "not ended" in error["message"]
+    assert (await fail(client, "close_fiscal_year", year=2024))["code"] == "VALIDATION_ERROR"  # nothing booked
+    await book(client, line("1200", "8400", "100.00"), date="2025-06-01")
+    closed = await call(client, "close_fiscal_year", year=2025)
+    assert closed["result"] == "100.00" and closed["result_account"] == "0869"
+    intent = await call(client, "get_intent", intent_id=closed["close_intent_id"])
+    assert intent["summary"]["category"] == "year_end_close" and intent["summary"]["booking_date"] == "2025-12-31"
+    carry = await call(client, "get_intent", intent_id=closed["carry_forward_intent_id"])
+    assert carry["summary"]["category"] == "carry_forward" and carry["summary"]["booking_date"] == "2026-01-01"
+    error = await fail(client, "close_fiscal_year", year=2025)
+    assert error["code"] == "YEAR_ALREADY_CLOSED"
+    assert error["details"]["year_end_close_intent_id"] == intent["intent_id"]
+    reversed_ = await call(client, "close_fiscal_year", year=2025, action="reverse", reason="redo")
+    assert len(reversed_["reversal_intent_ids"]) == 2
+    assert (await call(client, "close_fiscal_year", year=2025))["close_intent_id"] != closed["close_intent_id"]
+
+
 async def test_bad_period_and_misplaced_arguments(client: Client) -> None:
     for period in ("2026-13", "2026-1", "March", ""):
         error = await fail(client, "lock_period", action="status", period=period)
