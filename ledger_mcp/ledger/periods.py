@@ -52,7 +52,6 @@ from ledger_mcp.ledger.provenance import Provenance
 PeriodStatus = Literal["open", "soft_locked", "locked"]
 PeriodAction = Literal["soft_lock", "request_lock", "approve_lock", "cancel_lock", "reopen", "status"]
 MAX_PERIODS = 240
-_PROVENANCE_FIELDS = chain.PROVENANCE_FIELDS
 
 
 class PeriodRequest(BaseModel):
@@ -174,23 +173,17 @@ def _next_open(through: str | None) -> str | None:
     return next_period(through) if through else None
 
 
-async def _append(session: AsyncSession, period: str, action: str, provenance_columns: dict[str, object],
-                  actor_id: str, **fields: object) -> PeriodEvent:
+async def _append(session: AsyncSession, period: str, action: str, provenance: Provenance,
+                  **fields: object) -> PeriodEvent:
     last = (await session.exec(
         select(PeriodEvent.seq, PeriodEvent.event_hash).order_by(col(PeriodEvent.seq).desc()).limit(1))).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, chain.GENESIS_HASH)
-    event = PeriodEvent(seq=seq, period=period, action=action, actor_id=actor_id, created_at=utc_now(),
-                        prev_hash=prev, event_hash="", **provenance_columns, **fields)  # type: ignore[arg-type]
+    event = PeriodEvent(seq=seq, period=period, action=action, actor_id=provenance.actor_id, created_at=utc_now(),
+                        prev_hash=prev, event_hash="", **provenance.columns(), **fields)  # type: ignore[arg-type]
     event.event_hash = chain.period_event_hash(event)
     session.add(event)
     await session.flush()
     return event
-
-
-def _columns(p: Provenance) -> dict[str, object]:
-    return {"surface": p.surface, "channel": p.channel.value, "actor_type": p.actor_type,
-            "actor_label": p.actor_label, "actor_key_prefix": p.actor_key_prefix,
-            "client_name": p.client_name, "client_version": p.client_version}
 
 
 # --- The write guard ---
@@ -219,19 +212,12 @@ async def guard_write(session: AsyncSession, intent: Intent, *, acknowledge_soft
             hint="If this booking really belongs to that period, call again with acknowledge_soft_lock=true; "
                  "otherwise book it into a later period.",
             details={"period": period})
-    await _append(session, period, "acknowledge_soft_lock", {n: getattr(intent, n) for n in _PROVENANCE_FIELDS},
-                  _actor_id_of(intent), intent_id=intent.id)
+    await _append(session, period, "acknowledge_soft_lock", Provenance.of(intent), intent_id=intent.id)
 
 
 async def _is_locked(session: AsyncSession, period: str) -> bool:
     return (await session.exec(select(PeriodEvent.seq).where(
         PeriodEvent.period == period, PeriodEvent.action == "approve_lock").limit(1))).first() is not None
-
-
-def _actor_id_of(intent: Intent) -> str:
-    return Provenance(surface=intent.surface, channel=intent.channel,  # type: ignore[arg-type]
-                      actor_type=intent.actor_type, actor_label=intent.actor_label,
-                      actor_key_prefix=intent.actor_key_prefix).actor_id
 
 
 # --- Lock actions ---
@@ -254,21 +240,21 @@ async def change_period(session: AsyncSession, request: PeriodRequest, provenanc
             hint="Correct a locked period with reverse_intent posting_mode 'current_date', or book the "
                  f"correction into the next open period ({_next_open(through) or next_period(period)}).",
             details={"period": period, "status": "locked", "next_open_period": _next_open(through)})
-    columns, actor = _columns(provenance), provenance.actor_id
+    actor = provenance.actor_id
     reason = request.reason.strip() if request.reason else None
     if action == "soft_lock":
         if state.status == "soft_locked":
             raise PeriodStateConflict(f"Period {period} is already soft-locked.",
                                       hint="Nothing to do; request_lock to lock it for good.",
                                       details={"period": period, "status": state.status})
-        await _append(session, period, "soft_lock", columns, actor, reason=reason)
+        await _append(session, period, "soft_lock", provenance, reason=reason)
         message = f"Period {period} soft-locked: bookings into it now need acknowledge_soft_lock=true."
     elif action == "reopen":
         if state.status != "soft_locked":
             raise PeriodStateConflict(f"Period {period} is open; only a soft-locked period can be reopened.",
                                       hint="Nothing to reopen. To void a pending lock request use cancel_lock.",
                                       details={"period": period, "status": state.status})
-        await _append(session, period, "reopen", columns, actor, reason=reason)
+        await _append(session, period, "reopen", provenance, reason=reason)
         message = f"Period {period} reopened."
     elif action == "request_lock":
         if state.request_status == "pending" and state.request:
@@ -278,7 +264,7 @@ async def change_period(session: AsyncSession, request: PeriodRequest, provenanc
                 details={"period": period, "request_id": state.request.request_id})
         await _require_lockable(session, period, through)
         totals = await _totals(session, period)
-        event = await _append(session, period, "request_lock", columns, actor, request_id=str(uuid4()),
+        event = await _append(session, period, "request_lock", provenance, request_id=str(uuid4()),
                               reason=reason, intent_count=totals.intent_count, line_count=totals.line_count,
                               debit_total=totals.debit_total)
         message = (f"Lock of {period} requested ({event.request_id}); a different actor must approve it with "
@@ -286,7 +272,7 @@ async def change_period(session: AsyncSession, request: PeriodRequest, provenanc
     else:
         pending = _pending(state, period, request.request_id)
         if action == "cancel_lock":
-            await _append(session, period, "cancel_lock", columns, actor, request_id=pending.request_id,
+            await _append(session, period, "cancel_lock", provenance, request_id=pending.request_id,
                           reason=reason)
             message = f"Lock request {pending.request_id} for {period} cancelled."
         else:
@@ -301,7 +287,7 @@ async def change_period(session: AsyncSession, request: PeriodRequest, provenanc
             number, head_hash = await chain.head(session)
             totals = await _totals(session, period)
             closing = chain.closing_hash(period, number, head_hash, totals)
-            await _append(session, period, "approve_lock", columns, actor, request_id=pending.request_id,
+            await _append(session, period, "approve_lock", provenance, request_id=pending.request_id,
                           reason=reason, intent_count=totals.intent_count, line_count=totals.line_count,
                           debit_total=totals.debit_total, head_journal_number=number, head_hash=head_hash,
                           closing_hash=closing)

@@ -450,9 +450,7 @@ async def _refuse_duplicate(session: AsyncSession, fingerprint: str) -> None:
 
 
 def _provenance_columns(p: Provenance) -> dict[str, Any]:
-    return {"surface": p.surface, "channel": p.channel.value, "actor_type": p.actor_type,
-            "actor_label": p.actor_label, "actor_key_prefix": p.actor_key_prefix,
-            "client_name": p.client_name, "client_version": p.client_version}
+    return p.columns()
 
 
 def _provenance_columns_of(intent: Intent) -> dict[str, Any]:
