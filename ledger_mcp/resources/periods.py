@@ -1,4 +1,4 @@
-"""ledger://periods and ledger://periods/{period}."""
+"""ledger://periods, ledger://periods/{period}, ledger://periods/{start_period}/{end_period}."""
 
 from __future__ import annotations
 
@@ -23,3 +23,9 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
     async def one_period(period: str) -> str:
         """One month (YYYY-MM): status, lock request and approval, closing hash, totals."""
         return as_json(await app.db.read(periods.period_status, period))
+
+    @server.resource("ledger://periods/{start_period}/{end_period}", name="period-range", title="Accounting periods",
+                     mime_type="application/json")
+    async def period_range(start_period: str, end_period: str) -> str:
+        """Every month from start_period to end_period (YYYY-MM) with status and totals."""
+        return as_json(await app.db.read(periods.list_periods, start_period, end_period))

@@ -232,6 +232,8 @@ async def test_status_of_a_range_matches_the_resources(pair: tuple[Client, Clien
     assert listed["locked_through"] == "2026-01" and listed["next_open_period"] == "2026-02"
     assert listed["periods"][0]["period"] == "2026-01"
     assert {p["period"]: p for p in listed["periods"]}["2026-03"] == rows["2026-03"]
+    ranged = json.loads((await alice.read_resource("ledger://periods/2026-02/2026-03")).contents[0].text)  # type: ignore[union-attr]
+    assert ranged["periods"] == [rows["2026-02"], rows["2026-03"]]
     one = json.loads((await alice.read_resource("ledger://periods/2026-01")).contents[0].text)  # type: ignore[union-attr]
     assert one["closing_hash"] == rows["2026-01"]["closing_hash"] and one["status"] == "locked"
 
