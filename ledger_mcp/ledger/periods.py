@@ -27,7 +27,7 @@ from typing import Literal
 from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func
+from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -193,31 +193,32 @@ async def guard_write(session: AsyncSession, intent: Intent, *, acknowledge_soft
     """Refuse an intent dated in a locked period; require and record the acknowledgement of a soft lock.
     Every intent write calls this inside its transaction, before anything is added."""
     period = period_of(intent.booking_date)
-    through = await locked_through(session)
-    if through and period <= through:
-        own = period == through or await _is_locked(session, period)
-        where = f"Period {period} is locked" if own else f"Period {period} lies before locked period {through}"
+    # One query on the hot path: locks of this or any later period (locks form a prefix of time, so any
+    # such lock closes this period too) and this period's soft-lock events.
+    rows = (await session.exec(
+        select(PeriodEvent.period, PeriodEvent.action, PeriodEvent.actor_id)
+        .where(or_(and_(col(PeriodEvent.period) >= period, col(PeriodEvent.action) == "approve_lock"),
+                   and_(col(PeriodEvent.period) == period, col(PeriodEvent.action).in_(("soft_lock", "reopen")))))
+        .order_by(col(PeriodEvent.seq)))).all()
+    locks = [p for p, action, _ in rows if action == "approve_lock"]
+    if locks:
+        through = max(locks)
+        where = f"Period {period} is locked" if period in locks else (
+            f"Period {period} lies before locked period {through}")
         raise PeriodLocked(
             f"{where}; nothing can be booked on {intent.booking_date.isoformat()}.",
             hint=f"Book into the next open period ({next_period(through)}) instead, or reverse with "
                  "posting_mode 'current_date' so the Storno lands in an open period.",
             details={"period": period, "locked_through": through, "next_open_period": next_period(through)})
-    state = _replay(await _events(session, period))
-    if state.status != "soft_locked":
+    if not rows or rows[-1][1] != "soft_lock":
         return
     if not acknowledge_soft_lock:
         raise PeriodSoftLocked(
-            f"Period {period} is soft-locked (by {state.soft_lock.actor_id if state.soft_lock else 'unknown'}): "
-            "bookings into it need an explicit acknowledgement.",
+            f"Period {period} is soft-locked (by {rows[-1][2]}): bookings into it need an explicit acknowledgement.",
             hint="If this booking really belongs to that period, call again with acknowledge_soft_lock=true; "
                  "otherwise book it into a later period.",
             details={"period": period})
     await _append(session, period, "acknowledge_soft_lock", Provenance.of(intent), intent_id=intent.id)
-
-
-async def _is_locked(session: AsyncSession, period: str) -> bool:
-    return (await session.exec(select(PeriodEvent.seq).where(
-        PeriodEvent.period == period, PeriodEvent.action == "approve_lock").limit(1))).first() is not None
 
 
 # --- Lock actions ---
