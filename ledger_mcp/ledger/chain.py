@@ -8,6 +8,11 @@ point, and `verify_chain` names the first broken link.
 
 The payload is versioned (`hash_version`) so that a later payload format can coexist with lines
 hashed under an earlier one.
+
+Locking a period seals it with a `closing_hash` over the chain head at locking time and the
+period's totals; `verify_chain` recomputes those totals from the journal, so a locked period whose
+lines were changed (even with every hash recomputed) or whose last sealed lines were removed is
+named. Period events (the lock history) form a hash chain of their own.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, cast
+from sqlalchemy import String, cast, func
 from sqlalchemy.exc import StatementError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger.models import Intent, JournalLine
+from ledger_mcp.ledger.fiscal import period_bounds, period_of
+from ledger_mcp.ledger.models import Intent, JournalLine, PeriodEvent
 
 HASH_VERSION = 1
 GENESIS_HASH = "0" * 64
@@ -90,7 +96,9 @@ class ChainReport:
 
     ok: every check passed. lines_checked / intents_checked: how much was read.
     head_journal_number / head_hash: the last line's number and audit hash.
-    first_break: the first broken link, {journal_number, intent_id, problem}, or None.
+    first_break: the first broken link, {journal_number, intent_id, period, problem}, or None;
+    `period` names the accounting period the broken line or closing belongs to.
+    locked_periods_checked: locked periods whose closing hash was recomputed.
     """
 
     ok: bool
@@ -99,6 +107,7 @@ class ChainReport:
     head_journal_number: int
     head_hash: str
     first_break: dict[str, Any] | None
+    locked_periods_checked: int = 0
 
 
 def _raw_columns(table: Any) -> list[Any]:
@@ -108,7 +117,9 @@ def _raw_columns(table: Any) -> list[Any]:
 
 async def verify_chain(session: AsyncSession, *, batch_size: int = 5000) -> ChainReport:
     """Recompute every hash from the stored fields, in journal order, without loading the whole
-    journal at once. Stops at the first broken link."""
+    journal at once, then every locked period's closing hash. Stops at the first broken link."""
+    events = list((await session.exec(select(PeriodEvent).order_by(col(PeriodEvent.seq)))).all())
+    locked = {e.period for e in events if e.action == "approve_lock"}
     intent_hashes: dict[str, str] = {}
     line_counts: dict[str, int] = {}
     intents_checked = 0
@@ -121,8 +132,9 @@ async def verify_chain(session: AsyncSession, *, batch_size: int = 5000) -> Chai
         if recomputed != intent.content_hash:
             await intents.close()
             return ChainReport(False, 0, intents_checked, 0, "", {
-                "journal_number": None, "intent_id": intent.id,
-                "problem": "intent fields do not match their content_hash (intent was changed)"})
+                "journal_number": None, "intent_id": intent.id, "period": _raw_period(intent.booking_date),
+                "problem": _in_locked("intent fields do not match their content_hash (intent was changed)",
+                                      intent.booking_date, locked)})
 
     expected_number, prev = 1, GENESIS_HASH
     lines_checked = 0
@@ -136,22 +148,29 @@ async def verify_chain(session: AsyncSession, *, batch_size: int = 5000) -> Chai
             if problem:
                 await stream.close()
                 return ChainReport(False, lines_checked, intents_checked, expected_number - 1, prev, {
-                    "journal_number": line.journal_number, "intent_id": line.intent_id, "problem": problem})
+                    "journal_number": line.journal_number, "intent_id": line.intent_id,
+                    "period": _raw_period(line.booking_date),
+                    "problem": _in_locked(problem, line.booking_date, locked)})
             seen[line.intent_id] += 1
             lines_checked += 1
             expected_number += 1
             prev = line.audit_hash
     except (ValueError, TypeError, StatementError) as exc:
         return ChainReport(False, lines_checked, intents_checked, expected_number - 1, prev, {
-            "journal_number": expected_number, "intent_id": None, "problem": f"stored line cannot be read: {exc}"})
+            "journal_number": expected_number, "intent_id": None, "period": None,
+            "problem": f"stored line cannot be read: {exc}"})
 
     short = sorted(i for i, n in seen.items() if n != line_counts[i])
     if short:
         return ChainReport(False, lines_checked, intents_checked, expected_number - 1, prev, {
-            "journal_number": None, "intent_id": short[0],
+            "journal_number": None, "intent_id": short[0], "period": None,
             "problem": f"intent has {seen[short[0]]} of its {line_counts[short[0]]} journal lines "
                        "(lines were removed)"})
-    return ChainReport(True, lines_checked, intents_checked, expected_number - 1, prev, None)
+    closing_break = await _closing_break(session, events)
+    checked = len(locked)
+    if closing_break:
+        return ChainReport(False, lines_checked, intents_checked, expected_number - 1, prev, closing_break, checked)
+    return ChainReport(True, lines_checked, intents_checked, expected_number - 1, prev, None, checked)
 
 
 def _line_problem(line: Any, expected_number: int, prev: str, intent_hashes: dict[str, str]) -> str | None:
@@ -169,4 +188,95 @@ def _line_problem(line: Any, expected_number: int, prev: str, intent_hashes: dic
         return "line fields do not match its content_hash (line was changed)"
     if audit_hash(prev, line.content_hash) != line.audit_hash:
         return "audit_hash does not match sha256(prev_hash + content_hash)"
+    return None
+
+
+def _raw_period(stored_date: Any) -> str | None:
+    text = str(stored_date or "")
+    return text[:7] if len(text) >= 7 else None
+
+
+def _in_locked(problem: str, stored_date: Any, locked: set[str]) -> str:
+    period = _raw_period(stored_date)
+    return f"{problem}; in locked period {period}" if period in locked else problem
+
+
+# --- Closing hashes of locked periods ---
+
+
+@dataclass(frozen=True)
+class PeriodTotals:
+    """What a period holds: intents and journal lines booked into it, and the sum of line amounts
+    (every line debits and credits the same amount, so this is the debit total)."""
+
+    intent_count: int = 0
+    line_count: int = 0
+    debit_total: int = 0
+
+
+async def period_totals(session: AsyncSession, first: str, last: str) -> dict[str, PeriodTotals]:
+    """Totals of every period from `first` to `last` that holds anything, by period."""
+    start, end = period_bounds(first)[0], period_bounds(last)[1]
+    lines = (await session.exec(
+        select(col(JournalLine.booking_date), func.count(), func.sum(JournalLine.amount))
+        .where(JournalLine.booking_date >= start, JournalLine.booking_date <= end)
+        .group_by(col(JournalLine.booking_date)))).all()
+    intents = (await session.exec(
+        select(col(Intent.booking_date), func.count())
+        .where(Intent.booking_date >= start, Intent.booking_date <= end)
+        .group_by(col(Intent.booking_date)))).all()
+    counts: dict[str, list[int]] = {}
+    for day, n, total in lines:
+        row = counts.setdefault(period_of(day), [0, 0, 0])
+        row[1] += int(n)
+        row[2] += int(total or 0)
+    for day, n in intents:
+        counts.setdefault(period_of(day), [0, 0, 0])[0] += int(n)
+    return {period: PeriodTotals(*row) for period, row in counts.items()}
+
+
+def closing_hash(period: str, head_journal_number: int, head_hash: str, totals: PeriodTotals) -> str:
+    return sha256_hex(canonical_json({
+        "v": HASH_VERSION, "period": period, "head_journal_number": head_journal_number, "head_hash": head_hash,
+        "intent_count": totals.intent_count, "line_count": totals.line_count, "debit_total": totals.debit_total}))
+
+
+_EVENT_FIELDS = ("seq", "period", "action", "actor_id", "request_id", "intent_id", "reason", "intent_count",
+                 "line_count", "debit_total", "head_journal_number", "head_hash", "closing_hash", "created_at",
+                 *PROVENANCE_FIELDS)
+
+
+def period_event_hash(event: Any) -> str:
+    return audit_hash(event.prev_hash, sha256_hex(canonical_json({"v": HASH_VERSION,
+                                                                  **_payload(event, _EVENT_FIELDS)})))
+
+
+async def _closing_break(session: AsyncSession, events: list[PeriodEvent]) -> dict[str, Any] | None:
+    """The first broken period event link or locked period closing, or None."""
+    prev = GENESIS_HASH
+    for expected, event in enumerate(events, start=1):
+        if event.seq != expected or event.prev_hash != prev or period_event_hash(event) != event.event_hash:
+            return {"journal_number": None, "intent_id": None, "period": event.period,
+                    "problem": f"period event {event.seq} ({event.action}) does not match its hash chain "
+                               "(the lock history was changed)"}
+        prev = event.event_hash
+    for event in events:
+        if event.action != "approve_lock":
+            continue
+        period = event.period
+        head = event.head_journal_number or 0
+        if head:
+            stored = (await session.exec(
+                select(JournalLine.audit_hash).where(JournalLine.journal_number == head))).first()
+            if stored != event.head_hash:
+                return {"journal_number": head, "intent_id": None, "period": period,
+                        "problem": f"locked period {period}: the chain head sealed at locking (#{head}) is "
+                                   "missing or changed (lines were removed)"}
+        totals = (await period_totals(session, period, period)).get(period, PeriodTotals())
+        if closing_hash(period, head, event.head_hash or GENESIS_HASH, totals) != event.closing_hash:
+            return {"journal_number": None, "intent_id": None, "period": period,
+                    "problem": f"locked period {period}: its totals no longer match the closing hash "
+                               f"(now {totals.intent_count} intents, {totals.line_count} lines, debit total "
+                               f"{totals.debit_total} minor units; sealed {event.intent_count}, {event.line_count}, "
+                               f"{event.debit_total})"}
     return None

@@ -135,3 +135,37 @@ class SettledItem(LedgerError):
 
 class TaxCodeProtected(LedgerError):
     code = "TAX_CODE_PROTECTED"
+
+
+class PeriodLocked(LedgerError):
+    """The booking date lies in a locked (festgeschrieben) period."""
+
+    code = "PERIOD_LOCKED"
+
+
+class PeriodSoftLocked(LedgerError):
+    """The booking date lies in a soft-locked period and the call did not acknowledge it."""
+
+    code = "PERIOD_SOFT_LOCKED"
+
+
+class FourEyesRequired(LedgerError):
+    code = "FOUR_EYES_REQUIRED"
+
+
+class LockRequestStale(LedgerError):
+    code = "LOCK_REQUEST_STALE"
+
+
+class PeriodStateConflict(LedgerError):
+    """The action does not fit the period's current state (e.g. reopening a locked period)."""
+
+    code = "PERIOD_STATE_CONFLICT"
+
+
+class EarlierPeriodOpen(LedgerError):
+    code = "EARLIER_PERIOD_OPEN"
+
+
+class YearAlreadyClosed(LedgerError):
+    code = "YEAR_ALREADY_CLOSED"

@@ -38,7 +38,7 @@ from ledger_mcp.ledger.errors import (
 from ledger_mcp.ledger.models import Account, Intent, Invoice, InvoiceLine, JournalLine, Party, Settlement, TaxCode
 from ledger_mcp.ledger.money import format_amount, parse_amount, tax_on_net
 from ledger_mcp.ledger.parties import DEFAULT_PAYMENT_TERMS_DAYS, get_party
-from ledger_mcp.ledger.posting import Leg, post_legs, replayed_intent, reversed_by
+from ledger_mcp.ledger.posting import ACK_DESCRIPTION, Leg, post_legs, replayed_intent, reversed_by
 from ledger_mcp.ledger.provenance import Provenance
 
 Direction = Literal["payable", "receivable"]
@@ -87,6 +87,7 @@ class InvoiceRequest(BaseModel):
     document_id: str | None = Field(default=None, max_length=64)
     notes: str | None = Field(default=None, max_length=2000)
     idempotency_key: str | None = Field(default=None, max_length=200)
+    acknowledge_soft_lock: bool = Field(default=False, description=ACK_DESCRIPTION)
 
 
 class InvoiceLineInfo(BaseModel):
@@ -229,7 +230,7 @@ async def create_invoice(session: AsyncSession, request: InvoiceRequest, provena
             session, category=request.type, booking_date=request.booking_date or request.invoice_date,
             description=f"{kind} {number} {party.name}", legs=legs, provenance=provenance,
             external_reference=number, idempotency_key=request.idempotency_key, request=request,
-            document_id=request.document_id, party_id=party.id,
+            document_id=request.document_id, party_id=party.id, acknowledge_soft_lock=request.acknowledge_soft_lock,
             custom_metadata={"invoice_id": invoice_id, "party_id": party.id, "party_number": party.number,
                              "direction": request.direction, "due_date": due_date.isoformat()})
         intent_id = posted.intent_id

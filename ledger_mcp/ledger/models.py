@@ -209,3 +209,38 @@ class Settlement(SQLModel, table=True):
     invoice_id: str = Field(foreign_key="invoice.id", index=True, max_length=36)
     amount: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: str
+
+
+# --- Periods ---
+
+
+class PeriodEvent(ProvenanceColumns, table=True):
+    """One step in the life of an accounting period, appended and never changed.
+
+    A period's state (open, soft_locked, locked; a pending lock request) is derived by replaying
+    its events in `seq` order; a period without events is open. `action`: soft_lock, reopen,
+    request_lock, cancel_lock, approve_lock, or acknowledge_soft_lock (a booking into a soft-locked
+    period, naming `intent_id`). request_lock stores the period's totals it was made against;
+    approve_lock stores the chain head and totals it sealed, and `closing_hash` over them.
+    Events form their own hash chain (`prev_hash`, `event_hash`) so a removed or edited lock is
+    detected like a changed journal line.
+    """
+
+    __tablename__ = "period_event"
+    __table_args__ = (Index("ix_period_event_period", "period", "seq"),)
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    period: str = Field(max_length=7)
+    action: str = Field(max_length=32)
+    actor_id: str = Field(max_length=240)
+    request_id: str | None = Field(default=None, max_length=36)
+    intent_id: str | None = Field(default=None, max_length=36)
+    reason: str | None = None
+    intent_count: int | None = None
+    line_count: int | None = None
+    debit_total: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    head_journal_number: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    head_hash: str | None = Field(default=None, max_length=64)
+    closing_hash: str | None = Field(default=None, max_length=64)
+    created_at: str
+    prev_hash: str = Field(max_length=64)
+    event_hash: str = Field(max_length=64, unique=True)

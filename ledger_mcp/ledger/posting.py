@@ -10,6 +10,7 @@ to a debit account and every intent balances by construction.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 from uuid import uuid4
@@ -19,7 +20,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger import chain
+from ledger_mcp.ledger import chain, periods
 from ledger_mcp.ledger.accounts import read_meta, require_accounts
 from ledger_mcp.ledger.clock import parse_date, today, utc_now
 from ledger_mcp.ledger.errors import (
@@ -39,6 +40,10 @@ from ledger_mcp.ledger.provenance import Provenance
 
 MAX_LINES = 500
 OPENING_BALANCE_CATEGORY = "opening_balance"
+ACK_DESCRIPTION = ("Book into a soft-locked period anyway; the acknowledgement is recorded. Without it a "
+                   "soft-locked period refuses the booking (PERIOD_SOFT_LOCKED).")
+# Not part of what is booked: a replay with or without the acknowledgement is the same request.
+_UNHASHED_REQUEST_FIELDS = {"acknowledge_soft_lock"}
 
 
 class BookingLine(BaseModel):
@@ -68,6 +73,7 @@ class BookingRequest(BaseModel):
     document_id: str | None = Field(default=None, max_length=64)
     custom_metadata: dict[str, Any] | None = None
     skip_duplicate_check: bool = False
+    acknowledge_soft_lock: bool = Field(default=False, description=ACK_DESCRIPTION)
 
 
 class OpeningBalance(BaseModel):
@@ -85,6 +91,7 @@ class OpeningBalancesRequest(BaseModel):
     balances: list[OpeningBalance] = Field(min_length=1, max_length=MAX_LINES)
     description: str = Field(default="Eröffnungsbilanz / opening balances", max_length=500)
     idempotency_key: str | None = Field(default=None, max_length=200)
+    acknowledge_soft_lock: bool = Field(default=False, description=ACK_DESCRIPTION)
 
 
 class ReversalRequest(BaseModel):
@@ -92,6 +99,7 @@ class ReversalRequest(BaseModel):
     intent_id: str
     reason: str = Field(min_length=1, max_length=500)
     posting_mode: Literal["original_date", "current_date"] = "original_date"
+    acknowledge_soft_lock: bool = Field(default=False, description=ACK_DESCRIPTION)
 
 
 class PostedLine(BaseModel):
@@ -163,7 +171,7 @@ async def post_booking(session: AsyncSession, request: BookingRequest, provenanc
         custom_metadata=chain.canonical_json(request.custom_metadata) if request.custom_metadata else None,
         duplicate_override=request.skip_duplicate_check, created_at=utc_now(), line_count=0, content_hash="",
         **_provenance_columns(provenance))
-    return await _write(session, intent, pairs)
+    return await _write(session, intent, pairs, acknowledge_soft_lock=request.acknowledge_soft_lock)
 
 
 async def post_opening_balances(session: AsyncSession, request: OpeningBalancesRequest,
@@ -193,7 +201,8 @@ async def post_opening_balances(session: AsyncSession, request: OpeningBalancesR
         request_hash=_request_hash(request) if request.idempotency_key else None,
         fingerprint=_fingerprint(booking_date.isoformat(), pairs, None), created_at=utc_now(), line_count=0,
         content_hash="", **_provenance_columns(provenance))
-    result = await _replay(session, request.idempotency_key, request) or await _write(session, intent, pairs)
+    result = (await _replay(session, request.idempotency_key, request)
+              or await _write(session, intent, pairs, acknowledge_soft_lock=request.acknowledge_soft_lock))
     total_debit = sum(leg.amount for leg in pairs if leg.debit != opening_account)
     total_credit = sum(leg.amount for leg in pairs if leg.credit != opening_account)
     return OpeningBalancesResult(**result.model_dump(), total_debit=format_amount(total_debit, currency),
@@ -222,20 +231,22 @@ async def reverse_intent(session: AsyncSession, request: ReversalRequest, proven
         fingerprint=_fingerprint(booking_date.isoformat(), pairs, original.external_reference),
         document_id=original.document_id, reverses_intent_id=original.id, reversal_reason=request.reason.strip(),
         created_at=utc_now(), line_count=0, content_hash="", **_provenance_columns(provenance))
-    return await _write(session, intent, pairs)
+    return await _write(session, intent, pairs, acknowledge_soft_lock=request.acknowledge_soft_lock)
 
 
-async def post_legs(session: AsyncSession, *, category: str, booking_date: str, description: str,
+async def post_legs(session: AsyncSession, *, category: str, booking_date: date | str, description: str,
                     legs: list[Leg], provenance: Provenance, external_reference: str | None = None,
                     idempotency_key: str | None = None, request: BaseModel | None = None,
                     document_id: str | None = None, custom_metadata: dict[str, Any] | None = None,
-                    skip_duplicate_check: bool = False, party_id: str | None = None) -> PostingResult:
-    """Post legs prepared by another part of the domain (invoices, settlements). One-sided legs are
-    paired; `request` is what an idempotent replay is matched against; `party_id` keeps two parties'
-    look-alike documents from being taken for duplicates."""
+                    skip_duplicate_check: bool = False, party_id: str | None = None,
+                    acknowledge_soft_lock: bool = False) -> PostingResult:
+    """Post legs the ledger prepared itself (invoices, settlements, the year-end close) through the same
+    write path and period guard as every booking. One-sided legs are paired; `request` is what an
+    idempotent replay is matched against; `party_id` keeps two parties' look-alike documents from being
+    taken for duplicates."""
     meta = await read_meta(session)
     currency = meta["base_currency"]
-    date_ = parse_date(booking_date, field="booking_date")
+    date_ = booking_date if isinstance(booking_date, date) else parse_date(booking_date, field="booking_date")
     if idempotency_key and request is not None:
         replay = await _replay(session, idempotency_key, request)
         if replay:
@@ -254,7 +265,7 @@ async def post_legs(session: AsyncSession, *, category: str, booking_date: str, 
         custom_metadata=chain.canonical_json(custom_metadata) if custom_metadata else None,
         duplicate_override=skip_duplicate_check, created_at=utc_now(), line_count=0, content_hash="",
         **_provenance_columns(provenance))
-    return await _write(session, intent, pairs)
+    return await _write(session, intent, pairs, acknowledge_soft_lock=acknowledge_soft_lock)
 
 
 async def replayed_intent(session: AsyncSession, key: str | None, request: BaseModel) -> Intent | None:
@@ -273,8 +284,11 @@ async def intent_lines(session: AsyncSession, intent_id: str) -> list[JournalLin
     )).all())
 
 
-async def _write(session: AsyncSession, intent: Intent, pairs: list[Leg]) -> PostingResult:
-    """Insert the intent and its lines at the chain head. The caller's transaction commits."""
+async def _write(session: AsyncSession, intent: Intent, pairs: list[Leg], *,
+                 acknowledge_soft_lock: bool = False) -> PostingResult:
+    """Insert the intent and its lines at the chain head. The caller's transaction commits.
+    Every intent is written here, so the period guard here covers every write path."""
+    await periods.guard_write(session, intent, acknowledge_soft_lock=acknowledge_soft_lock)
     intent.line_count = len(pairs)
     intent.content_hash = chain.intent_hash(intent)
     session.add(intent)
@@ -326,7 +340,8 @@ async def _replay(session: AsyncSession, key: str | None, request: BaseModel) ->
 
 
 def _request_hash(request: BaseModel) -> str:
-    return chain.sha256_hex(chain.canonical_json({"type": type(request).__name__, **request.model_dump(mode="json")}))
+    fields = request.model_dump(mode="json", exclude=_UNHASHED_REQUEST_FIELDS)
+    return chain.sha256_hex(chain.canonical_json({"type": type(request).__name__, **fields}))
 
 
 def _currency(requested: str | None, meta: dict[str, str]) -> str:
@@ -480,9 +495,7 @@ async def _refuse_settled(session: AsyncSession, intent_id: str) -> None:
 
 
 def _provenance_columns(p: Provenance) -> dict[str, Any]:
-    return {"surface": p.surface, "channel": p.channel.value, "actor_type": p.actor_type,
-            "actor_label": p.actor_label, "actor_key_prefix": p.actor_key_prefix,
-            "client_name": p.client_name, "client_version": p.client_version}
+    return p.columns()
 
 
 def _provenance_columns_of(intent: Intent) -> dict[str, Any]:

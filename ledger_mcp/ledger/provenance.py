@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Channel(StrEnum):
@@ -45,6 +46,26 @@ class Provenance:
     actor_key_prefix: str | None = None
     client_name: str | None = None
     client_version: str | None = None
+
+    @classmethod
+    def of(cls, row: Any) -> Provenance:
+        """The provenance stored on a row (intent, journal line, period event)."""
+        return cls(surface=row.surface, channel=Channel(row.channel), actor_type=row.actor_type,
+                   actor_label=row.actor_label, actor_key_prefix=row.actor_key_prefix,
+                   client_name=row.client_name, client_version=row.client_version)
+
+    def columns(self) -> dict[str, Any]:
+        """The provenance columns as stored on intents, journal lines and period events."""
+        return {"surface": self.surface, "channel": self.channel.value, "actor_type": self.actor_type,
+                "actor_label": self.actor_label, "actor_key_prefix": self.actor_key_prefix,
+                "client_name": self.client_name, "client_version": self.client_version}
+
+    @property
+    def actor_id(self) -> str:
+        """The identity compared for four-eyes rules: the API key when one was used, else type and label."""
+        if self.actor_key_prefix:
+            return f"api_key:{self.actor_key_prefix}"
+        return f"{self.actor_type}:{self.actor_label}"
 
     @property
     def actor_display(self) -> str:

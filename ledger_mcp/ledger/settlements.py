@@ -20,7 +20,7 @@ from ledger_mcp.ledger.errors import IntentNotFound, InvoiceNotFound, OverSettle
 from ledger_mcp.ledger.invoices import get_invoice, state_query
 from ledger_mcp.ledger.models import Intent, Invoice, JournalLine, Party, Settlement
 from ledger_mcp.ledger.money import format_amount, parse_amount
-from ledger_mcp.ledger.posting import Leg, post_legs, replayed_intent, reversed_by
+from ledger_mcp.ledger.posting import ACK_DESCRIPTION, Leg, post_legs, replayed_intent, reversed_by
 from ledger_mcp.ledger.provenance import Provenance
 
 MAX_ITEMS = 100
@@ -45,6 +45,7 @@ class SettlementRequest(BaseModel):
     description: str | None = Field(default=None, max_length=500)
     reference: str | None = Field(default=None, max_length=200)
     idempotency_key: str | None = Field(default=None, max_length=200)
+    acknowledge_soft_lock: bool = Field(default=False, description=ACK_DESCRIPTION)
 
 
 class SettledItem(BaseModel):
@@ -147,6 +148,7 @@ async def _post_payment(session: AsyncSession, request: SettlementRequest, party
         description=request.description or f"{verb} {party.name}: {numbers}"[:500], legs=legs,
         provenance=provenance, external_reference=request.reference or numbers[:200],
         idempotency_key=request.idempotency_key, request=request, party_id=party.id,
+        acknowledge_soft_lock=request.acknowledge_soft_lock,
         custom_metadata={"party_id": party.id, "settles": [
             {"invoice_id": invoice.id, "amount": format_amount(amount, invoice.currency)}
             for invoice, amount in allocations]})

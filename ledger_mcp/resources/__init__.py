@@ -3,10 +3,9 @@
 from mcp.server.mcpserver import MCPServer
 
 from ledger_mcp.context import AppContext
-from ledger_mcp.resources import chart, journal, parties
+from ledger_mcp.resources import chart, journal, parties, periods
 
 
 def register_all(server: MCPServer, app: AppContext) -> None:  # type: ignore[type-arg]
-    chart.register(server, app)
-    journal.register(server, app)
-    parties.register(server, app)
+    for module in (chart, journal, parties, periods):
+        module.register(server, app)

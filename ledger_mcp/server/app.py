@@ -33,6 +33,8 @@ ledger-mcp keeps double-entry books (German GAAP, SKR03/SKR04 chart, GoBD hash c
 - Nothing is ever edited or deleted: correct a booking with reverse_intent (Storno), then book again.
 - Find accounts with search_accounts, tax codes with list_tax_codes; read an intent's full audit view
   with get_intent; balances with run_report (trial_balance, account_statement).
+- Months are closed with lock_period (soft lock; lock requested by one actor, approved by another).
+  PERIOD_LOCKED: book into details.next_open_period, or reverse with posting_mode current_date.
 - Errors come back as {code, message, retryable, hint}: follow the hint and call again.
 """
 

@@ -3,9 +3,9 @@
 from mcp.server.mcpserver import MCPServer
 
 from ledger_mcp.context import AppContext
-from ledger_mcp.tools import accounts, booking, invoices, journal, parties, reports
+from ledger_mcp.tools import accounts, booking, invoices, journal, parties, periods, reports
 
 
 def register_all(server: MCPServer, app: AppContext) -> None:  # type: ignore[type-arg]
-    for module in (booking, journal, accounts, reports, parties, invoices):
+    for module in (booking, journal, accounts, reports, parties, invoices, periods):
         module.register(server, app)

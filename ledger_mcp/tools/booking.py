@@ -47,6 +47,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         custom_metadata: dict[str, Any] | None = None,
         skip_duplicate_check: Annotated[bool, Field(description="Book even if an identical booking (date, "
                                                                 "accounts, amounts, reference) exists.")] = False,
+        acknowledge_soft_lock: Annotated[bool, Field(description=posting.ACK_DESCRIPTION)] = False,
     ) -> Annotated[CallToolResult, PostingResult]:
         """Book one business event (invoice, payment, correction) as a balanced journal intent.
 
@@ -59,7 +60,8 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         request = BookingRequest(
             booking_date=booking_date, description=description, lines=lines, currency=currency,
             external_reference=external_reference, idempotency_key=idempotency_key, document_id=document_id,
-            custom_metadata=custom_metadata, skip_duplicate_check=skip_duplicate_check)
+            custom_metadata=custom_metadata, skip_duplicate_check=skip_duplicate_check,
+            acknowledge_soft_lock=acknowledge_soft_lock)
         result = await app.db.write(posting.post_booking, request, provenance(ctx, app))
         return answer(result, _summary("Booked", result), [(intent_uri(result.intent_id), "intent")])
 
@@ -70,6 +72,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         balances: Annotated[list[OpeningBalance], Field(description="One entry per balance sheet account.")],
         description: str = "Eröffnungsbilanz / opening balances",
         idempotency_key: str | None = None,
+        acknowledge_soft_lock: Annotated[bool, Field(description=posting.ACK_DESCRIPTION)] = False,
     ) -> Annotated[CallToolResult, OpeningBalancesResult]:
         """Book opening balances (Saldenvorträge) against the opening balance account (SKR03/04 9000).
 
@@ -77,7 +80,8 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         liabilities and equity. The server books the counter side on the opening balance account,
         which nets to zero once all opening balances are in."""
         request = OpeningBalancesRequest(booking_date=booking_date, balances=balances, description=description,
-                                         idempotency_key=idempotency_key)
+                                         idempotency_key=idempotency_key,
+                                         acknowledge_soft_lock=acknowledge_soft_lock)
         result = await app.db.write(posting.post_opening_balances, request, provenance(ctx, app))
         summary = _summary("Opened balances in", result) + (
             f" Debit {result.total_debit}, credit {result.total_credit}.")
@@ -92,11 +96,13 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         posting_mode: Annotated[Literal["original_date", "current_date"], Field(
             description="original_date: the Storno carries the original booking date; current_date: today "
                         "(use when the original period is closed).")] = "original_date",
+        acknowledge_soft_lock: Annotated[bool, Field(description=posting.ACK_DESCRIPTION)] = False,
     ) -> Annotated[CallToolResult, PostingResult]:
         """Reverse every line of an intent with a new Storno intent (debit and credit swapped). The
         original stays in the journal; both are linked. An intent can be reversed only once; to correct
         a booking, reverse it and post the corrected booking."""
-        request = ReversalRequest(intent_id=intent_id, reason=reason, posting_mode=posting_mode)
+        request = ReversalRequest(intent_id=intent_id, reason=reason, posting_mode=posting_mode,
+                                  acknowledge_soft_lock=acknowledge_soft_lock)
         result = await app.db.write(posting.reverse_intent, request, provenance(ctx, app))
         return answer(result, _summary(f"Reversed {intent_id} with", result),
                       [(intent_uri(result.intent_id), "reversal"), (intent_uri(intent_id), "original")])

@@ -21,6 +21,7 @@ from ledger_mcp.ledger.invoices import (
     Status,
 )
 from ledger_mcp.ledger.open_items import OpenItemList
+from ledger_mcp.ledger.posting import ACK_DESCRIPTION
 from ledger_mcp.ledger.settlements import SettlementItem, SettlementRequest, SettlementResult
 from ledger_mcp.tools.booking import APPEND
 from ledger_mcp.tools.result import READ_ONLY, answer, intent_uri
@@ -67,6 +68,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         document_id: str | None = None,
         notes: str | None = None,
         idempotency_key: str | None = None,
+        acknowledge_soft_lock: Annotated[bool, Field(description=ACK_DESCRIPTION)] = False,
     ) -> Annotated[CallToolResult, InvoiceInfo]:
         """Record a vendor invoice (payable) or an invoice to a customer (receivable), or a credit note,
         and post it: expense/revenue lines at net, VAT per tax code (computed on the sum of each rate's
@@ -78,7 +80,8 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
             direction=direction, party_id=party_id, invoice_number=invoice_number, invoice_date=invoice_date,
             total_gross=total_gross, lines=lines, type=type, due_date=due_date, total_net=total_net,
             total_tax=total_tax, currency=currency, booking_date=booking_date, intent_id=intent_id,
-            document_id=document_id, notes=notes, idempotency_key=idempotency_key)
+            document_id=document_id, notes=notes, idempotency_key=idempotency_key,
+            acknowledge_soft_lock=acknowledge_soft_lock)
         invoice = await app.db.write(invoices.create_invoice, request, provenance(ctx, app))
         replay = " (replayed: recorded earlier with this idempotency_key)" if invoice.replayed else ""
         return answer(invoice, f"Recorded {_describe(invoice)}; intent {invoice.intent_id}{replay}.",
@@ -132,12 +135,14 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         description: str | None = None,
         reference: str | None = None,
         idempotency_key: str | None = None,
+        acknowledge_soft_lock: Annotated[bool, Field(description=ACK_DESCRIPTION)] = False,
     ) -> Annotated[CallToolResult, SettlementResult]:
         """Record a payment that settles open items fully or partly (cash, or a transfer not coming from
         a bank import): posts bank/cash against the control account and links the payment to each item.
         Credit notes net against invoices. Reversing the payment intent reopens the items."""
         request = SettlementRequest(items=items, payment_date=payment_date, account=account, intent_id=intent_id,
-                                    description=description, reference=reference, idempotency_key=idempotency_key)
+                                    description=description, reference=reference, idempotency_key=idempotency_key,
+                                    acknowledge_soft_lock=acknowledge_soft_lock)
         result = await app.db.write(settlements.settle_open_items, request, provenance(ctx, app))
         states = ", ".join(f"{i.invoice_number} {i.status} (remaining {i.remaining_amount})" for i in result.items)
         verb = "Posted" if result.posted else "Linked"

@@ -21,7 +21,8 @@ class ChainVerification(BaseModel):
     head_journal_number: int
     head_hash: str
     first_break: dict[str, Any] | None = Field(description="The first broken link: journal_number, intent_id, "
-                                                           "problem. Null when the chain is intact.")
+                                                           "period, problem. Null when the chain is intact.")
+    locked_periods_checked: int = Field(description="Locked periods whose closing hash was recomputed.")
 
 
 def register(server: MCPServer[Any], app: AppContext) -> None:
@@ -69,7 +70,8 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
     @server.tool(title="Verify the hash chain", annotations=READ_ONLY)
     async def verify_chain(ctx: Context[Any, Any]) -> Annotated[CallToolResult, ChainVerification]:
         """Recompute every intent and journal line hash from the stored fields and check the chain links
-        and gapless journal numbers. Reports the first broken link, if any."""
+        and gapless journal numbers, then every locked period's closing hash (its totals and the chain
+        head sealed at locking). Reports the first broken link, if any, naming its period."""
         report = await app.db.read(chain.verify_chain)
         result = ChainVerification(**report.__dict__)
         if report.ok:
