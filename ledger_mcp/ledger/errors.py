@@ -95,3 +95,25 @@ class WriteConflict(LedgerError):
 
     code = "WRITE_CONFLICT"
     retryable = True
+
+
+class MissingScope(LedgerError):
+    """The caller's API key lacks the scope the tool or resource requires."""
+
+    code = "MISSING_SCOPE"
+
+
+class ToolDisabled(LedgerError):
+    """This server instance does not offer the tool (read-only mode or the tool allow-list)."""
+
+    code = "TOOL_DISABLED"
+
+
+class ApiKeyNotFound(LedgerError):
+    code = "API_KEY_NOT_FOUND"
+
+
+class ConfirmationRefused(LedgerError):
+    """A consequential action was not confirmed by a human (declined, cancelled, or no way to ask)."""
+
+    code = "CONFIRMATION_REFUSED"
