@@ -22,6 +22,7 @@ from ledger_mcp.context import AppContext
 from ledger_mcp.ledger.accounts import initialise, read_meta
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.errors import IntentNotFound, LedgerError, UnknownAccount, ValidationFailed
+from ledger_mcp.server import prompts
 from ledger_mcp.server.access import Access, tool_scope
 from ledger_mcp.server.http import ApiKeyVerifier, HttpOptions
 from ledger_mcp.settings import Settings
@@ -158,6 +159,7 @@ def build_server(settings: Settings, http: HttpOptions | None = None) -> LedgerS
                           lifespan=lifespan, log_level="WARNING", app=app, access=access, **auth)
     tools.register_all(server, app)
     resources.register_all(server, app)
+    prompts.register(server, app)
     access.validate(t.name for t in server._tool_manager.list_tools())
     return server
 

@@ -10,6 +10,7 @@ from typing import Any
 import httpx2
 import pytest
 from mcp import MCPError
+from mcp_types import PromptReference
 
 from ledger_mcp.ledger import api_keys
 from ledger_mcp.ledger.api_keys import prefix_of
@@ -117,3 +118,11 @@ async def test_every_line_names_the_key_that_wrote_it(http_ledger: HttpLedger, n
             assert {(s["actor_type"], s["actor_label"], s["actor_key_prefix"]) for s in summaries} == {
                 ("api_key", label, prefix)}
             assert f"{label} ({prefix}…)" in summaries[0]["actor_display"]
+
+
+async def test_completion_needs_the_read_scope(http_ledger: HttpLedger, new_key: Callable[..., Any]) -> None:
+    ref = PromptReference(type="ref/prompt", name="explain_account")
+    async with connect(http_ledger.url, await new_key("writer", "ledger:book")) as client:
+        assert (await client.complete(ref, {"name": "account", "value": "12"})).completion.values == []
+    async with connect(http_ledger.url, await new_key("reader", "ledger:read")) as client:
+        assert "1200" in (await client.complete(ref, {"name": "account", "value": "12"})).completion.values
