@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
-from mcp_types import CallToolResult, InputRequiredResult, TextContent
+from mcp_types import CallToolResult, EmptyResult, InputRequiredResult, SetLevelRequestParams, TextContent
 from mcp_types import Tool as MCPTool
 from pydantic import AnyUrl, ValidationError
 
@@ -120,6 +120,10 @@ class LedgerServer(MCPServer[AppContext]):
         return None
 
 
+async def _accept_log_level(ctx: Any, params: SetLevelRequestParams) -> EmptyResult:
+    return EmptyResult()
+
+
 def error_result(error: LedgerError) -> CallToolResult:
     # The error object travels as JSON text: structured content on an error result would be checked
     # against the tool's output schema by strict clients (e.g. the MCP Inspector) and rejected.
@@ -160,6 +164,9 @@ def build_server(settings: Settings, http: HttpOptions | None = None) -> LedgerS
     tools.register_all(server, app)
     resources.register_all(server, app)
     prompts.register(server, app)
+    # Older clients set a log level after initialize; accept it (the server sends no log notifications:
+    # it logs to stderr) instead of answering "method not found".
+    server._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, _accept_log_level)
     access.validate(t.name for t in server._tool_manager.list_tools())
     return server
 
