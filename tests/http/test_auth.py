@@ -16,7 +16,7 @@ from ledger_mcp.ledger import api_keys
 from ledger_mcp.ledger.api_keys import prefix_of
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.settings import Settings
-from tests.conftest import book, call, fail, line
+from tests.conftest import book, call, confirming_human, fail, line
 from tests.http.conftest import HttpLedger, connect
 
 pytestmark = pytest.mark.anyio
@@ -109,7 +109,7 @@ async def test_every_line_names_the_key_that_wrote_it(http_ledger: HttpLedger, n
         async with connect(http_ledger.url, key) as client:
             booked[label] = (await book(client, line("4930", "1200", "119.00", "VSt19"),
                                          external_reference=label))["intent_id"]
-    async with connect(http_ledger.url, keys["invoice-agent"]) as client:
+    async with connect(http_ledger.url, keys["invoice-agent"], elicitation_callback=confirming_human) as client:
         reversal = await call(client, "reverse_intent", intent_id=booked["bank-agent"], reason="wrong account")
         for label, intent_id in [*booked.items(), ("invoice-agent", reversal["intent_id"])]:
             view = await call(client, "get_intent", intent_id=intent_id)

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 
+from tests.conftest import confirming_human
+
 pytestmark = pytest.mark.anyio
 
 
@@ -20,7 +22,7 @@ def _serve(data_dir: Path) -> StdioServerParameters:
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_book_reverse_and_verify_over_stdio(tmp_path: Path, mode: str) -> None:
-    async with Client(_serve(tmp_path), mode=mode) as client:
+    async with Client(_serve(tmp_path), mode=mode, elicitation_callback=confirming_human) as client:
         booked = await client.call_tool("post_booking", {
             "booking_date": "2026-03-02", "description": "Porto", "idempotency_key": "stdio-1",
             "lines": [{"debit_account": "4910", "credit_account": "1000", "amount": "8.50"}]})
