@@ -35,6 +35,7 @@ ledger-mcp keeps double-entry books (German GAAP, SKR03/SKR04 chart, GoBD hash c
 - Book with post_booking: gross amounts as decimal strings ("119.00"); a tax_code such as VSt19 or
   USt19 splits the gross into net and VAT. Always send an idempotency_key so that a retry never books twice.
 - Nothing is ever edited or deleted: correct a booking with reverse_intent (Storno), then book again.
+  reverse_intent asks the user to confirm; do not call it without the user's go-ahead.
 - Find accounts with search_accounts, tax codes with list_tax_codes; read an intent's full audit view
   with get_intent; balances with run_report (trial_balance, account_statement).
 - Errors come back as {code, message, retryable, hint}: follow the hint and call again.

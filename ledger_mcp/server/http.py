@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
@@ -43,7 +43,6 @@ class HttpOptions:
     allowed_hosts: tuple[str, ...] = ()
     public_url: str | None = None
     require_key: bool = True
-    extra_origins: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if not self.require_key and self.host not in LOOPBACK:
@@ -60,7 +59,7 @@ class HttpOptions:
             hosts |= {f"127.0.0.1:{self.port}", f"localhost:{self.port}", f"[::1]:{self.port}"}
         if self.public_url:
             hosts.add(self.public_url.split("://", 1)[-1].split("/", 1)[0])
-        origins = {f"http://{h}" for h in hosts} | {f"https://{h}" for h in hosts} | set(self.extra_origins)
+        origins = {f"http://{h}" for h in hosts} | {f"https://{h}" for h in hosts}
         return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=sorted(hosts),
                                          allowed_origins=sorted(origins))
 

@@ -17,7 +17,7 @@ from ledger_mcp.ledger.api_keys import prefix_of
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.settings import Settings
 from tests.conftest import book, call, confirming_human, fail, line
-from tests.http.conftest import HttpLedger, connect
+from tests.http.conftest import HttpLedger, connect, running
 
 pytestmark = pytest.mark.anyio
 
@@ -126,3 +126,10 @@ async def test_completion_needs_the_read_scope(http_ledger: HttpLedger, new_key:
         assert (await client.complete(ref, {"name": "account", "value": "12"})).completion.values == []
     async with connect(http_ledger.url, await new_key("reader", "ledger:read")) as client:
         assert "1200" in (await client.complete(ref, {"name": "account", "value": "12"})).completion.values
+
+
+async def test_an_allowed_host_passes_the_rebinding_check(settings: Settings, new_key: Callable[..., Any]) -> None:
+    key = await new_key("behind-proxy")
+    async with running(settings, allowed_hosts=("ledger.example.com:443",)) as ledger:
+        assert (await _post(ledger, key, Host="ledger.example.com:443")).status_code == 200
+        assert (await _post(ledger, key, Host="other.example.com:443")).status_code == 421
