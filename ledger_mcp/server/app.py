@@ -62,6 +62,13 @@ class LedgerServer(MCPServer[AppContext]):
                  description: str | None = None, *args: Any, **kwargs: Any) -> None:
         # Docstrings become descriptions: without their source indentation they read better and cost fewer tokens.
         super().add_tool(fn, name, title, description or inspect.getdoc(fn), *args, **kwargs)
+        tool = self._tool_manager.get_tool(name or fn.__name__)
+        # A confirmation the SDK cannot see as resolver-filled (e.g. its Resolve marker is not a module-level
+        # name) would become an argument the agent could fill in: refuse to register such a tool.
+        if tool is not None and "Confirmation" in tool.parameters.get("$defs", {}):
+            self.remove_tool(tool.name)
+            raise TypeError(f"tool {tool.name}: its Confirmation parameter is not filled by a resolver; declare "
+                            "the confirmation(...) marker as a module-level name (see ledger_mcp/tools/confirm.py)")
 
     def resource(self, uri: str, *args: Any, description: str | None = None,  # type: ignore[override]
                  **kwargs: Any) -> Callable[[_F], _F]:

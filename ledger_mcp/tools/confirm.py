@@ -7,6 +7,11 @@ A tool asks for it with a parameter filled by a resolver, never by the agent:
         confirmed.require()                      # ConfirmationRefused unless a human (or the policy) said yes
         metadata = confirmed.record()            # store it with what the action writes
 
+Bind the marker to a module-level name (`CONFIRM_REVERSAL = confirmation(reversal)`) and use that
+name in the annotation: tool modules use postponed annotations, which the SDK resolves from module
+globals. `LedgerServer` refuses to register a tool whose confirmation would otherwise become a
+plain argument.
+
 `summarise` is an async function taking the tool's arguments by name (and optionally the Context)
 and returning the one-paragraph question shown to the human. Resolver parameters are not part of
 the tool's input schema, so an agent cannot confirm by sending an argument.

@@ -133,3 +133,16 @@ async def test_an_allowed_host_passes_the_rebinding_check(settings: Settings, ne
     async with running(settings, allowed_hosts=("ledger.example.com:443",)) as ledger:
         assert (await _post(ledger, key, Host="ledger.example.com:443")).status_code == 200
         assert (await _post(ledger, key, Host="other.example.com:443")).status_code == 421
+
+
+async def test_use_of_a_key_is_recorded(http_ledger: HttpLedger, new_key: Callable[..., Any],
+                                        settings: Settings) -> None:
+    used, unused = await new_key("used"), await new_key("unused")
+    assert (await _post(http_ledger, used)).status_code == 200
+    db = Database(settings.database_url)
+    try:
+        keys = {k.prefix: k for k in await db.read(api_keys.list_api_keys)}
+    finally:
+        await db.dispose()
+    assert keys[prefix_of(used)].last_used_at is not None
+    assert keys[prefix_of(unused)].last_used_at is None

@@ -12,6 +12,7 @@ from mcp_types import ElicitRequestParams, ElicitResult
 
 from ledger_mcp.server import build_server
 from ledger_mcp.settings import Settings
+from ledger_mcp.tools.confirm import Confirmation
 from tests.conftest import book, call, fail, line
 
 pytestmark = pytest.mark.anyio
@@ -106,3 +107,15 @@ async def test_nobody_is_asked_about_a_call_that_would_fail(settings: Settings) 
         assert (await fail(client, "reverse_intent", intent_id=original["intent_id"],
                            reason=""))["code"] == "VALIDATION_ERROR"
         assert human.questions == []
+
+
+def test_a_confirmation_that_is_not_resolver_filled_is_refused(settings: Settings) -> None:
+    server = build_server(settings)
+
+    async def approve_something(ctx: Any, amount: str, confirmed: Confirmation) -> str:
+        """A tool whose confirmation an agent could send."""
+        return "done"
+
+    with pytest.raises(TypeError, match="not filled by a resolver"):
+        server.add_tool(approve_something)
+    assert "approve_something" not in {t.name for t in server._tool_manager.list_tools()}
