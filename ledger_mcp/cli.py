@@ -80,11 +80,19 @@ def main(argv: list[str] | None = None) -> None:
     # stdout belongs to the MCP protocol on stdio: logs go to stderr.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
+        try:
+            settings = _settings(args)
+        except ValueError as exc:
+            sys.exit(_refuse(exc))
         if args.http:
-            sys.exit(anyio.run(_serve_http, _settings(args), args))
+            sys.exit(anyio.run(_serve_http, settings, args))
         from ledger_mcp.server import build_server
 
-        build_server(_settings(args)).run("stdio")
+        try:
+            server = build_server(settings)
+        except ValueError as exc:
+            sys.exit(_refuse(exc))
+        server.run("stdio")
     elif args.command == "keys":
         sys.exit(anyio.run(_keys, _settings(args), args))
     elif args.command == "init":
@@ -134,6 +142,12 @@ async def _verify(settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def _refuse(exc: ValueError) -> int:
+    """A configuration mistake: say what it is, without a traceback."""
+    print(f"ledger-mcp: {exc}", file=sys.stderr)
+    return 2
+
+
 async def _serve_http(settings: Settings, args: argparse.Namespace) -> int:
     from ledger_mcp.ledger.db import Database
     from ledger_mcp.server import build_server
@@ -143,9 +157,9 @@ async def _serve_http(settings: Settings, args: argparse.Namespace) -> int:
     try:
         options = HttpOptions(host=args.host, port=args.port, allowed_hosts=tuple(args.allowed_host),
                               public_url=args.public_url, require_key=not args.insecure_no_auth)
+        server = build_server(settings, options)
     except ValueError as exc:
-        print(f"ledger-mcp: {exc}", file=sys.stderr)
-        return 2
+        return _refuse(exc)
     if options.require_key:
         # Refuse to start rather than serve an endpoint nobody can use: a missing key is a set-up mistake.
         settings.prepare()
@@ -160,7 +174,7 @@ async def _serve_http(settings: Settings, args: argparse.Namespace) -> int:
                   "  ledger-mcp keys create --label NAME --scopes ledger:read,ledger:book", file=sys.stderr)
             return 2
     print(f"ledger-mcp: serving MCP at {options.base_url}/mcp", file=sys.stderr)
-    await serve(build_server(settings, options), options)
+    await serve(server, options)
     return 0
 
 

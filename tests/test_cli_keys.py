@@ -42,3 +42,10 @@ def test_http_refuses_to_start_without_an_active_key(tmp_path: Path) -> None:
 def test_no_auth_is_refused_off_loopback(tmp_path: Path) -> None:
     run = _run("serve", "--http", "--insecure-no-auth", "--host", "0.0.0.0", "--data-dir", str(tmp_path))
     assert run.returncode == 2 and "loopback" in run.stderr
+
+
+def test_configuration_mistakes_stop_the_server_with_a_message(tmp_path: Path) -> None:
+    typo = _run("serve", "--tools", "post_bookin,get_intent", "--data-dir", str(tmp_path))
+    assert typo.returncode == 2 and "post_bookin" in typo.stderr and "Traceback" not in typo.stderr
+    http_typo = _run("serve", "--http", "--tools", "post_bookin", "--data-dir", str(tmp_path))
+    assert http_typo.returncode == 2 and "post_bookin" in http_typo.stderr

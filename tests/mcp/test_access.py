@@ -67,3 +67,16 @@ def test_an_allow_list_with_an_unknown_tool_is_refused(settings: Settings) -> No
     with pytest.raises(ValueError, match="post_bookin"):
         build_server(replace(settings, tools=frozenset({"post_bookin"})))
 
+
+
+def test_the_environment_configures_access(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    monkeypatch.setenv("LEDGER_MCP_READ_ONLY", "1")
+    monkeypatch.setenv("LEDGER_MCP_TOOLS", "get_intent, verify_chain")
+    monkeypatch.setenv("LEDGER_MCP_CONFIRM_POLICY", "allow_and_record")
+    loaded = Settings.load(data_dir=str(settings.data_dir))
+    assert loaded.read_only and loaded.tools == {"get_intent", "verify_chain"}
+    assert loaded.confirm_policy == "allow_and_record"
+    assert Settings.load(data_dir=str(settings.data_dir), tools="post_booking").tools == {"post_booking"}
+    monkeypatch.setenv("LEDGER_MCP_CONFIRM_POLICY", "ask_nobody")
+    with pytest.raises(ValueError, match="ask_nobody"):
+        Settings.load(data_dir=str(settings.data_dir))
