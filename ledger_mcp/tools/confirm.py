@@ -13,7 +13,8 @@ globals. `LedgerServer` refuses to register a tool whose confirmation would othe
 plain argument.
 
 `summarise` is an async function taking the tool's arguments by name (and optionally the Context)
-and returning the one-paragraph question shown to the human. Resolver parameters are not part of
+and returning the one-paragraph question shown to the human, or None when this call needs no
+confirmation (e.g. an approval below an amount). Resolver parameters are not part of
 the tool's input schema, so an agent cannot confirm by sending an argument.
 
 If the client declares form elicitation, the human is asked through it: on the 2026 protocol the
@@ -42,13 +43,14 @@ class ConfirmForm(BaseModel):
 
 
 class Confirmation(BaseModel):
-    """The outcome. confirmed: go ahead or not. method: "elicitation" (a human answered) or "policy"
-    (the client could not ask; the server's confirm policy decided). outcome: accepted / declined /
-    cancelled / not_confirmed for elicitation, the policy name otherwise. question: what was asked."""
+    """The outcome. confirmed: go ahead or not. method: "elicitation" (a human answered), "policy"
+    (the client could not ask; the server's confirm policy decided) or "not_required" (summarise said
+    this call needs no confirmation). outcome: for elicitation accepted, not_confirmed (answered no),
+    decline or cancel; otherwise the policy name or not_required. question: what was asked."""
 
     model_config = ConfigDict(frozen=True)
     confirmed: bool
-    method: Literal["elicitation", "policy"]
+    method: Literal["elicitation", "policy", "not_required"]
     outcome: str
     question: str
 
@@ -77,27 +79,30 @@ def supports_elicitation(ctx: Context[Any, Any]) -> bool:
     return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
 
 
-def confirmation(summarise: Callable[..., Awaitable[str]]) -> Resolve:
+def confirmation(summarise: Callable[..., Awaitable[str | None]]) -> Resolve:
     """A `Resolve` marker for an `Annotated[Confirmation, ...]` tool parameter (see module doc)."""
 
-    async def ask(ctx: Context[Any, Any], question: str) -> Any:
+    async def ask(ctx: Context[Any, Any], question: str | None) -> Any:
+        if question is None:
+            return Confirmation(confirmed=True, method="not_required", outcome="not_required", question="")
         if supports_elicitation(ctx):
             return Elicit(f"{question}\n\nConfirm?", ConfirmForm)
         policy = getattr(ctx.request_context.lifespan_context, "confirm_policy", "refuse")
         return Confirmation(confirmed=policy == "allow_and_record", method="policy", outcome=policy,
                             question=question)
 
-    def decide(outcome: Any, question: str) -> Confirmation:
+    def decide(outcome: Any, question: str | None) -> Confirmation:
         if isinstance(outcome, AcceptedElicitation):
             data = outcome.data
-            if isinstance(data, Confirmation):  # the policy decided, nobody was asked
+            if isinstance(data, Confirmation):  # nobody was asked: the policy decided, or no need to ask
                 return data
             confirmed = bool(getattr(data, "confirm", False))
             return Confirmation(confirmed=confirmed, method="elicitation",
-                                outcome="accepted" if confirmed else "not_confirmed", question=question)
-        return Confirmation(confirmed=False, method="elicitation", outcome=str(outcome.action), question=question)
+                                outcome="accepted" if confirmed else "not_confirmed", question=question or "")
+        return Confirmation(confirmed=False, method="elicitation", outcome=str(outcome.action),
+                            question=question or "")
 
-    asked = Annotated[str, Resolve(summarise)]
+    asked = Annotated[str | None, Resolve(summarise)]
     ask.__annotations__ = {"ctx": Context, "question": asked, "return": Elicit[ConfirmForm] | Confirmation}
     decide.__annotations__ = {"outcome": Annotated[ElicitationResult[ConfirmForm], Resolve(ask)],
                               "question": asked, "return": Confirmation}

@@ -118,6 +118,9 @@ async def test_every_line_names_the_key_that_wrote_it(http_ledger: HttpLedger, n
             assert {(s["actor_type"], s["actor_label"], s["actor_key_prefix"]) for s in summaries} == {
                 ("api_key", label, prefix)}
             assert f"{label} ({prefix}…)" in summaries[0]["actor_display"]
+            resource = await client.read_resource(f"ledger://intents/{intent_id}")
+            audit = json.loads(resource.contents[0].text)  # type: ignore[union-attr]
+            assert audit["summary"]["provenance_summary"]["actor_key_prefix"] == prefix
 
 
 async def test_completion_needs_the_read_scope(http_ledger: HttpLedger, new_key: Callable[..., Any]) -> None:

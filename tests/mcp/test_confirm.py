@@ -4,7 +4,7 @@ confirm policy where it does not; never by an argument the agent sends."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from mcp import Client
@@ -12,10 +12,24 @@ from mcp_types import ElicitRequestParams, ElicitResult
 
 from ledger_mcp.server import build_server
 from ledger_mcp.settings import Settings
-from ledger_mcp.tools.confirm import Confirmation
+from ledger_mcp.tools.confirm import Confirmation, confirmation
 from tests.conftest import book, call, fail, line
 
 pytestmark = pytest.mark.anyio
+
+
+async def large_payment(amount: int) -> str | None:
+    """Only amounts from 1000 on need a human."""
+    return f"Approve a payment of {amount} EUR?" if amount >= 1000 else None
+
+
+CONFIRM_LARGE = confirmation(large_payment)
+
+
+async def approve_payment(amount: int, confirmed: Annotated[Confirmation, CONFIRM_LARGE]) -> str:
+    """A tool that needs confirmation above an amount."""
+    confirmed.require()
+    return f"{confirmed.method}:{confirmed.outcome}"
 MODES = pytest.mark.parametrize("mode", ["auto", "legacy"])
 
 
@@ -119,3 +133,17 @@ def test_a_confirmation_that_is_not_resolver_filled_is_refused(settings: Setting
     with pytest.raises(TypeError, match="not filled by a resolver"):
         server.add_tool(approve_something)
     assert "approve_something" not in {t.name for t in server._tool_manager.list_tools()}
+
+
+@MODES
+async def test_confirmation_only_above_an_amount(settings: Settings, mode: str) -> None:
+    server = build_server(settings)
+    server.add_tool(approve_payment)
+    human = Human()
+    async with Client(server, mode=mode, elicitation_callback=human) as client:
+        small = await client.call_tool("approve_payment", {"amount": 50})
+        assert small.content[0].text == "not_required:not_required"  # type: ignore[union-attr]
+        assert human.questions == []
+        large = await client.call_tool("approve_payment", {"amount": 5000})
+        assert large.content[0].text == "elicitation:accepted"  # type: ignore[union-attr]
+        assert human.questions == ["Approve a payment of 5000 EUR?\n\nConfirm?"]
