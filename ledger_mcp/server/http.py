@@ -16,6 +16,7 @@ from typing import Any
 
 import uvicorn
 from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.routes import create_protected_resource_routes
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
@@ -95,8 +96,17 @@ class ApiKeyVerifier:
 
 
 def http_app(server: MCPServer[Any], options: HttpOptions) -> Starlette:
-    return server.streamable_http_app(streamable_http_path=MCP_PATH, transport_security=options.transport_security(),
-                                      host=options.host)
+    app = server.streamable_http_app(streamable_http_path=MCP_PATH, transport_security=options.transport_security(),
+                                     host=options.host)
+    if options.require_key:
+        # The SDK's metadata lists only scopes every token must hold (none here); list all a key can hold.
+        auth = options.auth_settings()
+        assert auth.resource_server_url is not None
+        ours = create_protected_resource_routes(auth.resource_server_url, [auth.issuer_url],
+                                                scopes_supported=list(api_keys.SCOPES), resource_name="ledger-mcp")
+        paths = {route.path for route in ours}
+        app.router.routes[:] = [*ours, *(r for r in app.router.routes if getattr(r, "path", None) not in paths)]
+    return app
 
 
 def uvicorn_server(server: MCPServer[Any], options: HttpOptions) -> uvicorn.Server:

@@ -41,6 +41,7 @@ async def test_without_a_key_401_points_to_the_resource_metadata(http_ledger: Ht
     async with httpx2.AsyncClient(timeout=30) as http:
         metadata = (await http.get(metadata_url)).json()
     assert metadata["resource"] == http_ledger.url
+    assert set(metadata["scopes_supported"]) == set(api_keys.SCOPES)
 
 
 @pytest.mark.parametrize("key", ["lmk_00000000_not-a-real-key", "something-else", "lmk_"])
