@@ -137,8 +137,10 @@ async def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ledger-agent-") as tmp:
         data_dir = args.data_dir or tmp
+        # Nobody watches this agent to confirm its Storno: the server allows it and records that no human was asked.
         server = StdioServerParameters(command=sys.executable, args=[
-            "-m", "ledger_mcp", "serve", "--data-dir", data_dir, "--actor", "bookkeeping-agent"])
+            "-m", "ledger_mcp", "serve", "--data-dir", data_dir, "--actor", "bookkeeping-agent",
+            "--confirm-policy", "allow_and_record"])
         print(f"ledger in {data_dir}")
         async with Client(server) as client:
             return await march(client)

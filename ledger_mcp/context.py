@@ -5,24 +5,56 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 
+from ledger_mcp.ledger.api_keys import ADMIN_SCOPE, SCOPES
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.provenance import Channel, Provenance
 
 
 @dataclass(frozen=True)
+class Caller:
+    """Who makes the current request. actor_type "api_key" (HTTP, with the key's label and prefix)
+    or the configured local actor (stdio: every scope)."""
+
+    actor_type: str
+    actor_label: str
+    key_prefix: str | None
+    scopes: frozenset[str]
+
+    def has(self, scope: str) -> bool:
+        return ADMIN_SCOPE in self.scopes or scope in self.scopes
+
+
+@dataclass(frozen=True)
 class AppContext:
-    """One per server. actor/actor_type: the identity this instance books for."""
+    """One per server. actor/actor_type: the identity this instance books for when no API key is
+    used (stdio). requires_key: HTTP with authentication, where a request without a verified key
+    has no scope at all (fail closed). confirm_policy: see `Settings.confirm_policy`."""
 
     db: Database
     actor: str
     actor_type: str = "user"
+    requires_key: bool = False
+    confirm_policy: str = "refuse"
+
+    def caller(self) -> Caller:
+        token = get_access_token()
+        if token is not None:
+            label = str((token.claims or {}).get("label") or token.client_id)
+            return Caller("api_key", label, token.client_id, frozenset(token.scopes))
+        if self.requires_key:
+            return Caller("anonymous", "anonymous", None, frozenset())
+        return Caller(self.actor_type, self.actor, None, frozenset(SCOPES))
 
 
 def provenance(ctx: Context[Any, Any], app: AppContext) -> Provenance:
-    """Channel MCP, the configured actor, and the client as it introduced itself."""
+    """Channel MCP, the caller (API key label and prefix on HTTP, else the configured actor), and the
+    client as it introduced itself."""
     params = getattr(ctx.request_context.session, "client_params", None)
     info = getattr(params, "client_info", None)
-    return Provenance(surface="mcp", channel=Channel.MCP, actor_type=app.actor_type, actor_label=app.actor,
-                      client_name=getattr(info, "name", None), client_version=getattr(info, "version", None))
+    caller = app.caller()
+    return Provenance(surface="mcp", channel=Channel.MCP, actor_type=caller.actor_type, actor_label=caller.actor_label,
+                      actor_key_prefix=caller.key_prefix, client_name=getattr(info, "name", None),
+                      client_version=getattr(info, "version", None))

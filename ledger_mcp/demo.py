@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp import Client, StdioServerParameters
+from mcp_types import ElicitRequestParams, ElicitResult
 
 
 def _say(text: str) -> None:
@@ -22,13 +23,19 @@ async def _call(client: Client, tool: str, /, **arguments: Any) -> dict[str, Any
     return dict(result.structured_content or {})
 
 
+async def _confirm(context: Any, params: ElicitRequestParams) -> ElicitResult:
+    """The demo's user: shown the server's confirmation question, answers yes."""
+    _say(f"  [server asks the user] {params.message}\n  [user] yes")
+    return ElicitResult(action="accept", content={"confirm": True})
+
+
 async def run_demo(data_dir: str | None) -> None:
     with tempfile.TemporaryDirectory(prefix="ledger-mcp-demo-") as tmp:
         directory = Path(data_dir or tmp)
         params = StdioServerParameters(command=sys.executable, args=["-m", "ledger_mcp", "serve", "--data-dir",
                                                                      str(directory), "--actor", "demo-agent"])
         _say(f"Starting `ledger-mcp serve` over stdio (ledger in {directory}) ...")
-        async with Client(params) as client:
+        async with Client(params, elicitation_callback=_confirm) as client:
             tools = await client.list_tools()
             _say(f"Server offers {len(tools.tools)} tools: {', '.join(t.name for t in tools.tools)}")
             await _call(client, "search_accounts", query="Bürobedarf")

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from mcp_types import ElicitRequestParams, ElicitResult
 
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.provenance import Channel, Provenance
@@ -29,10 +30,16 @@ def settings(tmp_path: Path) -> Settings:
     return Settings.load(data_dir=str(tmp_path / "data"), actor="tester")
 
 
+async def confirming_human(context: Any, params: ElicitRequestParams) -> ElicitResult:
+    """An elicitation callback: the human answers yes to every confirmation."""
+    return ElicitResult(action="accept", content={"confirm": True})
+
+
 @pytest.fixture(params=["auto", "legacy"])
 async def client(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Client]:
-    """A client session in-process, once per protocol era (2026 stateless and the initialize handshake)."""
-    async with Client(build_server(settings), mode=request.param) as session:
+    """A client session in-process, once per protocol era (2026 stateless and the initialize handshake),
+    whose user confirms what the server asks to confirm."""
+    async with Client(build_server(settings), mode=request.param, elicitation_callback=confirming_human) as session:
         yield session
 
 

@@ -169,3 +169,25 @@ class EarlierPeriodOpen(LedgerError):
 
 class YearAlreadyClosed(LedgerError):
     code = "YEAR_ALREADY_CLOSED"
+
+
+class MissingScope(LedgerError):
+    """The caller's API key lacks the scope the tool or resource requires."""
+
+    code = "MISSING_SCOPE"
+
+
+class ToolDisabled(LedgerError):
+    """This server instance does not offer the tool (read-only mode or the tool allow-list)."""
+
+    code = "TOOL_DISABLED"
+
+
+class ApiKeyNotFound(LedgerError):
+    code = "API_KEY_NOT_FOUND"
+
+
+class ConfirmationRefused(LedgerError):
+    """A consequential action was not confirmed by a human (declined, cancelled, or no way to ask)."""
+
+    code = "CONFIRMATION_REFUSED"

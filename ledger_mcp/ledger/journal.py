@@ -282,3 +282,16 @@ async def list_intents(session: AsyncSession, *, limit: int = 50, cursor: str | 
         uri=f"ledger://intents/{i.id}") for i, amount, rev in rows[:limit]]
     last = rows[limit - 1][0] if len(rows) > limit else None
     return IntentPage(intents=items, next_cursor=encode_cursor(last.created_at, last.id) if last else None)
+
+
+async def intent_ids_starting(session: AsyncSession, prefix: str, limit: int = 20) -> list[str]:
+    """Intent ids beginning with `prefix`, most recent first (for argument completion)."""
+    stmt = select(Intent.id).where(col(Intent.id).startswith(prefix.strip().lower()))
+    stmt = stmt.order_by(col(Intent.created_at).desc()).limit(limit)
+    return list((await session.exec(stmt)).all())
+
+
+async def booked_months(session: AsyncSession) -> list[str]:
+    """The months (YYYY-MM) that have bookings, latest first."""
+    days = (await session.exec(select(col(Intent.booking_date)).distinct())).all()
+    return sorted({d.isoformat()[:7] for d in days}, reverse=True)

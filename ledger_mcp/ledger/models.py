@@ -244,3 +244,21 @@ class PeriodEvent(ProvenanceColumns, table=True):
     created_at: str
     prev_hash: str = Field(max_length=64)
     event_hash: str = Field(max_length=64, unique=True)
+
+
+# --- API keys ---
+
+
+class ApiKey(SQLModel, table=True):
+    """A credential for the HTTP transport. Only the sha256 of the secret is stored; `prefix` is the
+    public part shown in lists and recorded in provenance. `scopes`: space-separated scope names.
+    A revoked key stays in the table so that provenance prefixes keep resolving to a label."""
+
+    __tablename__ = "api_key"
+    prefix: str = Field(primary_key=True, max_length=32)
+    secret_hash: str = Field(max_length=64, unique=True)
+    label: str = Field(max_length=200)
+    scopes: str
+    created_at: str
+    revoked_at: str | None = None
+    last_used_at: str | None = None

@@ -100,6 +100,7 @@ class ReversalRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
     posting_mode: Literal["original_date", "current_date"] = "original_date"
     acknowledge_soft_lock: bool = Field(default=False, description=ACK_DESCRIPTION)
+    custom_metadata: dict[str, Any] | None = None
 
 
 class PostedLine(BaseModel):
@@ -230,6 +231,7 @@ async def reverse_intent(session: AsyncSession, request: ReversalRequest, proven
         external_reference=original.external_reference,
         fingerprint=_fingerprint(booking_date.isoformat(), pairs, original.external_reference),
         document_id=original.document_id, reverses_intent_id=original.id, reversal_reason=request.reason.strip(),
+        custom_metadata=chain.canonical_json(request.custom_metadata) if request.custom_metadata else None,
         created_at=utc_now(), line_count=0, content_hash="", **_provenance_columns(provenance))
     return await _write(session, intent, pairs, acknowledge_soft_lock=request.acknowledge_soft_lock)
 

@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
-from mcp_types import CallToolResult, InputRequiredResult, TextContent
+from mcp_types import CallToolResult, EmptyResult, InputRequiredResult, SetLevelRequestParams, TextContent
+from mcp_types import Tool as MCPTool
 from pydantic import AnyUrl, ValidationError
 
 from ledger_mcp import __version__, resources, tools
@@ -21,6 +22,9 @@ from ledger_mcp.context import AppContext
 from ledger_mcp.ledger.accounts import initialise, read_meta
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.errors import IntentNotFound, LedgerError, UnknownAccount, ValidationFailed
+from ledger_mcp.server import prompts
+from ledger_mcp.server.access import Access, tool_scope
+from ledger_mcp.server.http import ApiKeyVerifier, HttpOptions
 from ledger_mcp.settings import Settings
 
 log = logging.getLogger("ledger_mcp")
@@ -31,6 +35,7 @@ ledger-mcp keeps double-entry books (German GAAP, SKR03/SKR04 chart, GoBD hash c
 - Book with post_booking: gross amounts as decimal strings ("119.00"); a tax_code such as VSt19 or
   USt19 splits the gross into net and VAT. Always send an idempotency_key so that a retry never books twice.
 - Nothing is ever edited or deleted: correct a booking with reverse_intent (Storno), then book again.
+  reverse_intent asks the user to confirm; do not call it without the user's go-ahead.
 - Find accounts with search_accounts, tax codes with list_tax_codes; read an intent's full audit view
   with get_intent; balances with run_report (trial_balance, account_statement).
 - Months are closed with lock_period (soft lock; lock requested by one actor, approved by another).
@@ -40,13 +45,32 @@ ledger-mcp keeps double-entry books (German GAAP, SKR03/SKR04 chart, GoBD hash c
 
 
 class LedgerServer(MCPServer[AppContext]):
-    """MCPServer that turns `LedgerError` (and argument validation failures) into structured
-    `{code, message, retryable, hint}` results, for every tool and resource."""
+    """MCPServer that checks scopes, read-only mode and the tool allow-list (`access`) before every
+    tool call and resource read, and turns `LedgerError` (and argument validation failures) into
+    structured `{code, message, retryable, hint}` results, for every tool and resource."""
+
+    def __init__(self, *args: Any, app: AppContext, access: Access, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.app = app
+        self.access = access
+
+    async def list_tools(self) -> list[MCPTool]:
+        # Hidden here for convenience only; call_tool's check is what enforces it.
+        caller = self.app.caller()
+        return [t for t in await super().list_tools()
+                if self.access.offers(t.name) and caller.has(tool_scope(t.name))]
 
     def add_tool(self, fn: Callable[..., Any], name: str | None = None, title: str | None = None,
                  description: str | None = None, *args: Any, **kwargs: Any) -> None:
         # Docstrings become descriptions: without their source indentation they read better and cost fewer tokens.
         super().add_tool(fn, name, title, description or inspect.getdoc(fn), *args, **kwargs)
+        tool = self._tool_manager.get_tool(name or fn.__name__)
+        # A confirmation the SDK cannot see as resolver-filled (e.g. its Resolve marker is not a module-level
+        # name) would become an argument the agent could fill in: refuse to register such a tool.
+        if tool is not None and "Confirmation" in tool.parameters.get("$defs", {}):
+            self.remove_tool(tool.name)
+            raise TypeError(f"tool {tool.name}: its Confirmation parameter is not filled by a resolver; declare "
+                            "the confirmation(...) marker as a module-level name (see ledger_mcp/tools/confirm.py)")
 
     def resource(self, uri: str, *args: Any, description: str | None = None,  # type: ignore[override]
                  **kwargs: Any) -> Callable[[_F], _F]:
@@ -58,7 +82,11 @@ class LedgerServer(MCPServer[AppContext]):
     async def call_tool(self, name: str, arguments: dict[str, Any],
                         context: Context[AppContext, Any] | None = None) -> CallToolResult | InputRequiredResult:
         try:
+            if self._tool_manager.get_tool(name) is not None:
+                self.access.check_tool(name, self.app.caller())
             return await super().call_tool(name, arguments, context)
+        except LedgerError as exc:  # refused before the tool ran
+            return error_result(exc)
         except ToolError as exc:
             cause = exc.__cause__
             if isinstance(cause, LedgerError):
@@ -74,6 +102,12 @@ class LedgerServer(MCPServer[AppContext]):
     async def read_resource(self, uri: AnyUrl | str, context: Context[AppContext, Any] | None = None
                             ) -> Iterable[ReadResourceContents] | InputRequiredResult:
         try:
+            template = self._resource_key(str(uri))
+            if template is not None:
+                try:
+                    self.access.check_resource(template, self.app.caller())
+                except LedgerError as refused:
+                    raise ResourceError(json.dumps(refused.to_dict())) from refused
             return await super().read_resource(uri, context)
         except ResourceError as exc:
             cause = exc.__cause__
@@ -82,6 +116,22 @@ class LedgerServer(MCPServer[AppContext]):
             if isinstance(cause, LedgerError):
                 raise ResourceError(json.dumps(cause.to_dict())) from cause
             raise
+
+    def _resource_key(self, uri: str) -> str | None:
+        """The static URI or the template a URI resolves to, as used in RESOURCE_SCOPES."""
+        if any(str(r.uri) == uri for r in self._resource_manager.list_resources()):
+            return uri
+        for template in self._resource_manager.list_templates():
+            try:
+                if template.matches(uri) is not None:
+                    return template.uri_template
+            except Exception:  # a malformed URI: the SDK's own read reports it
+                return None
+        return None
+
+
+async def _accept_log_level(ctx: Any, params: SetLevelRequestParams) -> EmptyResult:
+    return EmptyResult()
 
 
 def error_result(error: LedgerError) -> CallToolResult:
@@ -99,8 +149,16 @@ def _validation_error(tool: str, exc: ValidationError) -> ValidationFailed:
                             details={"fields": [".".join(str(p) for p in e["loc"]) for e in exc.errors()]})
 
 
-def build_server(settings: Settings) -> LedgerServer:
-    app = AppContext(db=Database(settings.database_url), actor=settings.actor)
+def build_server(settings: Settings, http: HttpOptions | None = None) -> LedgerServer:
+    """The server for `settings`; with `http`, set up for streamable HTTP (API keys unless
+    `http.require_key` is off)."""
+    requires_key = http is not None and http.require_key
+    app = AppContext(db=Database(settings.database_url), actor=settings.actor, requires_key=requires_key,
+                     confirm_policy=settings.confirm_policy)
+    access = Access(read_only=settings.read_only, allowed_tools=settings.tools)
+    auth: dict[str, Any] = {}
+    if http is not None and requires_key:
+        auth = {"token_verifier": ApiKeyVerifier(app.db), "auth": http.auth_settings()}
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
@@ -112,9 +170,14 @@ def build_server(settings: Settings) -> LedgerServer:
             await app.db.dispose()
 
     server = LedgerServer("ledger-mcp", title="ledger-mcp", version=__version__, instructions=INSTRUCTIONS,
-                          lifespan=lifespan, log_level="WARNING")
+                          lifespan=lifespan, log_level="WARNING", app=app, access=access, **auth)
     tools.register_all(server, app)
     resources.register_all(server, app)
+    prompts.register(server, app)
+    # Older clients set a log level after initialize; accept it (the server sends no log notifications:
+    # it logs to stderr) instead of answering "method not found".
+    server._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, _accept_log_level)
+    access.validate(t.name for t in server._tool_manager.list_tools())
     return server
 
 

@@ -9,7 +9,7 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from ledger_mcp.context import AppContext, provenance
-from ledger_mcp.ledger import posting
+from ledger_mcp.ledger import journal, posting
 from ledger_mcp.ledger.posting import (
     BookingLine,
     BookingRequest,
@@ -19,6 +19,7 @@ from ledger_mcp.ledger.posting import (
     PostingResult,
     ReversalRequest,
 )
+from ledger_mcp.tools.confirm import Confirmation, confirmation
 from ledger_mcp.tools.result import answer, intent_uri
 
 APPEND = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
@@ -29,6 +30,20 @@ def _summary(verb: str, result: PostingResult) -> str:
     return (f"{verb} intent {result.intent_id} on {result.booking_date}: {result.event_count} journal lines "
             f"#{result.journal_number_first}-{result.journal_number_last}, total {result.total_amount} "
             f"{result.currency}{replay}.")
+
+
+async def reversal(ctx: Context[Any, Any], intent_id: str, reason: str, posting_mode: str = "original_date") -> str:
+    """The question a human confirms before a Storno. Validates first: nobody is asked about a call that
+    would be refused anyway."""
+    request = ReversalRequest(intent_id=intent_id, reason=reason, posting_mode=posting_mode)  # type: ignore[arg-type]
+    app: AppContext = ctx.request_context.lifespan_context
+    s = (await app.db.read(journal.get_intent, request.intent_id)).summary
+    when = "today" if request.posting_mode == "current_date" else f"on {s.booking_date}"
+    return (f"Reverse intent {request.intent_id} ({s.booking_date}, {s.description!r}, {s.total_amount} {s.currency}) "
+            f"with a Storno dated {when}? Reason: {request.reason}")
+
+
+CONFIRM_REVERSAL = confirmation(reversal)
 
 
 def register(server: MCPServer[Any], app: AppContext) -> None:
@@ -91,6 +106,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False))
     async def reverse_intent(
         ctx: Context[Any, Any],
+        confirmed: Annotated[Confirmation, CONFIRM_REVERSAL],
         intent_id: str,
         reason: Annotated[str, Field(description="Why, recorded in the audit trail.")],
         posting_mode: Annotated[Literal["original_date", "current_date"], Field(
@@ -100,9 +116,11 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
     ) -> Annotated[CallToolResult, PostingResult]:
         """Reverse every line of an intent with a new Storno intent (debit and credit swapped). The
         original stays in the journal; both are linked. An intent can be reversed only once; to correct
-        a booking, reverse it and post the corrected booking."""
+        a booking, reverse it and post the corrected booking. The user is asked to confirm."""
+        confirmed.require()
         request = ReversalRequest(intent_id=intent_id, reason=reason, posting_mode=posting_mode,
-                                  acknowledge_soft_lock=acknowledge_soft_lock)
+                                  acknowledge_soft_lock=acknowledge_soft_lock,
+                                  custom_metadata={"confirmation": confirmed.record()})
         result = await app.db.write(posting.reverse_intent, request, provenance(ctx, app))
         return answer(result, _summary(f"Reversed {intent_id} with", result),
                       [(intent_uri(result.intent_id), "reversal"), (intent_uri(intent_id), "original")])

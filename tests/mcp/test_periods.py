@@ -12,7 +12,7 @@ from mcp import Client
 
 from ledger_mcp.server import build_server
 from ledger_mcp.settings import Settings
-from tests.conftest import book, call, fail, line
+from tests.conftest import book, call, confirming_human, fail, line
 
 pytestmark = pytest.mark.anyio
 
@@ -21,8 +21,10 @@ pytestmark = pytest.mark.anyio
 async def pair(tmp_path: Path) -> AsyncIterator[tuple[Client, Client]]:
     """Two actors, alice and bob, on the same ledger file."""
     data = str(tmp_path / "data")
-    async with Client(build_server(Settings.load(data_dir=data, actor="alice"))) as alice, \
-            Client(build_server(Settings.load(data_dir=data, actor="bob"))) as bob:
+    async with Client(build_server(Settings.load(data_dir=data, actor="alice")),
+                      elicitation_callback=confirming_human) as alice, \
+            Client(build_server(Settings.load(data_dir=data, actor="bob")),
+                   elicitation_callback=confirming_human) as bob:
         yield alice, bob
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 
+from tests.conftest import confirming_human
+
 pytestmark = pytest.mark.anyio
 
 
@@ -20,7 +22,7 @@ def _serve(data_dir: Path) -> StdioServerParameters:
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_book_reverse_and_verify_over_stdio(tmp_path: Path, mode: str) -> None:
-    async with Client(_serve(tmp_path), mode=mode) as client:
+    async with Client(_serve(tmp_path), mode=mode, elicitation_callback=confirming_human) as client:
         booked = await client.call_tool("post_booking", {
             "booking_date": "2026-03-02", "description": "Porto", "idempotency_key": "stdio-1",
             "lines": [{"debit_account": "4910", "credit_account": "1000", "amount": "8.50"}]})
@@ -62,3 +64,14 @@ async def test_skr04_ledger_books_on_skr04_accounts(tmp_path: Path) -> None:
             "lines": [{"debit_account": "6815", "credit_account": "1800", "amount": "119.00", "tax_code": "VSt19"}]})
         assert not booked.is_error, booked.content
         assert [x["debit_account"] for x in booked.structured_content["lines"]] == ["6815", "1406"]
+
+
+async def test_read_only_flag_over_stdio(tmp_path: Path) -> None:
+    params = StdioServerParameters(command=sys.executable, args=["-m", "ledger_mcp", "serve", "--read-only",
+                                                                 "--data-dir", str(tmp_path)])
+    async with Client(params) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert "get_intent" in names and "post_booking" not in names
+        refused = await client.call_tool("post_booking", {"booking_date": "2026-03-02", "description": "x",
+                                                          "lines": [{"debit_account": "4910", "amount": "1"}]})
+        assert refused.is_error and json.loads(refused.content[0].text)["error"]["code"] == "TOOL_DISABLED"
