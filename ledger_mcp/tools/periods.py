@@ -14,7 +14,21 @@ from ledger_mcp.ledger.errors import ValidationFailed
 from ledger_mcp.ledger.periods import PeriodAction, PeriodAnswer, PeriodRequest
 from ledger_mcp.ledger.posting import ACK_DESCRIPTION
 from ledger_mcp.ledger.year_end import YearEndRequest, YearEndResult
+from ledger_mcp.tools.confirm import Confirmation, confirmation
 from ledger_mcp.tools.result import answer, intent_uri
+
+
+async def lock_approval(ctx: Context[Any, Any], action: str, period: str) -> str | None:
+    """The question a human confirms before a period is locked for good; other actions need none."""
+    if action != "approve_lock":
+        return None
+    app: AppContext = ctx.request_context.lifespan_context
+    status = await app.db.read(periods.period_status, period)
+    return (f"Lock period {period} for good (Festschreibung): {status.intent_count} intents, debit total "
+            f"{status.debit_total} {status.currency}. Nothing can be booked into it afterwards, by any path.")
+
+
+CONFIRM_LOCK = confirmation(lock_approval)
 
 
 def register(server: MCPServer[Any], app: AppContext) -> None:
@@ -22,6 +36,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False))
     async def lock_period(
         ctx: Context[Any, Any],
+        confirmed: Annotated[Confirmation, CONFIRM_LOCK],
         action: Annotated[PeriodAction, Field(description="soft_lock | request_lock | approve_lock | cancel_lock | "
                                                           "reopen | status")],
         period: Annotated[str, Field(description="The month, YYYY-MM, e.g. '2026-03'.")],
@@ -41,13 +56,15 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         a request goes stale when the period changes after it. A locked period takes no booking by any
         path and is never reopened; correct it with reverse_intent posting_mode current_date. The lock
         seals a closing hash that verify_chain rechecks. cancel_lock voids a pending request. status:
-        state, totals, pending request; with end_period a whole range."""
+        state, totals, pending request; with end_period a whole range. approve_lock asks the user to
+        confirm."""
         if action == "status":
             result = await app.db.read(periods.period_status, period, end_period)
         else:
             if end_period is not None:
                 raise ValidationFailed("end_period applies to action 'status' only.",
                                        hint="Drop end_period, or use action 'status'.")
+            confirmed.require()
             request = PeriodRequest(action=action, period=period, request_id=request_id, reason=reason)
             result = await app.db.write(periods.change_period, request, provenance(ctx, app))
         pending = f", pending request {result.request_id}" if result.has_pending_request else ""

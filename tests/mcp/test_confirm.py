@@ -147,3 +147,22 @@ async def test_confirmation_only_above_an_amount(settings: Settings, mode: str) 
         large = await client.call_tool("approve_payment", {"amount": 5000})
         assert large.content[0].text == "elicitation:accepted"  # type: ignore[union-attr]
         assert human.questions == ["Approve a payment of 5000 EUR?\n\nConfirm?"]
+
+
+@MODES
+async def test_a_lock_approval_is_confirmed_by_a_human(tmp_path: Any, mode: str) -> None:
+    data = str(tmp_path / "data")
+    human = Human(confirm=False)
+    async with Client(build_server(Settings.load(data_dir=data, actor="alice")), mode=mode) as alice, \
+            Client(build_server(Settings.load(data_dir=data, actor="bob")), mode=mode,
+                   elicitation_callback=human) as bob:
+        await book(alice, line("4930", "1200", "10.00"), date="2026-01-15")
+        requested = await call(alice, "lock_period", action="request_lock", period="2026-01")
+        refused = await fail(bob, "lock_period", action="approve_lock", period="2026-01",
+                             request_id=requested["request_id"])
+        assert refused["code"] == "CONFIRMATION_REFUSED"
+        assert "Lock period 2026-01 for good" in human.questions[0] and "1 intents" in human.questions[0]
+        human.confirm = True
+        locked = await call(bob, "lock_period", action="approve_lock", period="2026-01",
+                            request_id=requested["request_id"])
+        assert locked["status"] == "locked"
