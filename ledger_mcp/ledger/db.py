@@ -51,8 +51,12 @@ def _configure_sqlite(engine: AsyncEngine, lock_timeout: float) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Writers take the write lock at BEGIN: the chain head they read cannot move under them.
-        mode = "IMMEDIATE" if conn.get_execution_options().get("ledger_write") else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        options = conn.get_execution_options()
+        if options.get("ledger_migrate"):
+            # Rebuilding a referenced table (batch mode) needs foreign keys off, which SQLite only
+            # allows outside a transaction; env.py runs foreign_key_check before the commit.
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if options.get('ledger_write') else 'DEFERRED'}")
 
 
 class Database:
@@ -93,9 +97,14 @@ class Database:
         One transaction holding the write lock: servers starting together migrate once, and a
         failed migration leaves the schema as it was.
         """
-        async with self._write_engine.begin() as conn:
-            await self._lock_chain_head(conn)
-            await conn.run_sync(migrations.upgrade)
+        async with self._write_engine.execution_options(ledger_migrate=True).connect() as conn:
+            try:
+                async with conn.begin():
+                    await self._lock_chain_head(conn)
+                    await conn.run_sync(migrations.upgrade)
+            finally:
+                if self.is_sqlite:
+                    await conn.invalidate()  # never reuse a connection with foreign keys off
 
     async def read(self, fn: Callable[Concatenate[AsyncSession, P], Awaitable[T]], *args: P.args,
                    **kwargs: P.kwargs) -> T:

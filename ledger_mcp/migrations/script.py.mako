@@ -1,7 +1,7 @@
 """${message}
 
 Revision ID: ${up_revision}
-Revises: ${repr(down_revision)}
+Revises: ${down_revision or "(none: the first revision)"}
 Create Date: ${create_date}
 """
 

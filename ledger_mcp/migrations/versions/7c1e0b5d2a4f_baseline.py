@@ -1,7 +1,7 @@
 """Baseline: the schema of ledger-mcp 0.1 (ledger_meta, account, tax_code, intent, journal_line).
 
 Revision ID: 7c1e0b5d2a4f
-Revises: None
+Revises: (none: the first revision)
 Create Date: 2026-11-22 03:39:16.922539
 """
 
