@@ -14,7 +14,8 @@ from ledger_mcp.ledger.provenance import default_actor
 @dataclass(frozen=True)
 class Settings:
     """data_dir: where the SQLite file and stored documents live (LEDGER_MCP_DATA_DIR).
-    database_url: SQLAlchemy async URL (LEDGER_MCP_DATABASE_URL), default a SQLite file in data_dir.
+    database_url: SQLAlchemy async URL (LEDGER_MCP_DATABASE_URL), default a SQLite file in data_dir;
+    PostgreSQL as postgresql+asyncpg://user:password@host:port/database.
     actor: who this server instance acts for (LEDGER_MCP_ACTOR), default the OS user.
     chart: the chart a new ledger starts with (LEDGER_MCP_CHART), skr03 or skr04."""
 
