@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -35,6 +36,19 @@ def _sqlite_lower(value: str | None) -> str | None:
     return value.lower() if isinstance(value, str) else value
 
 
+def _switch_to_wal(cursor: Any) -> None:
+    # Turning a new file into WAL needs a lock that SQLite does not wait for (no busy handler), so
+    # servers opening a new ledger together retry briefly. Once the file is in WAL this is a no-op.
+    for attempt in range(50):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:
+            if "locked" not in str(exc) or attempt == 49:
+                raise
+            time.sleep(0.02)  # blocks only while a new file is being created
+
+
 def _configure_sqlite(engine: AsyncEngine, lock_timeout: float) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -42,10 +56,10 @@ def _configure_sqlite(engine: AsyncEngine, lock_timeout: float) -> None:
         dbapi_conn.isolation_level = None  # type: ignore[attr-defined]
         dbapi_conn.create_function(SQLITE_LOWER, 1, _sqlite_lower, deterministic=True)  # type: ignore[attr-defined]
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous=FULL")  # a committed booking survives a power loss
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
