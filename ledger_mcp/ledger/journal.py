@@ -262,8 +262,8 @@ async def list_intents(session: AsyncSession, *, limit: int = 50, cursor: str | 
         stmt = stmt.where(or_(binary(Intent.created_at) < created,
                               and_(col(Intent.created_at) == created, binary(Intent.id) < intent_id)))
     limit = page_limit(limit)
-    # Code point order on every database (the cursor compares the same way); on PostgreSQL this sorts
-    # instead of walking ix_intent_created, a price paid per page, not per intent.
+    # Code point order on every database (the cursor compares the same way). On PostgreSQL a page
+    # then sorts the intents rather than walking ix_intent_created (a top-N sort: one pass, no spill).
     rows = (await session.exec(stmt.order_by(binary(Intent.created_at).desc(), binary(Intent.id).desc())
                                .limit(limit + 1))).all()
     items = [IntentListItem(
