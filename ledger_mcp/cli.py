@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     _common(verify)
     demo = commands.add_parser("demo", help="start the server over stdio, book like an agent, print it")
     demo.add_argument("--data-dir", help="ledger to use (default: a fresh temporary one)")
+    demo.add_argument("--database-url", help="database to use instead (env LEDGER_MCP_DATABASE_URL)")
 
     args = parser.parse_args(argv)
     # stdout belongs to the MCP protocol on stdio: logs go to stderr.
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "demo":
         from ledger_mcp.demo import run_demo
 
-        anyio.run(run_demo, args.data_dir)
+        anyio.run(run_demo, args.data_dir, args.database_url or os.environ.get("LEDGER_MCP_DATABASE_URL"))
 
 
 async def _init(settings: Settings, currency: str) -> int:

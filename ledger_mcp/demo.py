@@ -29,12 +29,14 @@ async def _confirm(context: Any, params: ElicitRequestParams) -> ElicitResult:
     return ElicitResult(action="accept", content={"confirm": True})
 
 
-async def run_demo(data_dir: str | None) -> None:
+async def run_demo(data_dir: str | None, database_url: str | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="ledger-mcp-demo-") as tmp:
         directory = Path(data_dir or tmp)
+        # The server gets its database as a flag: stdio servers do not inherit the environment.
+        ledger = ["--database-url", database_url] if database_url else []
         params = StdioServerParameters(command=sys.executable, args=["-m", "ledger_mcp", "serve", "--data-dir",
-                                                                     str(directory), "--actor", "demo-agent"])
-        _say(f"Starting `ledger-mcp serve` over stdio (ledger in {directory}) ...")
+                                                                     str(directory), *ledger, "--actor", "demo-agent"])
+        _say(f"Starting `ledger-mcp serve` over stdio (ledger in {database_url or directory}) ...")
         async with Client(params, elicitation_callback=_confirm) as client:
             tools = await client.list_tools()
             _say(f"Server offers {len(tools.tools)} tools: {', '.join(t.name for t in tools.tools)}")

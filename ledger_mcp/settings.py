@@ -26,7 +26,8 @@ def _names(value: str | None) -> frozenset[str] | None:
 @dataclass(frozen=True)
 class Settings:
     """data_dir: where the SQLite file and stored documents live (LEDGER_MCP_DATA_DIR).
-    database_url: SQLAlchemy async URL (LEDGER_MCP_DATABASE_URL), default a SQLite file in data_dir.
+    database_url: SQLAlchemy async URL (LEDGER_MCP_DATABASE_URL), default a SQLite file in data_dir;
+    PostgreSQL as postgresql+asyncpg://user:password@host:port/database.
     actor: who this server instance acts for without an API key (LEDGER_MCP_ACTOR), default the OS user.
     chart: the chart a new ledger starts with (LEDGER_MCP_CHART), skr03 or skr04.
     read_only: offer and allow only reading tools (LEDGER_MCP_READ_ONLY=1).

@@ -1,15 +1,28 @@
-"""Shared fixtures: a real SQLite ledger file per test and a connected MCP client session."""
+"""Shared fixtures: a real ledger database per test and a connected MCP client session.
+
+The database is a SQLite file in the test's tmp_path, or, when LEDGER_MCP_TEST_DATABASE_URL names a
+PostgreSQL server (an admin URL such as postgresql+asyncpg://postgres@127.0.0.1:5433/postgres), a
+database created on that server for the test and dropped after it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from mcp import Client
 from mcp_types import ElicitRequestParams, ElicitResult
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.provenance import Channel, Provenance
@@ -18,6 +31,46 @@ from ledger_mcp.server.app import prepare_ledger
 from ledger_mcp.settings import Settings
 
 CLI = Provenance(surface="cli", channel=Channel.CLI, actor_type="user", actor_label="tester")
+TEST_DATABASE_URL = os.environ.get("LEDGER_MCP_TEST_DATABASE_URL") or None
+ON_POSTGRES = TEST_DATABASE_URL is not None
+
+
+def pytest_report_header() -> str:
+    if TEST_DATABASE_URL:
+        return f"ledger databases: PostgreSQL, one per test on {make_url(TEST_DATABASE_URL)!r}"
+    return "ledger databases: SQLite, one file per test"
+
+
+def _admin(statement: str) -> None:
+    """Run one statement on the test server outside any transaction (CREATE/DROP DATABASE)."""
+    assert TEST_DATABASE_URL
+
+    async def run() -> None:
+        engine = create_async_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    # Its own thread and event loop: callable from sync fixtures and from inside a running loop alike.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
+
+
+@contextmanager
+def fresh_database_url(directory: Path) -> Iterator[str]:
+    """The URL of a new, empty ledger database, removed afterwards: a SQLite file in `directory`, or a
+    database of its own on the LEDGER_MCP_TEST_DATABASE_URL server."""
+    if not TEST_DATABASE_URL:
+        yield f"sqlite+aiosqlite:///{directory.resolve() / 'ledger.sqlite3'}"
+        return
+    name = f"ledger_test_{uuid4().hex[:20]}"
+    _admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -26,8 +79,11 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings.load(data_dir=str(tmp_path / "data"), actor="tester")
+def settings(tmp_path: Path) -> Iterator[Settings]:
+    """Settings of a fresh ledger: data_dir in tmp_path, database_url a new database (see above)."""
+    data_dir = tmp_path / "data"
+    with fresh_database_url(data_dir) as url:
+        yield Settings.load(data_dir=str(data_dir), database_url=url, actor="tester")
 
 
 async def confirming_human(context: Any, params: ElicitRequestParams) -> ElicitResult:

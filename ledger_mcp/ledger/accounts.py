@@ -16,7 +16,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp.ledger.clock import utc_now
 from ledger_mcp.ledger.errors import AccountExists, NotInitialized, TaxCodeProtected, UnknownAccount, ValidationFailed
-from ledger_mcp.ledger.models import SCHEMA_VERSION, Account, JournalLine, LedgerMeta, TaxCode
+from ledger_mcp.ledger.models import Account, JournalLine, LedgerMeta, TaxCode
+from ledger_mcp.ledger.portable import binary, lower
 
 ChartName = Literal["skr03", "skr04"]
 AccountType = Literal["asset", "liability", "equity", "revenue", "expense"]
@@ -46,8 +47,7 @@ async def initialise(session: AsyncSession, chart: ChartName, base_currency: str
             kind=row["kind"], vat_account=row[f"{chart}_vat_account"] or None,
             self_assess_account=row[f"{chart}_self_assess_account"] or None,
             datev_bu_key=row["datev_bu_key"] or None))
-    for key, value in {"schema_version": str(SCHEMA_VERSION), "chart": chart,
-                       "base_currency": base_currency, "created_at": now}.items():
+    for key, value in {"chart": chart, "base_currency": base_currency, "created_at": now}.items():
         session.add(LedgerMeta(key=key, value=value))
     return True
 
@@ -62,7 +62,7 @@ async def read_meta(session: AsyncSession, *, required: bool = True) -> dict[str
         return _META_CACHE[database]
     rows = (await session.exec(select(LedgerMeta))).all()
     meta = {row.key: row.value for row in rows}
-    if meta.get("schema_version"):
+    if meta:  # written in one transaction with the chart: complete once present
         _META_CACHE[database] = meta
     if required and not meta:
         raise NotInitialized("This ledger has no chart of accounts yet.",
@@ -124,13 +124,14 @@ async def search_accounts(session: AsyncSession, query: str = "", type: str | No
     stmt = select(Account).where(col(Account.is_active))
     if query:
         term = query.strip()
-        stmt = stmt.where(or_(col(Account.number).startswith(term),
-                              func.lower(Account.name).contains(term.lower())))
+        # Escaped: % and _ in a query are text, not wildcards.
+        stmt = stmt.where(or_(col(Account.number).startswith(term, autoescape=True),
+                              lower(Account.name).contains(term.lower(), autoescape=True)))
     if type:
         stmt = stmt.where(Account.type == type)
     if category:
         stmt = stmt.where(Account.category == category)
-    stmt = stmt.order_by(col(Account.number)).offset(offset).limit(limit)
+    stmt = stmt.order_by(binary(Account.number)).offset(offset).limit(limit)
     return list((await session.exec(stmt)).all())
 
 
@@ -157,7 +158,9 @@ async def require_accounts(session: AsyncSession, numbers: set[str]) -> dict[str
 
 
 async def nearest_accounts(session: AsyncSession, wanted: str, limit: int = 5) -> list[Account]:
-    accounts = list((await session.exec(select(Account).where(col(Account.is_active)))).all())
+    # In number order: ties in the ranking below are broken the same way on every database.
+    accounts = list((await session.exec(
+        select(Account).where(col(Account.is_active)).order_by(binary(Account.number)))).all())
     if wanted.isdigit():
         def distance(a: Account) -> tuple[int, int]:
             shared = len(_common_prefix(a.number, wanted))
@@ -195,7 +198,7 @@ class TaxCodeList(BaseModel):
 
 async def list_tax_codes(session: AsyncSession, include_inactive: bool = False) -> TaxCodeList:
     stmt = select(TaxCode) if include_inactive else select(TaxCode).where(col(TaxCode.is_active))
-    rows = (await session.exec(stmt.order_by(col(TaxCode.code)))).all()
+    rows = (await session.exec(stmt.order_by(binary(TaxCode.code)))).all()
     return TaxCodeList(tax_codes=[TaxCodeInfo.model_validate(t, from_attributes=True) for t in rows])
 
 

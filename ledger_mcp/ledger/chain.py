@@ -110,8 +110,11 @@ class ChainReport:
     locked_periods_checked: int = 0
 
 
-def _raw_columns(table: Any) -> list[Any]:
-    """All columns, dates as stored text: a tampered, invalid date must fail the hash, not the read."""
+def _raw_columns(table: Any, session: AsyncSession) -> list[Any]:
+    """All columns. On SQLite dates as the stored text: a tampered, invalid date must fail the hash, not
+    the read. PostgreSQL stores only valid dates, and its date-to-text cast follows the DateStyle setting."""
+    if session.get_bind().dialect.name != "sqlite":
+        return list(table.c)
     return [cast(c, String).label(c.name) if c.name == "booking_date" else c for c in table.c]
 
 
@@ -123,7 +126,7 @@ async def verify_chain(session: AsyncSession, *, batch_size: int = 5000) -> Chai
     intent_hashes: dict[str, str] = {}
     line_counts: dict[str, int] = {}
     intents_checked = 0
-    intents = await session.stream(select(*_raw_columns(Intent.__table__)))  # type: ignore[attr-defined]
+    intents = await session.stream(select(*_raw_columns(Intent.__table__, session)))  # type: ignore[attr-defined]
     async for intent in intents:
         intents_checked += 1
         recomputed = intent_hash(intent)
@@ -141,7 +144,7 @@ async def verify_chain(session: AsyncSession, *, batch_size: int = 5000) -> Chai
     seen: dict[str, int] = dict.fromkeys(intent_hashes, 0)
     table = JournalLine.__table__  # type: ignore[attr-defined]
     stream = await session.stream(
-        select(*_raw_columns(table)).order_by(table.c.journal_number).execution_options(yield_per=batch_size))
+        select(*_raw_columns(table, session)).order_by(table.c.journal_number).execution_options(yield_per=batch_size))
     try:
         async for line in stream:
             problem = _line_problem(line, expected_number, prev, intent_hashes)

@@ -17,6 +17,7 @@ from ledger_mcp.ledger.clock import parse_date
 from ledger_mcp.ledger.errors import IntentNotFound, InvalidCursor, ValidationFailed
 from ledger_mcp.ledger.models import Account, Intent, Invoice, JournalLine, Settlement
 from ledger_mcp.ledger.money import format_amount
+from ledger_mcp.ledger.portable import binary, lower
 from ledger_mcp.ledger.posting import intent_lines, reversed_by
 from ledger_mcp.ledger.provenance import CHANNEL_LABELS, SURFACE_LABELS, Channel, Provenance
 
@@ -225,7 +226,7 @@ async def query_journal(session: AsyncSession, *, account: str | None = None, st
     if end:
         stmt = stmt.where(col(JournalLine.booking_date) <= end)
     if search:
-        stmt = stmt.where(func.lower(JournalLine.description).contains(search.lower()))
+        stmt = stmt.where(lower(JournalLine.description).contains(search.lower(), autoescape=True))
     if external_reference:
         stmt = stmt.where(col(JournalLine.intent_id).in_(
             select(Intent.id).where(Intent.external_reference == external_reference)))
@@ -269,14 +270,16 @@ async def list_intents(session: AsyncSession, *, limit: int = 50, cursor: str | 
                          .outerjoin(reversal, col(reversal.reverses_intent_id) == Intent.id))
     if cursor:
         created, intent_id = decode_cursor(cursor, 2)
-        stmt = stmt.where(or_(col(Intent.created_at) < created,
-                              and_(col(Intent.created_at) == created, col(Intent.id) < intent_id)))
+        stmt = stmt.where(or_(binary(Intent.created_at) < created,
+                              and_(col(Intent.created_at) == created, binary(Intent.id) < intent_id)))
     limit = page_limit(limit)
-    rows = (await session.exec(stmt.order_by(col(Intent.created_at).desc(), col(Intent.id).desc())
+    # Code point order on every database (the cursor compares the same way). On PostgreSQL a page
+    # then sorts the intents rather than walking ix_intent_created (a top-N sort: one pass, no spill).
+    rows = (await session.exec(stmt.order_by(binary(Intent.created_at).desc(), binary(Intent.id).desc())
                                .limit(limit + 1))).all()
     items = [IntentListItem(
         intent_id=i.id, category=i.category, booking_date=i.booking_date.isoformat(), description=i.description,
-        total_amount=format_amount(amount or 0, i.currency), currency=i.currency,
+        total_amount=format_amount(int(amount or 0), i.currency), currency=i.currency,
         external_reference=i.external_reference, reverses_intent_id=i.reverses_intent_id,
         reversed_by_intent_id=rev, created_at=i.created_at, channel=i.channel, actor_label=i.actor_label,
         uri=f"ledger://intents/{i.id}") for i, amount, rev in rows[:limit]]

@@ -8,11 +8,20 @@ from datetime import date
 from sqlalchemy import BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
+# Every constraint gets a predictable name, so that a migration can name the one it changes
+# (SQLite rebuilds tables in batch mode and cannot alter an unnamed constraint).
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 
 
 class LedgerMeta(SQLModel, table=True):
-    """Key/value facts about this ledger: schema_version, chart, base_currency, created_at."""
+    """Key/value facts about this ledger: chart, base_currency, created_at. (The schema revision is in
+    alembic_version, see ledger_mcp.migrations.)"""
 
     __tablename__ = "ledger_meta"
     key: str = Field(primary_key=True, max_length=64)

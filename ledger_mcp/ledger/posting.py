@@ -36,6 +36,7 @@ from ledger_mcp.ledger.errors import (
 )
 from ledger_mcp.ledger.models import Account, Intent, Invoice, JournalLine, Settlement, TaxCode
 from ledger_mcp.ledger.money import format_amount, parse_amount, split_gross, tax_on_net
+from ledger_mcp.ledger.portable import binary
 from ledger_mcp.ledger.provenance import Provenance
 
 MAX_LINES = 500
@@ -181,7 +182,7 @@ async def post_opening_balances(session: AsyncSession, request: OpeningBalancesR
     currency = meta["base_currency"]
     booking_date = parse_date(request.booking_date, field="booking_date")
     opening_account = (await session.exec(
-        select(Account.number).where(Account.category == OPENING_BALANCE_CATEGORY).order_by(col(Account.number))
+        select(Account.number).where(Account.category == OPENING_BALANCE_CATEGORY).order_by(binary(Account.number))
     )).first()
     if opening_account is None:
         raise ValidationFailed("The chart has no opening balance account (category opening_balance).",

@@ -14,6 +14,7 @@ from ledger_mcp.ledger.accounts import read_meta, require_accounts
 from ledger_mcp.ledger.journal import date_range, decode_cursor, encode_cursor, page_limit
 from ledger_mcp.ledger.models import Account, JournalLine
 from ledger_mcp.ledger.money import format_amount
+from ledger_mcp.ledger.portable import binary
 
 
 def _side(balance: int) -> str:
@@ -65,7 +66,7 @@ async def trial_balance(session: AsyncSession, start_date: str | None = None,
     period_cr = func.sum(case((before, 0), else_=p.c.cr))
     stmt: Any = (select(p.c.account, Account.name, Account.type, opening, period_dr, period_cr)  # type: ignore[call-overload]
                          .join(Account, col(Account.number) == p.c.account)
-                         .group_by(p.c.account, Account.name, Account.type).order_by(p.c.account))
+                         .group_by(p.c.account, Account.name, Account.type).order_by(binary(p.c.account)))
     rows = []
     total_dr = total_cr = total_closing = 0
     for number, name, type_, open_, dr, cr in (await session.exec(stmt)).all():

@@ -182,7 +182,7 @@ def build_server(settings: Settings, http: HttpOptions | None = None) -> LedgerS
 
 
 async def prepare_ledger(db: Database, chart: str) -> None:
-    """Create schema and chart on first start."""
+    """Bring the schema to the current revision; load the chart on first start."""
     await db.create_schema()
     if not await db.read(read_meta, required=False) and await db.write(initialise, chart):  # type: ignore[arg-type]
         log.info("initialised a new ledger with chart %s at %s", chart, db.url)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -41,22 +43,34 @@ async def _ledger(db: Database) -> list[str]:
 
 
 def _changed(value: object) -> object:
+    """A different value that the column still accepts (same length: PostgreSQL enforces VARCHAR(n))."""
     if isinstance(value, bool):
         return not value
     if isinstance(value, int):
         return value + 1
+    if isinstance(value, date):
+        return value + timedelta(days=1)
     if value is None:
         return "X"
-    return f"{value}~"
+    assert isinstance(value, str) and value
+    # On SQLite a date comes back as its text: "2026-03-0X" is also a date that no longer parses.
+    return value[:-1] + ("X" if value[-1] != "X" else "Y")
 
 
 async def _tamper(db: Database, table: str, column: str, where: str) -> None:
-    """Edit the file the way someone with raw access would: plain sqlite3, no foreign keys."""
-    with sqlite3.connect(db.url.split("///", 1)[1]) as conn:
-        value = conn.execute(f"SELECT {column} FROM {table} WHERE {where}").fetchone()[0]
-        # A renumbered line moves far away rather than onto its neighbour's (unique) number.
-        new = value + 1000 if column == "journal_number" else _changed(value)
-        conn.execute(f"UPDATE {table} SET {column} = ? WHERE {where}", (new,))
+    """Edit the database the way someone with raw access would: plain SQL on a connection of its own,
+    without the ledger's code and without foreign key checks."""
+    engine = create_async_engine(db.url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            if not db.is_sqlite:  # a superuser can switch off foreign key triggers (SQLite has them off)
+                await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            value = (await conn.execute(text(f"SELECT {column} FROM {table} WHERE {where}"))).scalar_one()
+            # A renumbered line moves far away rather than onto its neighbour's (unique) number.
+            new = value + 1000 if column == "journal_number" else _changed(value)
+            await conn.execute(text(f"UPDATE {table} SET {column} = :new WHERE {where}"), {"new": new})
+    finally:
+        await engine.dispose()
 
 
 @pytest.mark.parametrize("column", LINE_COLUMNS)

@@ -14,7 +14,7 @@ from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.errors import AlreadyReversed
 from ledger_mcp.ledger.posting import BookingLine, BookingRequest, ReversalRequest
 from ledger_mcp.server.app import prepare_ledger
-from tests.conftest import CLI
+from tests.conftest import CLI, fresh_database_url
 
 ACCOUNTS = ["1000", "1200", "1400", "1600", "4930", "4900", "8400", "8300", "0800"]
 TAX_CODES = [None, "VSt19", "VSt7", "USt19", "USt7", "RC19", "EXEMPT"]
@@ -32,8 +32,12 @@ operations = st.lists(st.one_of(booking, booking, reversal), min_size=1, max_siz
 
 
 async def _run(ops: list[tuple[str, object]]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite+aiosqlite:///{Path(tmp) / 'p.sqlite3'}")
+    with tempfile.TemporaryDirectory() as tmp, fresh_database_url(Path(tmp)) as url:
+        await _check(Database(url), ops)
+
+
+async def _check(db: Database, ops: list[tuple[str, object]]) -> None:
+    try:
         await prepare_ledger(db, "skr03")
         posted: list[str] = []
         for kind, arg in ops:
@@ -56,6 +60,7 @@ async def _run(ops: list[tuple[str, object]]) -> None:
         for intent_id in posted:
             lines += len(await db.read(posting.intent_lines, intent_id))
         assert report.lines_checked == lines and report.head_journal_number == lines
+    finally:
         await db.dispose()
 
 

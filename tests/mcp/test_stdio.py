@@ -5,24 +5,33 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
 
+from ledger_mcp.settings import Settings
 from tests.conftest import confirming_human
 
 pytestmark = pytest.mark.anyio
 
 
-def _serve(data_dir: Path) -> StdioServerParameters:
-    return StdioServerParameters(command=sys.executable, args=["-m", "ledger_mcp", "serve", "--data-dir",
-                                                               str(data_dir), "--actor", "stdio-agent"])
+def _ledger(settings: Settings) -> list[str]:
+    return ["--data-dir", str(settings.data_dir), "--database-url", settings.database_url]
+
+
+def _serve(settings: Settings) -> StdioServerParameters:
+    return StdioServerParameters(command=sys.executable, args=["-m", "ledger_mcp", "serve", *_ledger(settings),
+                                                               "--actor", "stdio-agent"])
+
+
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ledger_mcp", *args, *_ledger(settings)],
+                          capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_book_reverse_and_verify_over_stdio(tmp_path: Path, mode: str) -> None:
-    async with Client(_serve(tmp_path), mode=mode, elicitation_callback=confirming_human) as client:
+async def test_book_reverse_and_verify_over_stdio(settings: Settings, mode: str) -> None:
+    async with Client(_serve(settings), mode=mode, elicitation_callback=confirming_human) as client:
         booked = await client.call_tool("post_booking", {
             "booking_date": "2026-03-02", "description": "Porto", "idempotency_key": "stdio-1",
             "lines": [{"debit_account": "4910", "credit_account": "1000", "amount": "8.50"}]})
@@ -38,27 +47,23 @@ async def test_book_reverse_and_verify_over_stdio(tmp_path: Path, mode: str) -> 
         assert bad.is_error and json.loads(bad.content[0].text)["error"]["code"] == "INVALID_DATE"
         reversed_ = await client.call_tool("reverse_intent", {"intent_id": intent_id, "reason": "test"})
         assert not reversed_.is_error
-    # The same ledger file, read by the CLI after the server has exited.
-    verify = subprocess.run([sys.executable, "-m", "ledger_mcp", "verify", "--data-dir", str(tmp_path)],
-                            capture_output=True, text=True, timeout=60)
+    # The same ledger, read by the CLI after the server has exited.
+    verify = _cli(settings, "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert '"lines_checked": 2' in verify.stdout
 
 
-def test_init_chooses_the_chart(tmp_path: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "ledger_mcp", "init", "--chart", "skr04", "--data-dir",
-                          str(tmp_path)], capture_output=True, text=True, timeout=60)
+def test_init_chooses_the_chart(settings: Settings) -> None:
+    run = _cli(settings, "init", "--chart", "skr04")
     assert run.returncode == 0, run.stderr
     assert "chart skr04" in run.stdout and "157 accounts" in run.stdout
-    again = subprocess.run([sys.executable, "-m", "ledger_mcp", "init", "--chart", "skr03", "--data-dir",
-                            str(tmp_path)], capture_output=True, text=True, timeout=60)
+    again = _cli(settings, "init", "--chart", "skr03")
     assert again.returncode == 1 and "already set up" in again.stdout
 
 
-async def test_skr04_ledger_books_on_skr04_accounts(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "ledger_mcp", "init", "--chart", "skr04", "--data-dir", str(tmp_path)],
-                   check=True, capture_output=True, timeout=60)
-    async with Client(_serve(tmp_path)) as client:
+async def test_skr04_ledger_books_on_skr04_accounts(settings: Settings) -> None:
+    assert _cli(settings, "init", "--chart", "skr04").returncode == 0
+    async with Client(_serve(settings)) as client:
         booked = await client.call_tool("post_booking", {
             "booking_date": "2026-03-02", "description": "Bürobedarf",
             "lines": [{"debit_account": "6815", "credit_account": "1800", "amount": "119.00", "tax_code": "VSt19"}]})
@@ -66,9 +71,9 @@ async def test_skr04_ledger_books_on_skr04_accounts(tmp_path: Path) -> None:
         assert [x["debit_account"] for x in booked.structured_content["lines"]] == ["6815", "1406"]
 
 
-async def test_read_only_flag_over_stdio(tmp_path: Path) -> None:
+async def test_read_only_flag_over_stdio(settings: Settings) -> None:
     params = StdioServerParameters(command=sys.executable, args=["-m", "ledger_mcp", "serve", "--read-only",
-                                                                 "--data-dir", str(tmp_path)])
+                                                                 *_ledger(settings)])
     async with Client(params) as client:
         names = {t.name for t in (await client.list_tools()).tools}
         assert "get_intent" in names and "post_booking" not in names
