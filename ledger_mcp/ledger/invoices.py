@@ -38,6 +38,7 @@ from ledger_mcp.ledger.errors import (
 from ledger_mcp.ledger.models import Account, Intent, Invoice, InvoiceLine, JournalLine, Party, Settlement, TaxCode
 from ledger_mcp.ledger.money import format_amount, parse_amount, tax_on_net
 from ledger_mcp.ledger.parties import DEFAULT_PAYMENT_TERMS_DAYS, get_party
+from ledger_mcp.ledger.portable import binary
 from ledger_mcp.ledger.posting import ACK_DESCRIPTION, Leg, post_legs, replayed_intent, reversed_by
 from ledger_mcp.ledger.provenance import Provenance
 
@@ -339,7 +340,7 @@ class _Line:
 async def control_account(session: AsyncSession, direction: str) -> str:
     category = CONTROL_CATEGORY[direction]
     number = (await session.exec(select(Account.number).where(Account.category == category, col(Account.is_active))
-                                 .order_by(col(Account.number)))).first()
+                                 .order_by(binary(Account.number)))).first()
     if number is None:
         raise ValidationFailed(f"The chart has no active {category} account.",
                                hint=f"Create one with create_account, category '{category}'.")

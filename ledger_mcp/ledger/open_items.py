@@ -22,6 +22,7 @@ from ledger_mcp.ledger.invoices import Direction, state_query
 from ledger_mcp.ledger.models import Intent, Invoice, JournalLine, Party, Settlement
 from ledger_mcp.ledger.money import format_amount
 from ledger_mcp.ledger.parties import PartyInfo, get_party, search_parties
+from ledger_mcp.ledger.portable import binary
 
 
 def signed(units: int, currency: str) -> str:
@@ -85,7 +86,8 @@ async def _open(session: AsyncSession, day: date, historic: bool, kind: Directio
         stmt = stmt.where(col(Invoice.due_date) < parse_date(due_before, field="due_before"))
     if overdue_only:
         stmt = stmt.where(col(Invoice.due_date) < day)
-    rows = (await session.exec(stmt.order_by(col(Invoice.due_date), col(Invoice.invoice_number)))).all()
+    stmt = stmt.order_by(col(Invoice.due_date), binary(Invoice.invoice_number), binary(Invoice.id))
+    rows = (await session.exec(stmt)).all()
     found = [_Open(invoice, party, int(settled), status) for invoice, party, settled, status in rows]
     return [o for o in found if o.status != "cancelled" and o.remaining]
 

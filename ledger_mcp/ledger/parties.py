@@ -24,6 +24,7 @@ from ledger_mcp.ledger.accounts import require_accounts
 from ledger_mcp.ledger.clock import utc_now
 from ledger_mcp.ledger.errors import InvalidIban, InvalidVatId, PartyExists, PartyNotFound, ValidationFailed
 from ledger_mcp.ledger.models import Party
+from ledger_mcp.ledger.portable import binary, lower
 from ledger_mcp.ledger.provenance import Provenance
 
 PartyKind = Literal["vendor", "customer"]
@@ -125,11 +126,12 @@ async def search_parties(session: AsyncSession, kind: str | None = None, search:
         stmt = stmt.where(Party.is_active == is_active)
     text = search.strip()
     if text:
-        pattern = f"%{text.lower()}%"
-        compact = f"%{text.replace(' ', '').upper()}%"
-        stmt = stmt.where(or_(func.lower(Party.name).like(pattern), col(Party.number).like(f"{text}%"),
-                              col(Party.vat_id).like(compact), col(Party.iban).like(compact)))
-    stmt = stmt.order_by(func.lower(Party.name), col(Party.number)).offset(offset).limit(limit)
+        compact = text.replace(" ", "").upper()
+        stmt = stmt.where(or_(lower(Party.name).contains(text.lower(), autoescape=True),
+                              col(Party.number).startswith(text, autoescape=True),
+                              col(Party.vat_id).contains(compact, autoescape=True),
+                              col(Party.iban).contains(compact, autoescape=True)))
+    stmt = stmt.order_by(binary(lower(Party.name)), binary(Party.number)).offset(offset).limit(limit)
     return list((await session.exec(stmt)).all())
 
 

@@ -20,6 +20,7 @@ from ledger_mcp.ledger.errors import IntentNotFound, InvoiceNotFound, OverSettle
 from ledger_mcp.ledger.invoices import get_invoice, state_query
 from ledger_mcp.ledger.models import Intent, Invoice, JournalLine, Party, Settlement
 from ledger_mcp.ledger.money import format_amount, parse_amount
+from ledger_mcp.ledger.portable import binary
 from ledger_mcp.ledger.posting import ACK_DESCRIPTION, Leg, post_legs, replayed_intent, reversed_by
 from ledger_mcp.ledger.provenance import Provenance
 
@@ -183,7 +184,7 @@ async def _result(session: AsyncSession, payment_id: str, *, posted: bool, repla
     rows = (await session.exec(
         select(Settlement, Invoice, Party).join(Invoice, col(Invoice.id) == Settlement.invoice_id)
         .join(Party, col(Party.id) == Invoice.party_id).where(Settlement.payment_intent_id == payment_id)
-        .order_by(col(Invoice.invoice_date), col(Invoice.invoice_number)))).all()
+        .order_by(col(Invoice.invoice_date), binary(Invoice.invoice_number)))).all()
     items = []
     for settlement, invoice, _ in rows:
         state = await get_invoice(session, invoice.id)

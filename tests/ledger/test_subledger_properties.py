@@ -20,7 +20,7 @@ from ledger_mcp.ledger.parties import PartyChanges
 from ledger_mcp.ledger.posting import ReversalRequest
 from ledger_mcp.ledger.settlements import SettlementItem, SettlementRequest
 from ledger_mcp.server.app import prepare_ledger
-from tests.conftest import CLI
+from tests.conftest import CLI, fresh_database_url
 
 CODES = {"payable": [None, "VSt19", "VSt7", "RC19", "EXEMPT"], "receivable": [None, "USt19", "USt7", "EXEMPT"]}
 ACCOUNT = {"payable": "4930", "receivable": "8400"}
@@ -40,8 +40,8 @@ def _money(cents: int) -> str:
 
 
 async def _run(ops: list[tuple[object, ...]]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite+aiosqlite:///{Path(tmp) / 'p.sqlite3'}")
+    with tempfile.TemporaryDirectory() as tmp, fresh_database_url(Path(tmp)) as url:
+        db = Database(url)
         await prepare_ledger(db, "skr03")
         party_ids = {}
         for kind in ("vendor", "customer"):
