@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 import anyio
@@ -17,11 +18,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="data directory (env LEDGER_MCP_DATA_DIR)")
     parser.add_argument("--database-url", help="SQLAlchemy async URL (env LEDGER_MCP_DATABASE_URL)")
     parser.add_argument("--actor", help="who this instance acts for (env LEDGER_MCP_ACTOR; default OS user)")
+    parser.add_argument("--inbox", help="folders invoices may be ingested from by path, separated by "
+                                        f"{os.pathsep!r} (env LEDGER_MCP_INBOX; default <data-dir>/inbox)")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.load(data_dir=args.data_dir, database_url=args.database_url, actor=args.actor,
-                         chart=getattr(args, "chart", None))
+                         chart=getattr(args, "chart", None), inbox=args.inbox)
 
 
 def main(argv: list[str] | None = None) -> None:

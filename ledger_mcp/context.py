@@ -8,15 +8,18 @@ from typing import Any
 from mcp.server.mcpserver import Context
 
 from ledger_mcp.ledger.db import Database
+from ledger_mcp.ledger.documents import DocumentStore
 from ledger_mcp.ledger.provenance import Channel, Provenance
 
 
 @dataclass(frozen=True)
 class AppContext:
-    """One per server. actor/actor_type: the identity this instance books for."""
+    """One per server. actor/actor_type: the identity this instance books for; documents: the store
+    invoices are ingested into."""
 
     db: Database
     actor: str
+    documents: DocumentStore
     actor_type: str = "user"
 
 

@@ -169,3 +169,21 @@ class EarlierPeriodOpen(LedgerError):
 
 class YearAlreadyClosed(LedgerError):
     code = "YEAR_ALREADY_CLOSED"
+
+
+class DocumentRefused(LedgerError):
+    """A document the intake cannot take: outside the inbox, too large, not decodable."""
+
+    code = "DOCUMENT_REFUSED"
+
+
+class ReviewCaseNotFound(LedgerError):
+    code = "REVIEW_CASE_NOT_FOUND"
+
+
+class ReviewCaseClosed(LedgerError):
+    code = "REVIEW_CASE_CLOSED"
+
+
+class ComplianceBlocked(LedgerError):
+    code = "COMPLIANCE_BLOCKED"

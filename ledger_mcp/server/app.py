@@ -20,6 +20,7 @@ from ledger_mcp import __version__, resources, tools
 from ledger_mcp.context import AppContext
 from ledger_mcp.ledger.accounts import initialise, read_meta
 from ledger_mcp.ledger.db import Database
+from ledger_mcp.ledger.documents import DocumentStore
 from ledger_mcp.ledger.errors import IntentNotFound, LedgerError, UnknownAccount, ValidationFailed
 from ledger_mcp.settings import Settings
 
@@ -100,7 +101,8 @@ def _validation_error(tool: str, exc: ValidationError) -> ValidationFailed:
 
 
 def build_server(settings: Settings) -> LedgerServer:
-    app = AppContext(db=Database(settings.database_url), actor=settings.actor)
+    app = AppContext(db=Database(settings.database_url), actor=settings.actor,
+                     documents=DocumentStore(root=settings.documents_dir, inbox=settings.inbox))
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
