@@ -18,12 +18,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="data directory (env LEDGER_MCP_DATA_DIR)")
     parser.add_argument("--database-url", help="SQLAlchemy async URL (env LEDGER_MCP_DATABASE_URL)")
     parser.add_argument("--actor", help="who this instance acts for (env LEDGER_MCP_ACTOR; default OS user)")
+    parser.add_argument("--inbox", help="folders invoices may be ingested from by path, separated by "
+                                        f"{os.pathsep!r} (env LEDGER_MCP_INBOX; default <data-dir>/inbox)")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.load(data_dir=args.data_dir, database_url=args.database_url, actor=args.actor,
                          chart=getattr(args, "chart", None), read_only=getattr(args, "read_only", None),
-                         tools=getattr(args, "tools", None), confirm_policy=getattr(args, "confirm_policy", None))
+                         tools=getattr(args, "tools", None), confirm_policy=getattr(args, "confirm_policy", None),
+                         inbox=getattr(args, "inbox", None))
 
 
 def _env_list(name: str) -> list[str]:

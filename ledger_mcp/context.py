@@ -10,6 +10,7 @@ from mcp.server.mcpserver import Context
 
 from ledger_mcp.ledger.api_keys import ADMIN_SCOPE, SCOPES
 from ledger_mcp.ledger.db import Database
+from ledger_mcp.ledger.documents import DocumentStore
 from ledger_mcp.ledger.provenance import Channel, Provenance
 
 
@@ -31,13 +32,17 @@ class Caller:
 class AppContext:
     """One per server. actor/actor_type: the identity this instance books for when no API key is
     used (stdio). requires_key: HTTP with authentication, where a request without a verified key
-    has no scope at all (fail closed). confirm_policy: see `Settings.confirm_policy`."""
+    has no scope at all (fail closed). confirm_policy: see `Settings.confirm_policy`. documents: the
+    store invoices are ingested into. approval_confirm_above: review-case approvals above this gross
+    amount ask the user to confirm."""
 
     db: Database
     actor: str
+    documents: DocumentStore
     actor_type: str = "user"
     requires_key: bool = False
     confirm_policy: str = "refuse"
+    approval_confirm_above: str = "1000.00"
 
     def caller(self) -> Caller:
         token = get_access_token()

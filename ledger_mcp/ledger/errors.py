@@ -191,3 +191,21 @@ class ConfirmationRefused(LedgerError):
     """A consequential action was not confirmed by a human (declined, cancelled, or no way to ask)."""
 
     code = "CONFIRMATION_REFUSED"
+
+
+class DocumentRefused(LedgerError):
+    """A document the intake cannot take: outside the inbox, too large, not decodable."""
+
+    code = "DOCUMENT_REFUSED"
+
+
+class ReviewCaseNotFound(LedgerError):
+    code = "REVIEW_CASE_NOT_FOUND"
+
+
+class ReviewCaseClosed(LedgerError):
+    code = "REVIEW_CASE_CLOSED"
+
+
+class ComplianceBlocked(LedgerError):
+    code = "COMPLIANCE_BLOCKED"

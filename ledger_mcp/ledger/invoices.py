@@ -88,6 +88,7 @@ class InvoiceRequest(BaseModel):
     document_id: str | None = Field(default=None, max_length=64)
     notes: str | None = Field(default=None, max_length=2000)
     idempotency_key: str | None = Field(default=None, max_length=200)
+    custom_metadata: dict[str, Any] | None = Field(default=None, description="Kept on the intent, hashed.")
     acknowledge_soft_lock: bool = Field(default=False, description=ACK_DESCRIPTION)
 
 
@@ -232,8 +233,9 @@ async def create_invoice(session: AsyncSession, request: InvoiceRequest, provena
             description=f"{kind} {number} {party.name}", legs=legs, provenance=provenance,
             external_reference=number, idempotency_key=request.idempotency_key, request=request,
             document_id=request.document_id, party_id=party.id, acknowledge_soft_lock=request.acknowledge_soft_lock,
-            custom_metadata={"invoice_id": invoice_id, "party_id": party.id, "party_number": party.number,
-                             "direction": request.direction, "due_date": due_date.isoformat()})
+            custom_metadata={**(request.custom_metadata or {}), "invoice_id": invoice_id, "party_id": party.id,
+                             "party_number": party.number, "direction": request.direction,
+                             "due_date": due_date.isoformat()})
         intent_id = posted.intent_id
     now = utc_now()
     invoice = Invoice(

@@ -271,3 +271,64 @@ class ApiKey(SQLModel, table=True):
     created_at: str
     revoked_at: str | None = None
     last_used_at: str | None = None
+
+
+# --- Documents and review cases ---
+
+
+class Document(SQLModel, table=True):
+    """A stored file, content-addressed: `id` is the sha256 of its bytes, so the same file twice is
+    one document. `storage_path` is relative to the document store's root."""
+
+    __tablename__ = "document"
+    id: str = Field(primary_key=True, max_length=64)
+    original_name: str = Field(max_length=300)
+    mime: str = Field(max_length=100)
+    size: int
+    storage_path: str = Field(max_length=300)
+    status: str = Field(max_length=16)  # extracted | failed
+    extraction_method: str | None = Field(default=None, max_length=16)  # xml | text | ocr
+    extraction: str | None = Field(default=None, sa_column=Column(Text))  # the extraction result as JSON
+    error_code: str | None = Field(default=None, max_length=64)
+    error_message: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: str
+    created_by: str = Field(max_length=300)
+
+
+class IngestionLog(SQLModel, table=True):
+    """One row per intake attempt: extracted, duplicate or failed (with the error code)."""
+
+    __tablename__ = "ingestion_log"
+    id: int | None = Field(default=None, primary_key=True)
+    document_id: str | None = Field(default=None, max_length=64, index=True)
+    original_name: str = Field(max_length=300)
+    outcome: str = Field(max_length=16)  # extracted | duplicate | failed
+    code: str | None = Field(default=None, max_length=64)
+    message: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: str = Field(index=True)
+    created_by: str = Field(max_length=300)
+
+
+class ReviewCase(SQLModel, table=True):
+    """An extracted invoice waiting for a decision. JSON columns hold the normalized invoice (what
+    approval posts), where each field came from, vendor candidates, findings and overrides."""
+
+    __tablename__ = "review_case"
+    id: str = Field(primary_key=True, max_length=36)
+    document_id: str = Field(foreign_key="document.id", unique=True, max_length=64)
+    queue_state: str = Field(max_length=16, index=True)  # needs_review | ready | approved | rejected | error
+    normalized_invoice: str = Field(sa_column=Column(Text, nullable=False))
+    field_sources: str = Field(sa_column=Column(Text, nullable=False))
+    vendor_id: str | None = Field(default=None, foreign_key="party.id", max_length=36)
+    vendor_candidates: str = Field(sa_column=Column(Text, nullable=False))
+    findings: str = Field(sa_column=Column(Text, nullable=False))
+    overrides: str | None = Field(default=None, sa_column=Column(Text))
+    posting_error: str | None = Field(default=None, sa_column=Column(Text))
+    invoice_id: str | None = Field(default=None, foreign_key="invoice.id", max_length=36)
+    intent_id: str | None = Field(default=None, foreign_key="intent.id", max_length=36)
+    rejection_reason: str | None = Field(default=None, max_length=1000)
+    decided_by: str | None = Field(default=None, max_length=300)
+    decided_at: str | None = None
+    created_at: str = Field(index=True)
+    created_by: str = Field(max_length=300)
+    updated_at: str

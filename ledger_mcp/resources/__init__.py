@@ -3,9 +3,9 @@
 from mcp.server.mcpserver import MCPServer
 
 from ledger_mcp.context import AppContext
-from ledger_mcp.resources import chart, journal, parties, periods
+from ledger_mcp.resources import chart, journal, parties, periods, review
 
 
 def register_all(server: MCPServer, app: AppContext) -> None:  # type: ignore[type-arg]
-    for module in (chart, journal, parties, periods):
+    for module in (chart, journal, parties, periods, review):
         module.register(server, app)

@@ -33,6 +33,7 @@ TOOL_SCOPES: dict[str, str] = {
     "list_open_items": READ,
     "find_parties": READ,
     "list_invoices": READ,
+    "list_review_cases": READ,
     # booking
     "post_booking": BOOK,
     "post_opening_balances": BOOK,
@@ -41,8 +42,13 @@ TOOL_SCOPES: dict[str, str] = {
     "save_party": BOOK,
     "create_invoice": BOOK,
     "update_invoice": BOOK,
+    "ingest_document": BOOK,
+    "update_review_case": BOOK,
     # payments
     "settle_open_items": RECONCILE,
+    # decisions
+    "approve_review_case": APPROVE,
+    "reject_review_case": APPROVE,
     # periods
     "lock_period": LOCK,
     "close_fiscal_year": LOCK,
@@ -67,6 +73,8 @@ RESOURCE_SCOPES: dict[str, str] = {
     "ledger://periods": READ,
     "ledger://periods/{period}": READ,
     "ledger://periods/{start_period}/{end_period}": READ,
+    "ledger://review-cases": READ,
+    "ledger://review-cases/{review_case_id}": READ,
 }
 """Resource URI or URI template -> required scope."""
 

@@ -21,6 +21,7 @@ from ledger_mcp import __version__, resources, tools
 from ledger_mcp.context import AppContext
 from ledger_mcp.ledger.accounts import initialise, read_meta
 from ledger_mcp.ledger.db import Database
+from ledger_mcp.ledger.documents import DocumentStore
 from ledger_mcp.ledger.errors import IntentNotFound, LedgerError, UnknownAccount, ValidationFailed
 from ledger_mcp.server import prompts
 from ledger_mcp.server.access import Access, tool_scope
@@ -154,7 +155,9 @@ def build_server(settings: Settings, http: HttpOptions | None = None) -> LedgerS
     `http.require_key` is off)."""
     requires_key = http is not None and http.require_key
     app = AppContext(db=Database(settings.database_url), actor=settings.actor, requires_key=requires_key,
-                     confirm_policy=settings.confirm_policy)
+                     confirm_policy=settings.confirm_policy,
+                     documents=DocumentStore(root=settings.documents_dir, inbox=settings.inbox),
+                     approval_confirm_above=settings.approval_confirm_above)
     access = Access(read_only=settings.read_only, allowed_tools=settings.tools)
     auth: dict[str, Any] = {}
     if http is not None and requires_key:
