@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from PIL import Image
+
 from ledger_mcp.ledger.errors import DocumentCorrupt, DocumentEmpty, LedgerError, UnsupportedDocument
 from ledger_mcp.ledger.extraction.documents import (
     SUPPORTED_MIMES,
@@ -97,15 +99,8 @@ def _extract_pdf(data: bytes, max_pages: int, deadline: Deadline, report: Progre
     if letters >= MIN_LETTERS_PER_PAGE * pages:
         return _from_text(layer, "text", 1.0, total, warnings)
     report(0.3, "no usable text layer; running OCR")
-    ocr_texts: list[str] = []
-    confidences: list[float] = []
-    for number, image in enumerate(render_pages(data, pages, deadline)):
-        page = ocr_image(image, deadline.remaining())
-        ocr_texts.append(page.text)
-        confidences.append(page.confidence)
-        report(0.3 + 0.65 * (number + 1) / pages, f"OCR of page {number + 1}/{pages}")
-        deadline.check(f"OCR of page {number + 1}")
-    return _from_ocr(ocr_texts, confidences, total, warnings)
+    images = list(render_pages(data, pages, deadline))
+    return _ocr(images, total, warnings, deadline, report, start=0.35)
 
 
 def _extract_image(data: bytes, max_pages: int, deadline: Deadline, report: Progress) -> ExtractedInvoice:
@@ -114,15 +109,47 @@ def _extract_image(data: bytes, max_pages: int, deadline: Deadline, report: Prog
     warnings: list[str] = []
     if total > max_pages:
         warnings.append(f"The image has {total} pages; only the first {max_pages} were read.")
+    return _ocr(frames, total, warnings, deadline, report, start=0.1)
+
+
+def _ocr(images: list[Image.Image], total: int, warnings: list[str], deadline: Deadline, report: Progress,
+         start: float) -> ExtractedInvoice:  # fmt: skip
+    """OCR every page; when the result lacks totals that add up, read the pages again carefully (for photos
+    and noisy scans) and keep the better of the two readings."""
+    first = _ocr_pass(images, deadline, report, start, False)
+    result = _from_ocr(*first, total, warnings)
+    if _complete(result) or deadline.remaining() <= 0:
+        return result
+    second = _ocr_pass(images, deadline, report, start, True)
+    careful = _from_ocr(*second, total, warnings)
+    return careful if _score(careful) > _score(result) else result
+
+
+def _ocr_pass(images: list[Image.Image], deadline: Deadline, report: Progress, start: float,
+              careful: bool) -> tuple[list[str], list[float]]:  # fmt: skip
     texts: list[str] = []
     confidences: list[float] = []
-    for number, frame in enumerate(frames):
+    span = (0.95 - start) / 2
+    offset = start + (span if careful else 0.0)
+    for number, image in enumerate(images):
         deadline.check(f"OCR of page {number + 1}")
-        page = ocr_image(frame, deadline.remaining())
+        page = ocr_image(image, deadline.remaining(), careful=careful)
         texts.append(page.text)
         confidences.append(page.confidence)
-        report(0.1 + 0.85 * (number + 1) / len(frames), f"OCR of page {number + 1}/{len(frames)}")
-    return _from_ocr(texts, confidences, total, warnings)
+        what = "careful OCR" if careful else "OCR"
+        report(offset + span * (number + 1) / len(images), f"{what} of page {number + 1}/{len(images)}")
+    return texts, confidences
+
+
+def _complete(result: ExtractedInvoice) -> bool:
+    """Totals found and adding up: nothing a second reading could improve much."""
+    return all(key in result.fields for key in ("total_net", "total_tax", "total_gross")) and not any(
+        "do not add up" in warning or "could not be cross-checked" in warning for warning in result.warnings
+    )
+
+
+def _score(result: ExtractedInvoice) -> float:
+    return sum(found.confidence for found in result.fields.values()) + (5.0 if _complete(result) else 0.0)
 
 
 def _from_ocr(texts: list[str], confidences: list[float], total: int, warnings: list[str]) -> ExtractedInvoice:

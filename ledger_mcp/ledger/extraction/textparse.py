@@ -98,9 +98,9 @@ POSTCODE_CITY = re.compile(r"^(?:[A-Z]{1,2}-)?(?:\d{4,5}|[A-Z]\d{2}\s?[A-Z0-9]{4
                            r"\s+\S+")
 STREET = re.compile(r"^(?:[A-Za-zÄÖÜäöüß.\- ]+\s\d+\s?[a-zA-Z]?|\d+[a-zA-Z]?\s+[A-Za-zÄÖÜäöüß.\- ]+)$")
 CONTACT = re.compile(r"Tel|Fon|Fax|Mail|@|www\.|http|Telefon|Phone|Mobil", _I)
-COUNTRY_NAMES = re.compile(r"^(?:Deutschland|Germany|Österreich|Austria|Schweiz|Switzerland|Ireland|Irland|France|"
+COUNTRY_NAMES = re.compile(r"(?:Deutschland|Germany|Österreich|Austria|Schweiz|Switzerland|Ireland|Irland|France|"
                            r"Frankreich|Nederland|Niederlande|Netherlands|Belgium|Belgien|Italy|Italien|Spain|"
-                           r"Spanien|Poland|Polen|Luxembourg|Luxemburg|United Kingdom|UK)$", _I)  # fmt: skip
+                           r"Spanien|Poland|Polen|Luxembourg|Luxemburg|United Kingdom|UK)\b", _I)  # fmt: skip
 LINE_HEADER = re.compile(r"(?:Bezeichnung|Beschreibung|Artikel|Leistung|Description|Item|Produkt|Product)", _I)
 LINE_QTY_HEADER = re.compile(r"(?:Menge|Anzahl|Qty|Quantity|Stück|Anz\.)", _I)
 AMT = r"-?\d{1,3}(?:[.,' ]\d{3})*[.,]\d{2}|-?\d+[.,]\d{2}"
@@ -111,6 +111,9 @@ LINE_ITEM = re.compile(
     rf"\s+(?:(?P<rate>\d{{1,2}}(?:[.,]\d{{1,2}})?)\s?%\s+)?(?:(?:€|EUR|\$|USD|£|GBP)\s?)?(?P<net>{AMT}){CUR}$",
     _I,
 )
+
+
+_PHRASES = {"vendor_name", "buyer_name", "vendor_address", "payment_terms"}
 
 
 @dataclass
@@ -127,11 +130,17 @@ class _Parser:
     source: Source
     scale: float  # multiplies every confidence: 1.0 for a text layer, below for OCR
     lines: list[str] = field(default_factory=list)
+    # The same lines with wide gaps (separate columns that OCR put on one line) turned into " | ".
+    segmented: list[str] = field(default_factory=list)
     out: ParsedText = field(default_factory=ParsedText)
 
     def put(self, name: str, value: str | None, confidence: float, raw: str | None) -> None:
         if value is None or name in self.out.fields:
             return
+        if name in _PHRASES:
+            value = clean(value)
+            if not value:
+                return
         self.out.fields[name] = ExtractedField(value=value, source=self.source,
                                                confidence=round(min(1.0, confidence * self.scale), 3),
                                                raw=raw.strip()[:200] if raw else None)  # fmt: skip
@@ -157,8 +166,10 @@ class _Parser:
 def parse_text(text: str, *, source: Source = "text", scale: float = 1.0) -> ParsedText:
     """All fields that can be read from `text`."""
     parser = _Parser(text=text, source=source, scale=scale)
-    parser.lines = [" ".join(line.split()) for line in text.splitlines()]
-    parser.lines = [line for line in parser.lines if line]
+    raw_lines = [line for line in text.splitlines() if line.strip()]
+    parser.lines = [" ".join(line.split()) for line in raw_lines]
+    parser.segmented = [" | ".join(" ".join(cell.split()) for cell in re.split(r"\s{3,}", line.strip()))
+                        for line in raw_lines]  # fmt: skip
     _identifiers(parser)
     _numbers_and_dates(parser)
     _parties(parser)
@@ -198,6 +209,8 @@ def _identifiers(p: _Parser) -> None:
         for span_index, span in iban_spans:
             if span_index == index:
                 masked = masked.replace(span, " ")
+        if p.source == "ocr":
+            masked = _repair_country_codes(masked)
         for vat_match in VAT_CANDIDATE.finditer(masked.upper()):
             vat = valid_vat_id(vat_match.group(0))
             labelled = VAT_LABEL.search(line) is not None
@@ -209,8 +222,18 @@ def _identifiers(p: _Parser) -> None:
             p.put("buyer_vat_id" if is_buyer else "vendor_vat_id", value, confidence, line)
     for line in p.lines:
         tax_match = TAX_NUMBER.search(line)
-        if tax_match and not VAT_LABEL.search(line[: tax_match.start()].rsplit("·", 1)[-1]):
+        if tax_match:
             p.put("vendor_tax_id", re.sub(r"\s", "", tax_match.group(1)), LABELLED, line)
+
+
+# Characters OCR confuses with the letters of a country code ("1E6388047V" for IE6388047V).
+_LOOKALIKES = str.maketrans({"1": "I", "l": "I", "|": "I", "0": "O", "5": "S", "8": "B"})
+_COUNTRY_TYPO = re.compile(r"(?<![A-Za-z0-9])([A-Z1l|05][A-Z1l|05])(?=\s?\d{7,})")
+
+
+def _repair_country_codes(line: str) -> str:
+    """Fix look-alike digits in what may be a VAT ID's country prefix; stdnum's check digit decides later."""
+    return _COUNTRY_TYPO.sub(lambda m: m.group(1).translate(_LOOKALIKES), line)
 
 
 def _numbers_and_dates(p: _Parser) -> None:
@@ -239,7 +262,7 @@ def _numbers_and_dates(p: _Parser) -> None:
 # --- parties ---------------------------------------------------------------------------------------
 
 def _parties(p: _Parser) -> None:
-    top = p.lines[:20]
+    top = [_first_segment(line) if BUYER_BLOCK.match(line) is None else line for line in p.segmented[:20]]
     buyer_index = None
     for index, line in enumerate(top):
         if BUYER_BLOCK.match(line):
@@ -279,22 +302,36 @@ def _parties(p: _Parser) -> None:
 
 
 _NONE = ExtractedField(value=None, source="text", confidence=0.0)
+_JUNK_START = re.compile(r"^[^\wÄÖÜäöüß]+")
+_JUNK_END = re.compile(r"\s+[^\wÄÖÜäöüß€$£%)]+$")
+
+
+def _first_segment(line: str) -> str:
+    """A line up to the first column gap: OCR joins the address window and the meta data column."""
+    first = line.split(" | ", 1)[0]
+    return first if re.search(r"\d{4,5}\s|GmbH|AG\b|Ltd|Inc", first) else line
+
+
+def clean(text: str) -> str:
+    """Strip the stray marks OCR leaves around a phrase (quotes, bars, dots after a gap)."""
+    return _JUNK_END.sub("", _JUNK_START.sub("", text.strip())).strip()
 
 
 def _vendor_address(p: _Parser, vendor: str) -> None:
     """The vendor's street and city: from the line after the letterhead name, or the return-address line."""
-    for index, line in enumerate(p.lines[:25]):
+    for index, line in enumerate(p.segmented[:25]):
         if vendor not in line:
             continue
-        candidates = [line[line.index(vendor) + len(vendor) :], *p.lines[index + 1 : index + 3]]
+        candidates = [line[line.index(vendor) + len(vendor) :], *p.segmented[index + 1 : index + 3]]
         for candidate in candidates:
             parts = [part for part in SEPARATORS.split(candidate) if part and not CONTACT.search(part)]
             street = next((x for x in parts if STREET.match(x) and not POSTCODE_CITY.match(x)), None)
             city_at = next((i for i, x in enumerate(parts) if POSTCODE_CITY.match(x)), None)
             if street and city_at is not None:
                 address = [street, parts[city_at]]
-                if city_at + 1 < len(parts) and COUNTRY_NAMES.match(parts[city_at + 1]):
-                    address.append(parts[city_at + 1])
+                country = COUNTRY_NAMES.match(parts[city_at + 1]) if city_at + 1 < len(parts) else None
+                if country:
+                    address.append(country.group(0))
                 p.put("vendor_address", ", ".join(address), LABELLED - 0.1, candidate)
                 return
 
@@ -337,7 +374,7 @@ def _line_items(p: _Parser) -> None:
             continue
         qty = _quantity(match.group("qty"))
         p.out.lines.append(ExtractedLine(
-            description=match.group("desc").strip(" -"),
+            description=clean(match.group("desc")),
             quantity=qty,
             unit_price=parse_amount(match.group("price")),
             net_amount=parse_amount(match.group("net")),
@@ -421,7 +458,17 @@ def _amounts(p: _Parser) -> None:
             taxes.append(ExtractedTax(rate="0", net=total_net[0], tax="0.00", category="AE"))
     elif INTRA_EU.search(p.text) and not taxes and total_net:
         taxes.append(ExtractedTax(rate="0", net=total_net[0], tax="0.00", category="K"))
+    gross_last = gross[-1][0] if gross else None
+    if not taxes and not tax_total and total_net and gross_last and Decimal(gross_last) > Decimal(total_net[0]):
+        # The tax line was unreadable (OCR): the tax is what lies between net and gross, and its rate is the
+        # standard rate that explains it to the cent.
+        derived = Decimal(gross_last) - Decimal(total_net[0])
+        rate = _explaining_rate(Decimal(total_net[0]), derived)
+        if rate is not None:
+            taxes.append(ExtractedTax(rate=rate, net=total_net[0], tax=decimal_string(derived)))
+            p.out.warnings.append(f"No VAT line was readable; {rate} % VAT was inferred from the net and gross totals.")
     p.out.taxes = taxes
+    _repair_unit_prices(p, total_net[0] if total_net else None)
     if len(taxes) == 1 and p.out.lines and all(line.tax_rate is None for line in p.out.lines):
         # One rate on the invoice: every line carries it.
         p.out.lines = [line.model_copy(update={"tax_rate": taxes[0].rate}) for line in p.out.lines]
@@ -442,6 +489,36 @@ def _amounts(p: _Parser) -> None:
     if gross_value:
         p.put("total_gross", gross_value[0], LABELLED, gross_value[1])
     _cross_check(p, taxes)
+
+
+# VAT rates in use in the EU (standard and reduced), to recognize an inferred rate.
+KNOWN_RATES = ("27", "25", "24", "23", "22", "21", "20", "19", "18", "17", "16", "15", "14", "13", "12", "10", "9",
+               "8", "7", "6", "5.5", "5")  # fmt: skip
+
+
+def _explaining_rate(net: Decimal, tax: Decimal) -> str | None:
+    for rate in KNOWN_RATES:
+        if abs(net * Decimal(rate) / 100 - tax) <= Decimal("0.01"):
+            return rate
+    return None
+
+
+def _repair_unit_prices(p: _Parser, total_net: str | None) -> None:
+    """When the line nets add up to the net total, a unit price that disagrees with its line's net is the
+    misread figure (OCR drops digits): replace it by net / quantity where that is a whole cent amount."""
+    nets = [Decimal(line.net_amount) for line in p.out.lines if line.net_amount]
+    if not total_net or len(nets) != len(p.out.lines) or sum(nets, Decimal(0)) != Decimal(total_net):
+        return
+    repaired = []
+    for line in p.out.lines:
+        if line.quantity and line.unit_price and line.net_amount and Decimal(line.quantity) != 0:
+            price = Decimal(line.net_amount) / Decimal(line.quantity)
+            disagrees = Decimal(line.quantity) * Decimal(line.unit_price) != Decimal(line.net_amount)
+            if disagrees and price == price.quantize(Decimal("0.01")):
+                p.out.warnings.append(f"Unit price of {line.description!r} corrected to net / quantity.")
+                line = line.model_copy(update={"unit_price": decimal_string(price)})
+        repaired.append(line)
+    p.out.lines = repaired
 
 
 def _line_sum(lines: list[ExtractedLine], rate: str) -> str | None:
