@@ -92,15 +92,21 @@ def _extract_pdf(data: bytes, max_pages: int, deadline: Deadline, report: Progre
         except LedgerError as exc:
             warnings.append(f"The embedded e-invoice XML could not be read ({exc.code}); the visible PDF was used.")
         else:
+            if "total_gross" not in result.fields and _letters(layer) >= MIN_LETTERS_PER_PAGE * pages:
+                warnings.append("The embedded e-invoice XML has no totals; the visible PDF was read instead.")
+                return _from_text(layer, "text", 1.0, total, warnings)
             # The XML is the invoice; the visible text is what a reviewer compares it with.
             return result.model_copy(update={"text": (layer or result.text)[:TEXT_CAP], "pages": total,
                                              "warnings": warnings + result.warnings})  # fmt: skip
-    letters = len(re.findall(r"[A-Za-zÄÖÜäöüß0-9]", layer))
-    if letters >= MIN_LETTERS_PER_PAGE * pages:
+    if _letters(layer) >= MIN_LETTERS_PER_PAGE * pages:
         return _from_text(layer, "text", 1.0, total, warnings)
     report(0.3, "no usable text layer; running OCR")
     images = list(render_pages(data, pages, deadline))
     return _ocr(images, total, warnings, deadline, report, start=0.35)
+
+
+def _letters(text: str) -> int:
+    return len(re.findall(r"[A-Za-zÄÖÜäöüß0-9]", text))
 
 
 def _extract_image(data: bytes, max_pages: int, deadline: Deadline, report: Progress) -> ExtractedInvoice:

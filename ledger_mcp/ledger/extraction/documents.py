@@ -73,15 +73,17 @@ def detect_mime(data: bytes, filename: str | None = None) -> str:
 @contextmanager
 def _quiet() -> Iterator[None]:
     """pypdf logs and warns about every irregularity of a broken file; the caller gets one error instead."""
-    logger = logging.getLogger("pypdf")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
+    loggers = [logging.getLogger(name) for name in ("pypdf", "factur-x")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _corrupt(what: str, exc: BaseException) -> DocumentCorrupt:
@@ -173,6 +175,7 @@ def open_image(data: bytes, pages: int) -> tuple[list[Image.Image], int]:
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # broken EXIF and similar: the pixels are what matter
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             if image.width * image.height > MAX_IMAGE_PIXELS:
