@@ -24,7 +24,8 @@ SUPPORTED_MIMES = ("application/pdf", "application/xml", "image/png", "image/jpe
 # Pillow refuses anything larger than this outright (decompression bombs); a 600 dpi A3 scan fits.
 MAX_IMAGE_PIXELS = 80_000_000
 # Pages are rendered for OCR at this resolution, scaled down when a page would exceed the pixel budget.
-OCR_DPI = 300
+# 250 dpi kept table rows together better than 300 on the sample scans, and is faster.
+OCR_DPI = 250
 MAX_RENDER_PIXELS = 40_000_000
 
 

@@ -107,7 +107,7 @@ AMT = r"-?\d{1,3}(?:[.,' ]\d{3})*[.,]\d{2}|-?\d+[.,]\d{2}"
 CUR = r"(?:\s?(?:€|EUR|\$|USD|£|GBP))?"
 LINE_ITEM = re.compile(
     rf"^(?:(?:Pos\.?\s*)?\d{{1,3}}\.?\s+)?(?P<desc>.*?[A-Za-zÄÖÜäöüß].*?)\s+(?P<qty>\d+(?:[.,]\d{{1,3}})?)\s*"
-    rf"(?:x|Stk\.?|St\.?|Stück|pcs\.?|h|Std\.?|Std|psch\.?|pauschal)?\s+(?:(?:€|EUR|\$|USD|£|GBP)\s?)?(?P<price>{AMT}){CUR}"
+    rf"(?:x|Stk\.?|St\.?|Stück|pcs\.?|h|Std\.?|Std|psch\.?|pauschal)?\s+(?:(?:€|EUR|\$|USD|£|GBP)\s?)?(?P<price>{AMT}|\d+){CUR}"
     rf"\s+(?:(?P<rate>\d{{1,2}}(?:[.,]\d{{1,2}})?)\s?%\s+)?(?:(?:€|EUR|\$|USD|£|GBP)\s?)?(?P<net>{AMT}){CUR}$",
     _I,
 )
