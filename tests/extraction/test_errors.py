@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from pypdf import PdfReader, PdfWriter
 from pypdf.actions import JavaScript
 
@@ -37,9 +37,13 @@ def _copy(name: str) -> PdfWriter:
     return writer
 
 
-def test_password_protected_pdf_is_refused() -> None:
+ALGORITHMS = ["RC4-128", "AES-128", "AES-256"]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_password_protected_pdf_is_refused(algorithm: str) -> None:
     writer = _copy("text_de.pdf")
-    writer.encrypt(user_password="secret", owner_password="owner", algorithm="RC4-128")
+    writer.encrypt(user_password="secret", owner_password="owner", algorithm=algorithm)
     with pytest.raises(DocumentEncrypted) as caught:
         extract(_write(writer), PDF)
     assert caught.value.code == "DOCUMENT_ENCRYPTED"
@@ -47,9 +51,10 @@ def test_password_protected_pdf_is_refused() -> None:
     assert caught.value.retryable is False
 
 
-def test_pdf_with_only_an_owner_password_is_read() -> None:
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_pdf_with_only_an_owner_password_is_read(algorithm: str) -> None:
     writer = _copy("text_de.pdf")
-    writer.encrypt(user_password="", owner_password="owner", algorithm="RC4-128")
+    writer.encrypt(user_password="", owner_password="owner", algorithm=algorithm)
     result = extract(_write(writer), PDF)
     assert result.value("invoice_number") == EXPECTED["text_de.pdf"]["fields"]["invoice_number"]
 
@@ -203,3 +208,24 @@ def test_truncated_image_is_corrupt() -> None:
     data = sample_bytes("photo_en.png")
     with pytest.raises(DocumentCorrupt):
         extract(data[:2000], "image/png")
+
+
+def _text_image(lines: list[str]) -> Image.Image:
+    image = Image.new("L", (1400, 120 + 70 * len(lines)), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=44)
+    for index, line in enumerate(lines):
+        draw.text((60, 60 + 70 * index), line, fill=0, font=font)
+    return image
+
+
+def test_multi_page_tiff_reads_max_pages_frames() -> None:
+    pages = [_text_image([f"Rechnung Nr. TIF-{n}", "Gesamtbetrag 10,00 EUR"]) for n in (1, 2, 3)]
+    out = io.BytesIO()
+    pages[0].save(out, "TIFF", save_all=True, append_images=pages[1:])
+    result = extract(out.getvalue(), detect_mime(out.getvalue()), max_pages=2)
+    assert result.method == "ocr"
+    assert result.pages == 3
+    assert any("only the first 2" in warning for warning in result.warnings)
+    assert "TIF-2" in result.text and "TIF-3" not in result.text
+    assert result.value("invoice_number") == "TIF-1"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger_mcp.ledger.errors import LedgerError
-from ledger_mcp.ledger.extraction import SUPPORTED_MIMES, detect_mime, extract
+from ledger_mcp.ledger.extraction import FIELD_NAMES, SUPPORTED_MIMES, detect_mime, extract
+from ledger_mcp.ledger.extraction.textparse import parse_text
 
 from .conftest import sample_bytes
 
@@ -44,3 +47,19 @@ def test_damaged_samples_raise_only_ledger_errors(name: str, cut: float, flips: 
         data[int(where * (len(data) - 1))] = value
     damaged = bytes(data[: max(1, int(cut * len(data)))])
     _run(damaged, detect_mime(sample_bytes(name)))
+
+
+INVOICE_WORDS = ["Rechnung", "Nr.", "19 %", "1.234,56", "€", "EUR", "Datum:", "02.03.2026", "GmbH", "IBAN:",
+                 "DE89", "3704", "Gesamtbetrag", "Netto", "USt.", "Menge", "Bezeichnung", "Betrag", "\n", "·", "|",
+                 "Total", "VAT", "zahlbar innerhalb von 14 Tagen", "Gutschrift", "1", "Invoice No.:"]  # fmt: skip
+
+
+@FUZZ
+@given(st.lists(st.one_of(st.sampled_from(INVOICE_WORDS), st.text(max_size=12)), max_size=120))
+def test_text_parser_takes_any_text(words: list[str]) -> None:
+    parsed = parse_text(" ".join(words))
+    for name, found in parsed.fields.items():
+        assert name in FIELD_NAMES
+        assert 0.0 <= found.confidence <= 1.0
+    for tax in parsed.taxes:
+        assert Decimal(tax.net) == Decimal(tax.net).quantize(Decimal("0.01"))

@@ -44,6 +44,7 @@ def extract(data: bytes, mime: str, *, max_pages: int = 10, time_limit: float = 
     ExtractionTimeout, OcrUnavailable.
     """
     report: Progress = progress or (lambda fraction, message: None)
+    max_pages = max(1, max_pages)
     deadline = Deadline(time_limit)
     if mime not in SUPPORTED_MIMES:
         raise UnsupportedDocument(

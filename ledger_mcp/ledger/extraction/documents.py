@@ -26,7 +26,7 @@ MAX_IMAGE_PIXELS = 80_000_000
 # Pages are rendered for OCR at this resolution, scaled down when a page would exceed the pixel budget.
 # 250 dpi kept table rows together better than 300 on the sample scans, and is faster.
 OCR_DPI = 250
-MAX_RENDER_PIXELS = 40_000_000
+MAX_RENDER_PIXELS = 20_000_000
 
 
 class Deadline:

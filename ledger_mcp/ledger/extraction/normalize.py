@@ -48,9 +48,10 @@ def find_date(text: str) -> tuple[str, int, int] | None:
     for pattern in DATE_PATTERNS:
         for match in pattern.finditer(text):
             iso = _to_iso(match.group("d"), match.group("m"), match.group("y"))
-            if iso and (best is None or match.start() < best[1]):
-                best = (iso, match.start(), match.end())
-                break
+            if iso:
+                if best is None or match.start() < best[1]:
+                    best = (iso, match.start(), match.end())
+                break  # later matches of this pattern start later still
     return best
 
 

@@ -113,6 +113,7 @@ LINE_ITEM = re.compile(
 )
 
 
+MAX_LINE = 300
 _PHRASES = {"vendor_name", "buyer_name", "vendor_address", "payment_terms"}
 
 
@@ -166,7 +167,8 @@ class _Parser:
 def parse_text(text: str, *, source: Source = "text", scale: float = 1.0) -> ParsedText:
     """All fields that can be read from `text`."""
     parser = _Parser(text=text, source=source, scale=scale)
-    raw_lines = [line for line in text.splitlines() if line.strip()]
+    # Invoice lines are short; capping them bounds the regex work on hostile or garbled text.
+    raw_lines = [line[:MAX_LINE] for line in text.splitlines() if line.strip()]
     parser.lines = [" ".join(line.split()) for line in raw_lines]
     parser.segmented = [" | ".join(" ".join(cell.split()) for cell in re.split(r"\s{3,}", line.strip()))
                         for line in raw_lines]  # fmt: skip
