@@ -58,7 +58,7 @@ def test_credit_note_and_ubl_specifics() -> None:
     assert [t.rate for t in ubl.taxes] == ["19", "7"]
 
 
-def test_german_text_pdf_derives_nothing_it_can_read() -> None:
+def test_german_text_pdf_derived_due_date_is_less_certain() -> None:
     result = extracted("text_de.pdf")
     # The due date is derived from "innerhalb von 14 Tagen" and the invoice date, so less certain.
     assert result.fields["due_date"].confidence < result.fields["invoice_date"].confidence

@@ -20,7 +20,8 @@ class ExtractedField(BaseModel):
     """One value read from a document.
 
     value: normalized (dates ISO YYYY-MM-DD, amounts decimal strings with a dot, currency ISO 4217,
-        IBAN/VAT ID compact uppercase); None when the document names the field but it is unreadable.
+        IBAN/VAT ID compact uppercase). None is allowed for a field known to be present but unreadable;
+        `extract` leaves unreadable fields out instead.
     source: the cascade step it came from.
     confidence: 1.0 for e-invoice XML; for text and OCR an estimate in [0, 1].
     raw: the document text the value was read from, for the reviewer.
