@@ -156,19 +156,27 @@ def render_pages(data: bytes, pages: int, deadline: Deadline) -> Iterator[Image.
     try:
         for number in range(min(pages, len(document))):
             deadline.check(f"rendering page {number + 1}")
-            page = document[number]
-            try:
-                width, height = page.get_size()
-                scale = OCR_DPI / 72
-                if width * height * scale * scale > MAX_RENDER_PIXELS:
-                    scale = (MAX_RENDER_PIXELS / max(width * height, 1.0)) ** 0.5
-                yield page.render(scale=scale, grayscale=True).to_pil().convert("L")
-            except Exception as exc:
-                raise _corrupt(f"page {number + 1} of the PDF", exc) from None
-            finally:
-                page.close()
+            yield _render(document, number)
     finally:
         document.close()
+
+
+def _render(document: pypdfium2.PdfDocument, number: int) -> Image.Image:
+    try:
+        page = document[number]
+    except Exception as exc:
+        raise _corrupt(f"page {number + 1} of the PDF", exc) from None
+    try:
+        width, height = page.get_size()
+        scale = OCR_DPI / 72
+        if width * height * scale * scale > MAX_RENDER_PIXELS:
+            scale = (MAX_RENDER_PIXELS / max(width * height, 1.0)) ** 0.5
+        image: Image.Image = page.render(scale=scale, grayscale=True).to_pil().convert("L")
+        return image
+    except Exception as exc:
+        raise _corrupt(f"page {number + 1} of the PDF", exc) from None
+    finally:
+        page.close()
 
 
 def open_image(data: bytes, pages: int) -> tuple[list[Image.Image], int]:
