@@ -209,3 +209,31 @@ class ReviewCaseClosed(LedgerError):
 
 class ComplianceBlocked(LedgerError):
     code = "COMPLIANCE_BLOCKED"
+
+
+# --- Extraction ---
+
+
+class DocumentEncrypted(LedgerError):
+    code = "DOCUMENT_ENCRYPTED"
+
+
+class DocumentCorrupt(LedgerError):
+    code = "DOCUMENT_CORRUPT"
+
+
+class DocumentEmpty(LedgerError):
+    code = "DOCUMENT_EMPTY"
+
+
+class UnsupportedDocument(LedgerError):
+    code = "UNSUPPORTED_DOCUMENT"
+
+
+class ExtractionTimeout(LedgerError):
+    code = "EXTRACTION_TIMEOUT"
+    retryable = False
+
+
+class OcrUnavailable(LedgerError):
+    code = "OCR_UNAVAILABLE"

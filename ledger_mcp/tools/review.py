@@ -79,9 +79,15 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         returns its existing case. Reports progress during OCR. Next: list_review_cases /
         update_review_case, then approve_review_case."""
 
+        reported = [-1.0]
+
         def report(fraction: float, message: str) -> None:
+            value = round(min(max(fraction, 0.0), 1.0), 3)
+            if value <= reported[0]:
+                return  # MCP progress must increase
+            reported[0] = value
             with contextlib.suppress(Exception):  # progress is best effort; extraction goes on
-                anyio.from_thread.run(ctx.report_progress, fraction, 1.0, message)
+                anyio.from_thread.run(ctx.report_progress, value, 1.0, message)
 
         request = IntakeRequest(path=path, content_base64=content_base64, filename=filename)
         result = await intake.ingest_document(app.db, app.documents, request, provenance(ctx, app), report)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,7 +30,7 @@ from ledger_mcp.ledger.posting import BookingLine, BookingRequest
 from ledger_mcp.ledger.provenance import Channel, Provenance
 from ledger_mcp.ledger.year_end import YearEndRequest
 from ledger_mcp.server.app import prepare_ledger
-from tests.conftest import CLI
+from tests.conftest import CLI, fresh_database_url
 
 pytestmark = pytest.mark.anyio
 
@@ -47,8 +49,23 @@ async def _lock(db: Database, period: str) -> periods.PeriodAnswer:
                                                                request_id=requested.request_id), BOB)
 
 
-def _sqlite(db: Database) -> sqlite3.Connection:
-    return sqlite3.connect(db.url.split("///", 1)[1])
+async def _raw(db: Database, *statements: str, params: dict[str, object] | None = None) -> None:
+    """Plain SQL on a connection of its own, the way someone with raw database access would edit it
+    (foreign key triggers off on PostgreSQL; SQLite checks none on such a connection)."""
+    engine = create_async_engine(db.url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            if not db.is_sqlite:
+                await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            for sql in statements:
+                await conn.execute(text(sql), params or {})
+    finally:
+        await engine.dispose()
+
+
+async def _scalar(db: Database, sql: str) -> object:
+    async with db.engine.connect() as conn:
+        return (await conn.execute(text(sql))).scalar()
 
 
 def test_actor_id_prefers_the_api_key() -> None:
@@ -116,9 +133,8 @@ async def test_removing_the_last_locked_intent_is_detected(db: Database) -> None
     last = await db.write(posting.post_booking, _booking("2026-01-06", "4930", "1200", "20.00"), CLI)
     await _lock(db, "2026-01")
     assert (await db.read(chain.verify_chain)).ok
-    with _sqlite(db) as conn:
-        conn.execute("DELETE FROM journal_line WHERE intent_id = ?", (last.intent_id,))
-        conn.execute("DELETE FROM intent WHERE id = ?", (last.intent_id,))
+    await _raw(db, "DELETE FROM journal_line WHERE intent_id = :id", "DELETE FROM intent WHERE id = :id",
+               params={"id": last.intent_id})
     report = await db.read(chain.verify_chain)
     assert not report.ok and report.first_break is not None
     assert report.first_break["period"] == "2026-01" and report.first_break["journal_number"] == 2
@@ -132,10 +148,13 @@ EVENT_COLUMNS = [c.name for c in SQLModel.metadata.tables["period_event"].column
 async def test_changing_any_lock_event_field_is_detected(db: Database, column: str) -> None:
     await db.write(posting.post_booking, _booking("2026-01-05", "4930", "1200", "10.00"), CLI)
     await _lock(db, "2026-01")
-    with _sqlite(db) as conn:
-        value = conn.execute(f"SELECT {column} FROM period_event WHERE seq = 1").fetchone()[0]
-        new = value + 1000 if isinstance(value, int) else "X" if value is None else f"{value}~"
-        conn.execute(f"UPDATE period_event SET {column} = ? WHERE seq = 1", (new,))
+    value = await _scalar(db, f"SELECT {column} FROM period_event WHERE seq = 1")
+    numeric = SQLModel.metadata.tables["period_event"].columns[column].type.python_type is int
+    if numeric:
+        new: object = (value if isinstance(value, int) else 0) + 1000
+    else:  # same length: PostgreSQL enforces the column's VARCHAR size
+        new = "X" if value is None else f"{value}"[:-1] + ("X" if f"{value}"[-1] != "X" else "Y")
+    await _raw(db, f"UPDATE period_event SET {column} = :new WHERE seq = 1", params={"new": new})
     report = await db.read(chain.verify_chain)
     assert not report.ok and report.first_break is not None, column
     assert "lock history" in report.first_break["problem"] or "closing hash" in report.first_break["problem"]
@@ -149,8 +168,7 @@ async def test_changing_any_lock_event_field_is_detected(db: Database, column: s
 async def test_changing_the_lock_history_is_detected(db: Database, sql: str) -> None:
     await db.write(posting.post_booking, _booking("2026-01-05", "4930", "1200", "10.00"), CLI)
     await _lock(db, "2026-01")
-    with _sqlite(db) as conn:
-        conn.execute(sql)
+    await _raw(db, sql)
     report = await db.read(chain.verify_chain)
     assert not report.ok and report.first_break is not None and report.first_break["period"] == "2026-01"
 
@@ -225,10 +243,11 @@ async def test_year_end_close_is_refused_once_the_year_is_locked(db: Database) -
 
 @pytest.fixture
 async def skr04(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'skr04.sqlite3'}")
-    await prepare_ledger(database, "skr04")
-    yield database
-    await database.dispose()
+    with fresh_database_url(tmp_path) as url:
+        database = Database(url)
+        await prepare_ledger(database, "skr04")
+        yield database
+        await database.dispose()
 
 
 async def test_year_end_close_uses_the_skr04_result_account(skr04: Database) -> None:

@@ -150,12 +150,10 @@ async def test_confirmation_only_above_an_amount(settings: Settings, mode: str) 
 
 
 @MODES
-async def test_a_lock_approval_is_confirmed_by_a_human(tmp_path: Any, mode: str) -> None:
-    data = str(tmp_path / "data")
+async def test_a_lock_approval_is_confirmed_by_a_human(settings: Settings, mode: str) -> None:
     human = Human(confirm=False)
-    async with Client(build_server(Settings.load(data_dir=data, actor="alice")), mode=mode) as alice, \
-            Client(build_server(Settings.load(data_dir=data, actor="bob")), mode=mode,
-                   elicitation_callback=human) as bob:
+    async with Client(build_server(replace(settings, actor="alice")), mode=mode) as alice, \
+            Client(build_server(replace(settings, actor="bob")), mode=mode, elicitation_callback=human) as bob:
         await book(alice, line("4930", "1200", "10.00"), date="2026-01-15")
         requested = await call(alice, "lock_period", action="request_lock", period="2026-01")
         refused = await fail(bob, "lock_period", action="approve_lock", period="2026-01",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from mcp import Client
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from ledger_mcp.server import build_server
 from ledger_mcp.settings import Settings
@@ -18,12 +19,12 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[tuple[Client, Client]]:
-    """Two actors, alice and bob, on the same ledger file."""
-    data = str(tmp_path / "data")
-    async with Client(build_server(Settings.load(data_dir=data, actor="alice")),
+async def pair(settings: Settings) -> AsyncIterator[tuple[Client, Client]]:
+    """Two actors, alice and bob, on the same ledger."""
+    data, url = str(settings.data_dir), settings.database_url
+    async with Client(build_server(Settings.load(data_dir=data, database_url=url, actor="alice")),
                       elicitation_callback=confirming_human) as alice, \
-            Client(build_server(Settings.load(data_dir=data, actor="bob")),
+            Client(build_server(Settings.load(data_dir=data, database_url=url, actor="bob")),
                    elicitation_callback=confirming_human) as bob:
         yield alice, bob
 
@@ -240,13 +241,15 @@ async def test_status_of_a_range_matches_the_resources(pair: tuple[Client, Clien
     assert one["closing_hash"] == rows["2026-01"]["closing_hash"] and one["status"] == "locked"
 
 
-async def test_tampered_amount_in_a_locked_period_is_named(pair: tuple[Client, Client], tmp_path: Path) -> None:
+async def test_tampered_amount_in_a_locked_period_is_named(pair: tuple[Client, Client], settings: Settings) -> None:
     alice, bob = pair
     await book(alice, line("4930", "1200", "10.00"), date="2026-01-05")
     await book(alice, line("4930", "1200", "20.00"), date="2026-02-05")
     await _lock(alice, bob, "2026-01")
-    with sqlite3.connect(tmp_path / "data" / "ledger.sqlite3") as conn:
-        conn.execute("UPDATE journal_line SET amount = 100 WHERE journal_number = 1")
+    engine = create_async_engine(settings.database_url, poolclass=NullPool)
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE journal_line SET amount = 100 WHERE journal_number = 1"))
+    await engine.dispose()
     report = await call(alice, "verify_chain")
     assert not report["ok"]
     assert report["first_break"]["period"] == "2026-01" and "locked period 2026-01" in report["first_break"]["problem"]

@@ -1,0 +1,309 @@
+"""E-invoice XML (UN/CEFACT CII as in ZUGFeRD/Factur-X/XRechnung, and OASIS UBL 2.1) -> ExtractedInvoice.
+
+Parsed with lxml by local element names, so CII and UBL customizations (XRechnung, Peppol) and
+namespace prefixes do not matter. The parser never resolves entities, loads DTDs or touches the
+network; values are taken as data only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from lxml import etree
+
+from ledger_mcp.ledger.errors import DocumentCorrupt, UnsupportedDocument
+from ledger_mcp.ledger.extraction.models import ExtractedField, ExtractedInvoice, ExtractedLine, ExtractedTax
+from ledger_mcp.ledger.extraction.normalize import compact, currency_code, rate_string, xml_amount
+
+MAX_XML_BYTES = 20 * 1024 * 1024
+TEXT_CAP = 200_000
+
+CREDIT_NOTE_TYPES = {"381", "261", "262", "296", "308", "396", "420", "458", "532"}
+
+_PARSER_OPTIONS = {
+    "resolve_entities": False, "no_network": True, "load_dtd": False, "dtd_validation": False,
+    "huge_tree": False, "remove_comments": True, "remove_pis": True,
+}  # fmt: skip
+
+
+def parse_xml(data: bytes) -> etree._Element:
+    """Parse untrusted XML safely; DocumentCorrupt when it is not well-formed or declares entities."""
+    if len(data) > MAX_XML_BYTES:
+        raise DocumentCorrupt(
+            f"XML document is {len(data)} bytes; e-invoices are far smaller.",
+            hint=f"Send an invoice XML under {MAX_XML_BYTES // (1024 * 1024)} MB.",
+        )
+    if b"<!ENTITY" in data:
+        raise DocumentCorrupt(
+            "XML declares entities, which e-invoices never do; it was not parsed.",
+            hint="Send the invoice XML as issued (CII or UBL, without a DOCTYPE).",
+        )
+    try:
+        return etree.fromstring(data, etree.XMLParser(**_PARSER_OPTIONS))  # type: ignore[call-overload,no-any-return]
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        raise DocumentCorrupt(
+            f"XML is not well-formed: {str(exc)[:200]}",
+            hint="Send the complete invoice XML; the file may be truncated.",
+        ) from None
+
+
+def _local(element: etree._Element) -> str:
+    tag = element.tag
+    if not isinstance(tag, str):
+        return ""
+    return tag.rsplit("}", 1)[-1]
+
+
+def _children(element: etree._Element, name: str) -> Iterator[etree._Element]:
+    for child in element:
+        if _local(child) == name:
+            yield child
+
+
+def _all(element: etree._Element | None, path: str) -> list[etree._Element]:
+    """Elements at a slash-separated path of local names below `element`."""
+    if element is None:
+        return []
+    current = [element]
+    for step in path.split("/"):
+        current = [child for node in current for child in _children(node, step)]
+    return current
+
+
+def _first(element: etree._Element | None, path: str) -> etree._Element | None:
+    found = _all(element, path)
+    return found[0] if found else None
+
+
+def _text(element: etree._Element | None, path: str) -> str | None:
+    node = _first(element, path)
+    if node is None or node.text is None:
+        return None
+    text = " ".join(node.text.split())
+    return text or None
+
+
+def _cii_date(element: etree._Element | None, path: str) -> str | None:
+    """CII dates are DateTimeString with format 102 (YYYYMMDD); some senders use ISO anyway."""
+    raw = _text(element, path)
+    if raw is None:
+        return None
+    digits = raw.replace("-", "")
+    if len(digits) == 8 and digits.isdigit():
+        return f"{digits[:4]}-{digits[4:6]}-{digits[6:]}"
+    return None
+
+
+def _iso_date(raw: str | None) -> str | None:
+    if raw and len(raw) >= 10 and raw[4] == "-" and raw[7] == "-" and raw[:4].isdigit():
+        return raw[:10]
+    return None
+
+
+def _address(parts: list[str | None]) -> str | None:
+    present = [p for p in parts if p]
+    return ", ".join(present) or None
+
+
+def extract_einvoice(data: bytes) -> ExtractedInvoice:
+    """Read a CII or UBL invoice/credit note. UnsupportedDocument for any other XML."""
+    root = parse_xml(data)
+    name = _local(root)
+    if name == "CrossIndustryInvoice":
+        fields, taxes, lines = _read_cii(root)
+    elif name in ("Invoice", "CreditNote"):
+        fields, taxes, lines = _read_ubl(root)
+    else:
+        raise UnsupportedDocument(
+            f"XML root element {name!r} is not an e-invoice.",
+            hint="Send a CII (ZUGFeRD/Factur-X/XRechnung) CrossIndustryInvoice or a UBL Invoice/CreditNote.",
+        )
+    extracted = {key: ExtractedField(value=value, source="xml", confidence=1.0, raw=value)
+                 for key, value in fields.items() if value is not None}  # fmt: skip
+    warnings: list[str] = []
+    if "total_gross" not in extracted:
+        warnings.append("The e-invoice XML has no grand total.")
+    return ExtractedInvoice(
+        method="xml", fields=extracted, taxes=taxes, lines=lines, text=_render(root)[:TEXT_CAP],
+        pages=1, warnings=warnings,
+    )
+
+
+Fields = dict[str, str | None]
+
+
+def _read_cii(root: etree._Element) -> tuple[Fields, list[ExtractedTax], list[ExtractedLine]]:
+    document = _first(root, "ExchangedDocument")
+    transaction = _first(root, "SupplyChainTradeTransaction")
+    agreement = _first(transaction, "ApplicableHeaderTradeAgreement")
+    settlement = _first(transaction, "ApplicableHeaderTradeSettlement")
+    seller = _first(agreement, "SellerTradeParty")
+    buyer = _first(agreement, "BuyerTradeParty")
+    currency = currency_code(_text(settlement, "InvoiceCurrencyCode"))
+
+    def registration(party: etree._Element | None, scheme: str) -> str | None:
+        for node in _all(party, "SpecifiedTaxRegistration/ID"):
+            if node.get("schemeID") == scheme and node.text:
+                return compact(node.text) if scheme == "VA" else node.text.strip()
+        return None
+
+    address = _first(seller, "PostalTradeAddress")
+    postcode_city = " ".join(p for p in (_text(address, "PostcodeCode"), _text(address, "CityName")) if p)
+    means = _all(settlement, "SpecifiedTradeSettlementPaymentMeans")
+    iban = next((_text(m, "PayeePartyCreditorFinancialAccount/IBANID") for m in means
+                 if _text(m, "PayeePartyCreditorFinancialAccount/IBANID")), None)  # fmt: skip
+    bic = next((_text(m, "PayeeSpecifiedCreditorFinancialInstitution/BICID") for m in means
+                if _text(m, "PayeeSpecifiedCreditorFinancialInstitution/BICID")), None)  # fmt: skip
+    terms = _first(settlement, "SpecifiedTradePaymentTerms")
+    summation = _first(settlement, "SpecifiedTradeSettlementHeaderMonetarySummation")
+    tax_total = None
+    for node in _all(summation, "TaxTotalAmount"):
+        # CII may state the tax total twice (invoice and accounting currency): take the invoice's.
+        if tax_total is None or (currency and node.get("currencyID") == currency):
+            tax_total = xml_amount(node.text)
+    type_code = _text(document, "TypeCode")
+    fields: Fields = {
+        "vendor_name": _text(seller, "Name"),
+        "vendor_vat_id": registration(seller, "VA"),
+        "vendor_tax_id": registration(seller, "FC"),
+        "vendor_iban": compact(iban) if iban else None,
+        "vendor_bic": compact(bic) if bic else None,
+        "vendor_address": _address([_text(address, "LineOne"), _text(address, "LineTwo"), postcode_city or None,
+                                    _text(address, "CountryID")]),
+        "buyer_name": _text(buyer, "Name"),
+        "buyer_vat_id": registration(buyer, "VA"),
+        "invoice_number": _text(document, "ID"),
+        "invoice_date": _cii_date(document, "IssueDateTime/DateTimeString"),
+        "delivery_date": _cii_date(transaction,
+                                   "ApplicableHeaderTradeDelivery/ActualDeliverySupplyChainEvent/"
+                                   "OccurrenceDateTime/DateTimeString"),
+        "due_date": _cii_date(terms, "DueDateDateTime/DateTimeString"),
+        "payment_terms": _text(terms, "Description"),
+        "currency": currency,
+        "total_net": xml_amount(_text(summation, "TaxBasisTotalAmount")),
+        "total_tax": tax_total,
+        "total_gross": xml_amount(_text(summation, "GrandTotalAmount")),
+        "document_type": _document_type(type_code),
+    }
+    taxes = []
+    for node in _all(settlement, "ApplicableTradeTax"):
+        tax_rate = rate_string(_text(node, "RateApplicablePercent") or "0") or "0"
+        taxes.append(ExtractedTax(rate=tax_rate, net=xml_amount(_text(node, "BasisAmount")) or "0.00",
+                                  tax=xml_amount(_text(node, "CalculatedAmount")) or "0.00",
+                                  category=_text(node, "CategoryCode")))
+    lines = []
+    for item in _all(transaction, "IncludedSupplyChainTradeLineItem"):
+        line_settlement = _first(item, "SpecifiedLineTradeSettlement")
+        rate = _text(line_settlement, "ApplicableTradeTax/RateApplicablePercent")
+        lines.append(ExtractedLine(
+            description=_text(item, "SpecifiedTradeProduct/Name") or "",
+            quantity=_quantity(_text(item, "SpecifiedLineTradeDelivery/BilledQuantity")),
+            unit_price=xml_amount(_text(item, "SpecifiedLineTradeAgreement/NetPriceProductTradePrice/ChargeAmount")),
+            net_amount=xml_amount(_text(line_settlement,
+                                        "SpecifiedTradeSettlementLineMonetarySummation/LineTotalAmount")),
+            tax_rate=rate_string(rate) if rate else None,
+        ))  # fmt: skip
+    return fields, taxes, lines
+
+
+def _read_ubl(root: etree._Element) -> tuple[Fields, list[ExtractedTax], list[ExtractedLine]]:
+    credit = _local(root) == "CreditNote"
+    seller = _first(root, "AccountingSupplierParty/Party")
+    buyer = _first(root, "AccountingCustomerParty/Party")
+
+    def party_name(party: etree._Element | None) -> str | None:
+        return _text(party, "PartyLegalEntity/RegistrationName") or _text(party, "PartyName/Name")
+
+    def vat_id(party: etree._Element | None) -> str | None:
+        for scheme in _all(party, "PartyTaxScheme"):
+            if (_text(scheme, "TaxScheme/ID") or "VAT").upper() == "VAT" and _text(scheme, "CompanyID"):
+                return compact(_text(scheme, "CompanyID") or "")
+        return None
+
+    def tax_number(party: etree._Element | None) -> str | None:
+        for scheme in _all(party, "PartyTaxScheme"):
+            if (_text(scheme, "TaxScheme/ID") or "").upper() != "VAT":
+                return _text(scheme, "CompanyID")
+        return None
+
+    address = _first(seller, "PostalAddress")
+    postcode_city = " ".join(p for p in (_text(address, "PostalZone"), _text(address, "CityName")) if p)
+    means = _all(root, "PaymentMeans")
+    iban = next((_text(m, "PayeeFinancialAccount/ID") for m in means if _text(m, "PayeeFinancialAccount/ID")), None)
+    bic = next((_text(m, "PayeeFinancialAccount/FinancialInstitutionBranch/ID") for m in means
+                if _text(m, "PayeeFinancialAccount/FinancialInstitutionBranch/ID")), None)  # fmt: skip
+    currency = currency_code(_text(root, "DocumentCurrencyCode"))
+    totals = _first(root, "LegalMonetaryTotal")
+    tax_total = None
+    for node in _all(root, "TaxTotal/TaxAmount"):
+        if tax_total is None or (currency and node.get("currencyID") == currency):
+            tax_total = xml_amount(node.text)
+    type_code = _text(root, "CreditNoteTypeCode") if credit else _text(root, "InvoiceTypeCode")
+    fields: Fields = {
+        "vendor_name": party_name(seller),
+        "vendor_vat_id": vat_id(seller),
+        "vendor_tax_id": tax_number(seller),
+        "vendor_iban": compact(iban) if iban else None,
+        "vendor_bic": compact(bic) if bic else None,
+        "vendor_address": _address([_text(address, "StreetName"), _text(address, "AdditionalStreetName"),
+                                    postcode_city or None, _text(address, "Country/IdentificationCode")]),
+        "buyer_name": party_name(buyer),
+        "buyer_vat_id": vat_id(buyer),
+        "invoice_number": _text(root, "ID"),
+        "invoice_date": _iso_date(_text(root, "IssueDate")),
+        "delivery_date": _iso_date(_text(root, "Delivery/ActualDeliveryDate")),
+        "due_date": _iso_date(_text(root, "DueDate") or _text(root, "PaymentMeans/PaymentDueDate")),
+        "payment_terms": _text(root, "PaymentTerms/Note"),
+        "currency": currency,
+        "total_net": xml_amount(_text(totals, "TaxExclusiveAmount")),
+        "total_tax": tax_total,
+        "total_gross": xml_amount(_text(totals, "TaxInclusiveAmount")),
+        "document_type": "credit_note" if credit else _document_type(type_code),
+    }
+    taxes = []
+    for node in _all(root, "TaxTotal/TaxSubtotal"):
+        amount = _first(node, "TaxAmount")
+        if currency and amount is not None and amount.get("currencyID") not in (None, currency):
+            continue
+        tax_rate = rate_string(_text(node, "TaxCategory/Percent") or "0") or "0"
+        taxes.append(ExtractedTax(rate=tax_rate, net=xml_amount(_text(node, "TaxableAmount")) or "0.00",
+                                  tax=xml_amount(_text(node, "TaxAmount")) or "0.00",
+                                  category=_text(node, "TaxCategory/ID")))
+    lines = []
+    for item in _all(root, "CreditNoteLine" if credit else "InvoiceLine"):
+        rate = _text(item, "Item/ClassifiedTaxCategory/Percent")
+        lines.append(ExtractedLine(
+            description=_text(item, "Item/Name") or _text(item, "Item/Description") or "",
+            quantity=_quantity(_text(item, "CreditedQuantity" if credit else "InvoicedQuantity")),
+            unit_price=xml_amount(_text(item, "Price/PriceAmount")),
+            net_amount=xml_amount(_text(item, "LineExtensionAmount")),
+            tax_rate=rate_string(rate) if rate else None,
+        ))  # fmt: skip
+    return fields, taxes, lines
+
+
+def _document_type(type_code: str | None) -> str:
+    return "credit_note" if type_code in CREDIT_NOTE_TYPES else "invoice"
+
+
+def _quantity(text: str | None) -> str | None:
+    if text is None:
+        return None
+    amount = xml_amount(text)
+    if amount is None:
+        return None
+    # Quantities print without trailing zeros: "10", "1.5".
+    return amount.rstrip("0").rstrip(".") if "." in amount else amount
+
+
+def _render(root: etree._Element) -> str:
+    """A readable rendering for the reviewer: one "Element: text" line per leaf with text."""
+    out: list[str] = []
+    for element in root.iter():
+        if not isinstance(element.tag, str) or len(element):
+            continue
+        text = " ".join((element.text or "").split())
+        if text:
+            attrs = " ".join(f"{k.rsplit('}', 1)[-1]}={v}" for k, v in element.attrib.items())
+            out.append(f"{_local(element)}{f' ({attrs})' if attrs else ''}: {text}")
+    return "\n".join(out)

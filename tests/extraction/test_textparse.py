@@ -1,0 +1,135 @@
+"""The text parser and normalizers on invoice texts as PDF text layers and OCR deliver them."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger_mcp.ledger.extraction.normalize import parse_amount, parse_date, rate_string, valid_iban, valid_vat_id
+from ledger_mcp.ledger.extraction.textparse import parse_text
+
+
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [("02.03.2026", "2026-03-02"), ("Datum: 2. März 2026", "2026-03-02"), ("March 2, 2026", "2026-03-02"),
+     ("2 March 2026", "2026-03-02"), ("2026-03-02", "2026-03-02"), ("02.03.26", "2026-03-02"),
+     ("Dec. 31st, 2025", "2025-12-31"), ("31.02.2026", None), ("Seite 1 von 2", None)],
+)  # fmt: skip
+def test_dates(text: str, iso: str | None) -> None:
+    assert parse_date(text) == iso
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [("1.234,56", "1234.56"), ("1,234.56", "1234.56"), ("1234,56", "1234.56"), ("-12,00", "-12.00"),
+     ("1 234,56", "1234.56"), ("0,99", "0.99"), ("1.234.567,89", "1234567.89"), ("12", "12.00"), ("abc", None)],
+)  # fmt: skip
+def test_amounts(text: str, amount: str | None) -> None:
+    assert parse_amount(text) == amount
+
+
+def test_rates_and_identifiers() -> None:
+    assert [rate_string(r) for r in ("19,00 %", "7.0", "5,5", "101")] == ["19", "7", "5.5", None]
+    assert valid_iban("DE89 3704 0044 0532 0130 00") == "DE89370400440532013000"
+    assert valid_iban("DE89 3704 0044 0532 0130 01") is None
+    assert valid_vat_id("DE 136 695 976") == "DE136695976"
+    assert valid_vat_id("DE136695977") is None
+
+
+GERMAN = """Bäckerei Korn KG
+Mühlenweg 3 · 34117 Kassel
+Gutschrift Nr. GS-77
+Datum: 9. Januar 2026
+Rechnungsempfänger: Café Mokka GmbH
+USt-IdNr. DE 136 695 976
+Nettobetrag 100,00 EUR
+MwSt. 7 % 7,00 EUR
+Bruttobetrag 107,00 EUR
+Zahlungsziel: 30 Tage netto
+"""
+
+
+def test_german_credit_note_with_month_name_and_payment_term() -> None:
+    parsed = parse_text(GERMAN)
+    values = {key: found.value for key, found in parsed.fields.items()}
+    assert values["document_type"] == "credit_note"
+    assert values["invoice_number"] == "GS-77"
+    assert values["invoice_date"] == "2026-01-09"
+    assert values["due_date"] == "2026-02-08"  # 30 days after the invoice date, derived
+    assert values["vendor_name"] == "Bäckerei Korn KG"
+    assert values["vendor_address"] == "Mühlenweg 3, 34117 Kassel"
+    assert values["buyer_name"] == "Café Mokka GmbH"
+    assert values["vendor_vat_id"] == "DE136695976"
+    assert (values["total_net"], values["total_tax"], values["total_gross"]) == ("100.00", "7.00", "107.00")
+    assert [(t.rate, t.net, t.tax) for t in parsed.taxes] == [("7", "100.00", "7.00")]
+    assert values["currency"] == "EUR"
+    assert parsed.fields["due_date"].confidence < parsed.fields["invoice_date"].confidence
+    assert parsed.warnings == []
+
+
+def test_totals_that_do_not_add_up_are_flagged() -> None:
+    text = "ACME GmbH\nRechnung Nr. 5\nRechnungsdatum 01.02.2026\nNetto 100,00 €\nUSt. 19 % 19,00 €\nGesamt 120,00 €\n"
+    parsed = parse_text(text)
+    assert parsed.fields["total_gross"].value == "120.00"
+    assert parsed.fields["total_gross"].confidence <= 0.5
+    assert any("do not add up" in warning for warning in parsed.warnings)
+    consistent = parse_text(text.replace("120,00", "119,00"))
+    assert consistent.fields["total_gross"].confidence > 0.9
+    assert consistent.warnings == []
+
+
+ENGLISH = """Globex Inc.
+Invoice # 2026-001
+Invoice date: 03/15/2026
+Invoice Date: March 15, 2026
+Bill to: Initech LLC
+Net amount $2,500.00
+Tax (8.5%) $212.50
+Amount due $2,712.50
+Payment terms: Net 15
+"""
+
+
+def test_english_dollars_and_net_terms() -> None:
+    values = {key: found.value for key, found in parse_text(ENGLISH).fields.items()}
+    assert values["invoice_number"] == "2026-001"
+    assert values["currency"] == "USD"
+    assert (values["total_net"], values["total_tax"], values["total_gross"]) == ("2500.00", "212.50", "2712.50")
+    assert values["buyer_name"] == "Initech LLC"
+    assert values["vendor_name"] == "Globex Inc."
+    assert values["payment_terms"] == "Payment terms: Net 15"
+
+
+def test_reverse_charge_gets_category_ae_and_a_warning() -> None:
+    text = ("Cloud Ltd\nInvoice No.: C-9\nInvoice date: 2026-03-01\nSubtotal EUR 500.00\nTotal EUR 500.00\n"
+            "Reverse charge: VAT to be accounted for by the recipient.\n")  # fmt: skip
+    parsed = parse_text(text)
+    assert [(t.rate, t.net, t.tax, t.category) for t in parsed.taxes] == [("0", "500.00", "0.00", "AE")]
+    assert any("reverse charge" in warning for warning in parsed.warnings)
+
+
+def test_invalid_iban_and_unlabelled_wrong_vat_id_are_not_taken() -> None:
+    text = "X GmbH\nIBAN: DE89 3704 0044 0532 0130 01\nRef DE123456789\nRechnung Nr. 7\n"
+    fields = parse_text(text).fields
+    assert "vendor_iban" not in fields
+    assert "vendor_vat_id" not in fields
+
+
+def test_buyer_vat_id_is_told_apart_from_the_vendors() -> None:
+    text = "X GmbH\nIhre USt-IdNr.: DE298765435\nUSt-IdNr.: DE136695976\n"
+    fields = parse_text(text).fields
+    assert fields["buyer_vat_id"].value == "DE298765435"
+    assert fields["vendor_vat_id"].value == "DE136695976"
+
+
+def test_ocr_look_alikes_in_a_vat_country_code() -> None:
+    fields = parse_text("VAT No.: 1E6388047V\n", source="ocr", scale=0.8).fields
+    assert fields["vendor_vat_id"].value == "IE6388047V"
+    assert fields["vendor_vat_id"].source == "ocr"
+    assert fields["vendor_vat_id"].confidence <= 0.8
+
+
+def test_document_text_is_data_only() -> None:
+    text = "Rechnungsnummer: __import__('os').system('x')\nGesamtbetrag 10,00 €\n"
+    fields = parse_text(text).fields
+    assert "invoice_number" not in fields  # not an invoice number's shape; kept in the text, nothing else
+    assert fields["total_gross"].value == "10.00"
