@@ -41,11 +41,13 @@ QueueState = Literal["needs_review", "ready", "approved", "rejected", "error"]
 OPEN_STATES = ("needs_review", "ready", "error")
 SMALL_INVOICE_LIMIT = Decimal("250.00")  # §33 UStDV, gross
 AUTO_MATCH_SCORE = 0.9
+NAME_AGREES = 0.6  # name similarity a VAT ID or IBAN match needs to be taken without asking
 LOW_CONFIDENCE = 0.8
 # The expense account an extracted line gets when its vendor names none.
 DEFAULT_EXPENSE = {"skr03": "4900", "skr04": "6300"}
 LEGAL_FORMS = re.compile(r"\b(gmbh|ag|kg|ohg|ug|e\.?\s?k|gbr|mbh|co|ltd|inc|llc|sarl|bv|se)\b\.?", re.I)
 MAX_TEXT = 20_000
+FOREIGN_VAT_NOTE = "VAT not deductible here"
 
 
 class ReviewLine(BaseModel):
@@ -176,6 +178,14 @@ def normalize(extracted: ExtractedInvoice) -> tuple[NormalizedInvoice, dict[str,
     lines = []
     for tax in extracted.taxes:
         code = _tax_code(tax.rate, tax.category)
+        charged = _decimal(tax.tax) or Decimal(0)
+        if code is None and charged:
+            # VAT at a rate with no German input tax code (e.g. another country's VAT) is not
+            # deductible here: it is part of the cost.
+            gross = (_decimal(tax.net) or Decimal(0)) + charged
+            lines.append(ReviewLine(description=f"Net at {tax.rate} % plus {tax.tax} {FOREIGN_VAT_NOTE}",
+                                    net_amount=str(gross)))
+            continue
         lines.append(ReviewLine(description=f"Net at {tax.rate} %", tax_code=code, net_amount=tax.net,
                                 tax_amount=tax.tax if code in ("VSt19", "VSt7") else None))
     if not lines and values.get("total_net"):
@@ -223,13 +233,20 @@ async def _evaluate(session: AsyncSession, case: ReviewCase, invoice: Normalized
     if rematch:
         candidates = await match_vendor(session, invoice)
         case.vendor_candidates = json.dumps([c.model_dump() for c in candidates])
-        sure = [c for c in candidates if c.score >= AUTO_MATCH_SCORE]
+        sure = [c for c in candidates if c.score >= AUTO_MATCH_SCORE and not _name_differs(invoice, c)]
         if case.vendor_id is None and len(sure) == 1:
             case.vendor_id = sure[0].vendor_id
     vendor = await session.get(Party, case.vendor_id) if case.vendor_id else None
     invoice = await _default_accounts(session, invoice, vendor)
+    candidates = [VendorCandidate(**c) for c in json.loads(case.vendor_candidates)]
     case.normalized_invoice = invoice.model_dump_json()
     findings = await check_compliance(session, invoice, vendor, _load_sources(case.field_sources))
+    for c in candidates:
+        if c.score >= AUTO_MATCH_SCORE and _name_differs(invoice, c):
+            findings.append(Finding(code="VENDOR_NAME_DIFFERS", severity="warning", field="vendor_name",
+                                    message=f"{c.name} ({c.number}) has this invoice's {' and '.join(c.reasons)}"
+                                            f" but another name than {invoice.vendor_name!r}; choose the vendor "
+                                            "yourself."))
     case.findings = json.dumps([f.model_dump() for f in findings])
     ready = vendor is not None and invoice.lines and all(li.account for li in invoice.lines)
     blocked = any(f.severity == "blocking" for f in findings)
@@ -270,11 +287,19 @@ async def match_vendor(session: AsyncSession, invoice: NormalizedInvoice) -> lis
         wanted = _name_key(invoice.vendor_name)
         for party in (await session.exec(vendors)).all():
             ratio = difflib.SequenceMatcher(None, wanted, _name_key(party.name)).ratio()
-            if ratio >= 0.6:
+            if ratio >= NAME_AGREES:
                 consider(party, round(ratio * 0.85, 3), f"name {ratio:.0%} similar")
     ranked = sorted(found.values(), key=lambda t: (-(t[1] + 0.02 * (len(t[2]) - 1)), t[0].name))
     return [VendorCandidate(vendor_id=p.id, name=p.name, number=p.number, score=min(1.0, s + 0.02 * (len(r) - 1)),
                             reasons=r) for p, s, r in ranked[:5]]
+
+
+def _name_differs(invoice: NormalizedInvoice, candidate: VendorCandidate) -> bool:
+    """A VAT ID or IBAN match under a clearly different name is a suggestion, not a decision."""
+    if not invoice.vendor_name:
+        return False
+    ratio = difflib.SequenceMatcher(None, _name_key(invoice.vendor_name), _name_key(candidate.name)).ratio()
+    return ratio < NAME_AGREES
 
 
 def _compact_or_none(value: str | None, normalise: Any) -> str | None:
@@ -344,7 +369,11 @@ async def check_compliance(session: AsyncSession, invoice: NormalizedInvoice, ve
                                                                    col(TaxCode.is_active)))).all())
         for code in sorted(codes - known):
             block("UNKNOWN_TAX_CODE", f"Tax code {code} does not exist or is inactive.", "lines")
-    if any(li.tax_code is None for li in invoice.lines):
+    if any(FOREIGN_VAT_NOTE in li.description for li in invoice.lines):
+        warn("FOREIGN_VAT", "VAT at a rate with no German input tax code is booked as part of the cost. A "
+                            "supplier from another EU country should usually invoice without VAT (reverse "
+                            "charge, EU19).", "lines")
+    elif any(li.tax_code is None for li in invoice.lines):
         warn("NO_TAX_CODE", "A line has no tax code: no input VAT will be booked for it.", "lines")
     return findings
 
@@ -358,17 +387,13 @@ def _check_arithmetic(invoice: NormalizedInvoice, block: Any) -> None:
     net, tax, gross = (_decimal(invoice.total_net), _decimal(invoice.total_tax), _decimal(invoice.total_gross))
     if net is not None and tax is not None and gross is not None and net + tax != gross:
         block("TOTALS_MISMATCH", f"Net {net} plus VAT {tax} is {net + tax}, not the gross {gross}.", "total_gross")
-    line_nets = [_decimal(li.net_amount) for li in invoice.lines]
-    if invoice.lines and net is not None and None not in line_nets:
-        total = sum((n for n in line_nets if n is not None), Decimal(0))
-        if total != net:
-            block("LINES_MISMATCH", f"The lines' net amounts add up to {total}, the net total is {net}.", "lines")
-    line_taxes = [_decimal(li.tax_amount) for li in invoice.lines if li.tax_amount is not None]
-    if tax is not None and line_taxes and None not in line_taxes and len(line_taxes) == len(invoice.lines):
-        total_tax = sum((t for t in line_taxes if t is not None), Decimal(0))
-        if total_tax != tax:
-            block("TAX_TOTAL_MISMATCH", f"The VAT per rate adds up to {total_tax}, the VAT total is {tax}.", "lines")
     rates = {"VSt19": Decimal(19), "VSt7": Decimal(7)}
+    line_gross = [_line_gross(li, rates) for li in invoice.lines]
+    if invoice.lines and gross is not None and None not in line_gross:
+        total = sum((g for g in line_gross if g is not None), Decimal(0))
+        if total != gross:
+            block("LINES_MISMATCH", f"The lines come to {total} with their VAT, the gross total is {gross}.",
+                  "lines")
     for li in invoice.lines:
         line_net, line_tax = _decimal(li.net_amount), _decimal(li.tax_amount)
         if li.tax_code in rates and line_net is not None and line_tax is not None:
@@ -376,6 +401,17 @@ def _check_arithmetic(invoice: NormalizedInvoice, block: Any) -> None:
             if abs(expected - line_tax) > Decimal("0.01"):
                 block("VAT_MISMATCH", f"VAT {line_tax} on net {line_net} is not {rates[li.tax_code]} % "
                                       f"({expected}).", "lines")
+
+
+def _line_gross(line: ReviewLine, rates: dict[str, Decimal]) -> Decimal | None:
+    net = _decimal(line.net_amount)
+    if net is None:
+        return None
+    tax = _decimal(line.tax_amount)
+    if tax is None:
+        rate = rates.get(line.tax_code or "")
+        tax = (net * rate / 100).quantize(Decimal("0.01")) if rate else Decimal(0)
+    return net + tax
 
 
 def _check_dates(invoice: NormalizedInvoice, block: Any, warn: Any) -> None:
@@ -544,7 +580,7 @@ async def approve_case(session: AsyncSession, case_id: str, override_reason: str
         direction="payable", type=invoice.type, party_id=case.vendor_id,
         invoice_number=invoice.invoice_number or f"DOC-{case.document_id[:12]}",
         invoice_date=invoice.invoice_date or "", due_date=invoice.due_date, total_gross=invoice.total_gross or "",
-        total_net=invoice.total_net, total_tax=invoice.total_tax, currency=invoice.currency,
+        currency=invoice.currency,
         lines=[InvoiceLineInput(net_amount=li.net_amount, tax_code=li.tax_code, account=li.account,
                                 tax_amount=li.tax_amount, description=li.description or None)
                for li in invoice.lines],

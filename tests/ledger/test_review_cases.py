@@ -137,8 +137,27 @@ async def test_arithmetic_duplicates_and_low_confidence_are_found(db: Database) 
     assert "TOTALS_MISMATCH" not in codes(fixed)
     taxes_off = await open_case(db, extraction(invoice_number="RE-10", total_tax="45.50", total_gross="345.50"),
                                 name="t.pdf")
-    assert "TAX_TOTAL_MISMATCH" in codes(taxes_off, "blocking")
+    assert "LINES_MISMATCH" in codes(taxes_off, "blocking")
     assert fixed.field_sources["total_gross"].source == "manual"
+
+
+async def test_a_vat_id_match_under_another_name_is_only_suggested(db: Database) -> None:
+    await vendor(db, name="Nordsee Logistik GmbH", vat_id="DE136695976")
+    case = await open_case(db, extraction())
+    assert case.vendor_id is None and case.vendor_candidates[0].reasons == ["VAT ID matches"]
+    assert "VENDOR_NAME_DIFFERS" in codes(case, "warning")
+
+
+async def test_foreign_vat_is_part_of_the_cost(db: Database) -> None:
+    await vendor(db, vat_id="DE136695976")
+    foreign = extraction(total_net="100.00", total_tax="23.00", total_gross="123.00",
+                         taxes=[ExtractedTax(rate="23", net="100.00", tax="23.00", category="S")])
+    case = await open_case(db, foreign)
+    assert [(li.net_amount, li.tax_code) for li in case.normalized_invoice.lines] == [("123.00", None)]
+    assert "FOREIGN_VAT" in codes(case, "warning") and not codes(case, "blocking")
+    approved = await db.write(review_cases.approve_case, case.id, None, CLI)
+    invoice = await db.read(invoices.get_invoice, approved.invoiceId)
+    assert (invoice.total_net, invoice.total_tax, invoice.total_gross) == ("123.00", "0.00", "123.00")
 
 
 async def test_reverse_charge_and_rejection(db: Database) -> None:
