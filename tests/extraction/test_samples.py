@@ -5,10 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from facturx import generate_from_binary, get_xml_from_pdf
 
-from ledger_mcp.ledger.extraction import FIELD_NAMES
+from ledger_mcp.ledger.extraction import FIELD_NAMES, extract
 
-from .conftest import EXPECTED, extracted
+from .conftest import EXPECTED, extracted, sample_bytes
 
 XML_AND_TEXT = [name for name, spec in EXPECTED.items() if spec["method"] in ("xml", "text")]
 
@@ -102,3 +103,17 @@ def test_photo_by_ocr() -> None:
     assert {key: result.value(key) for key in reliable} == {key: spec["fields"][key] for key in reliable}
     vat = result.fields.get("vendor_vat_id")
     assert vat is None or vat.value == spec["fields"]["vendor_vat_id"] or vat.confidence <= 0.5
+
+
+def test_facturx_whose_visible_pdf_disagrees_with_its_xml_is_flagged() -> None:
+    xml = extract(sample_bytes("facturx_en16931.pdf"), "application/pdf")
+    assert xml.method == "xml"
+    _, embedded = get_xml_from_pdf(sample_bytes("facturx_en16931.pdf"), check_xsd=False)
+    # The XML of one invoice attached to the visible PDF of another.
+    mixed = generate_from_binary(sample_bytes("text_de.pdf"), embedded, flavor="factur-x", level="en16931",
+                                 check_xsd=False)  # fmt: skip
+    result = extract(mixed, "application/pdf")
+    assert result.method == "xml"
+    assert result.value("invoice_number") == "ZF-2026-0815"
+    assert any("visible PDF shows invoice number RE-2026-0147" in warning for warning in result.warnings)
+    assert any("gross total 243.80" in warning for warning in result.warnings)

@@ -133,3 +133,26 @@ def test_document_text_is_data_only() -> None:
     fields = parse_text(text).fields
     assert "invoice_number" not in fields  # not an invoice number's shape; kept in the text, nothing else
     assert fields["total_gross"].value == "10.00"
+
+
+def test_stacked_labels_and_values() -> None:
+    text = ("Hansa Druck GmbH\nRechnungsnummer\nHD-2026-3\nRechnungsdatum\n17.02.2026\nfällig am\n03.03.2026\n"
+            "Summe netto\n50,00 €\nMwSt. 19% auf 50,00 € 9,50 €\nRechnungsbetrag\n59,50 €\n")  # fmt: skip
+    parsed = parse_text(text)
+    values = {key: found.value for key, found in parsed.fields.items()}
+    assert values["invoice_number"] == "HD-2026-3"
+    assert (values["invoice_date"], values["due_date"]) == ("2026-02-17", "2026-03-03")
+    assert (values["total_net"], values["total_tax"], values["total_gross"]) == ("50.00", "9.50", "59.50")
+    assert [(t.rate, t.net, t.tax) for t in parsed.taxes] == [("19", "50.00", "9.50")]
+    assert parsed.warnings == []
+
+
+def test_english_credit_note() -> None:
+    text = ("Credit note\nCredit note No.: CN-12\nDate: 4 February 2026\nSubtotal 10.00 GBP\nVAT 20% 2.00 GBP\n"
+            "Total 12.00 GBP\n")
+    values = {key: found.value for key, found in parse_text(text).fields.items()}
+    assert values["document_type"] == "credit_note"
+    assert values["invoice_number"] == "CN-12"
+    assert values["invoice_date"] == "2026-02-04"
+    assert values["currency"] == "GBP"
+    assert values["total_gross"] == "12.00"

@@ -97,13 +97,29 @@ def _extract_pdf(data: bytes, max_pages: int, deadline: Deadline, report: Progre
                 warnings.append("The embedded e-invoice XML has no totals; the visible PDF was read instead.")
                 return _from_text(layer, "text", 1.0, total, warnings)
             # The XML is the invoice; the visible text is what a reviewer compares it with.
+            warnings += result.warnings + _visible_differences(result, layer)
             return result.model_copy(update={"text": (layer or result.text)[:TEXT_CAP], "pages": total,
-                                             "warnings": warnings + result.warnings})  # fmt: skip
+                                             "warnings": warnings})  # fmt: skip
     if _letters(layer) >= MIN_LETTERS_PER_PAGE * pages:
         return _from_text(layer, "text", 1.0, total, warnings)
     report(0.3, "no usable text layer; running OCR")
     images = list(render_pages(data, pages, deadline))
     return _ocr(images, total, warnings, deadline, report, start=0.35)
+
+
+def _visible_differences(xml: ExtractedInvoice, layer: str) -> list[str]:
+    """Where the visible PDF shows another invoice number or gross total than its embedded XML: the XML is
+    what counts, but a reviewer should know the two disagree."""
+    if not layer.strip():
+        return []
+    visible = parse_text(layer[:TEXT_CAP])
+    out = []
+    for name, label in (("invoice_number", "invoice number"), ("total_gross", "gross total")):
+        shown = visible.fields.get(name)
+        if shown is not None and shown.value and xml.value(name) and shown.value != xml.value(name):
+            out.append(f"The visible PDF shows {label} {shown.value}, the embedded XML {xml.value(name)}; "
+                       "the XML values were used.")  # fmt: skip
+    return out
 
 
 def _letters(text: str) -> int:
