@@ -217,14 +217,14 @@ UBL = Invoice(
     delivery_date=date(2026, 3, 11),
     due_date=date(2026, 4, 11),
     payment_terms="30 Tage netto",
-    vendor=Party("Nordsee Logistik GmbH", "Kaiserkai 20", "20457", "Hamburg", "DE", vat_id="DE136695976"),
+    vendor=Party("Nordsee Logistik GmbH", "Kaiserkai 20", "20457", "Hamburg", "DE", vat_id="DE214582303"),
     buyer=BUYER_DE,
     lines=[
         Line("Palettentransport Hamburg-München", Decimal(2), Decimal("310.00"), Decimal(19)),
         Line("Zeitschriften-Versand", Decimal(40), Decimal("1.25"), Decimal(7)),
     ],
-    iban="DE89370400440532013000",
-    bic="COBADEFFXXX",
+    iban="DE34200505501234567890",
+    bic="HASPDEHHXXX",
 )
 
 
