@@ -150,3 +150,26 @@ async def test_use_of_a_key_is_recorded(http_ledger: HttpLedger, new_key: Callab
         await db.dispose()
     assert keys[prefix_of(used)].last_used_at is not None
     assert keys[prefix_of(unused)].last_used_at is None
+
+
+async def test_four_eyes_with_two_keys_and_no_lock_for_the_booking_agent(http_ledger: HttpLedger,
+                                                                          new_key: Callable[..., Any]) -> None:
+    booker = await new_key("invoice-agent", "ledger:read,ledger:book")
+    alice = await new_key("alice", "ledger:read,ledger:lock")
+    bob = await new_key("bob", "ledger:read,ledger:lock")
+    async with connect(http_ledger.url, booker) as agent:
+        await book(agent, line("4930", "1200", "10.00"), date="2026-01-15")
+        assert "lock_period" not in {t.name for t in (await agent.list_tools()).tools}
+        error = await fail(agent, "lock_period", action="request_lock", period="2026-01")
+        assert (error["code"], error["details"]["required_scope"]) == ("MISSING_SCOPE", "ledger:lock")
+    async with connect(http_ledger.url, alice, elicitation_callback=confirming_human) as requester:
+        requested = await call(requester, "lock_period", action="request_lock", period="2026-01")
+        error = await fail(requester, "lock_period", action="approve_lock", period="2026-01",
+                           request_id=requested["request_id"])
+        assert error["code"] == "FOUR_EYES_REQUIRED"
+    async with connect(http_ledger.url, bob, elicitation_callback=confirming_human) as approver:
+        locked = await call(approver, "lock_period", action="approve_lock", period="2026-01",
+                            request_id=requested["request_id"])
+    assert locked["status"] == "locked" and locked["closing_hash"]
+    assert (locked["requested_by"], locked["approved_by"]) == (f"api_key:{prefix_of(alice)}",
+                                                               f"api_key:{prefix_of(bob)}")
