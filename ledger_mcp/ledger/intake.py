@@ -16,12 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger import review_cases
+from ledger_mcp.ledger import extraction, review_cases
 from ledger_mcp.ledger.clock import utc_now
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.documents import DocumentStore, sha256_of
 from ledger_mcp.ledger.errors import LedgerError
-from ledger_mcp.ledger.extraction import ExtractedInvoice, detect_mime, extract
+from ledger_mcp.ledger.extraction import ExtractedInvoice
 from ledger_mcp.ledger.models import Document, IngestionLog, ReviewCase
 from ledger_mcp.ledger.provenance import Provenance
 from ledger_mcp.ledger.review_cases import ReviewCaseInfo
@@ -61,9 +61,9 @@ async def ingest_document(db: Database, store: DocumentStore, request: IntakeReq
         await db.write(_log, digest, name, "duplicate", None, provenance)
         return IntakeResult(duplicate=True, review_case=await db.read(review_cases.get_case, existing))
     try:
-        mime = detect_mime(data, name)
+        mime = extraction.detect_mime(data, name)
         _, relative = store.save(data, mime)
-        extracted = await anyio.to_thread.run_sync(lambda: extract(data, mime, progress=progress))
+        extracted = await anyio.to_thread.run_sync(lambda: extraction.extract(data, mime, progress=progress))
     except LedgerError as error:
         await db.write(_record_failure, digest, name, error, provenance)
         error.details.setdefault("document_id", digest)

@@ -210,7 +210,7 @@ async def create_invoice(session: AsyncSession, request: InvoiceRequest, provena
     await _refuse_duplicate_number(session, party, number)
     control = await control_account(session, request.direction)
     gross = parse_amount(request.total_gross, currency, field="total_gross")
-    lines = await _lines(session, request, party, currency)
+    lines, tax_codes = await _lines(session, request, party, currency)
     total_net, total_tax = sum(li.net_amount for li in lines), sum(li.tax_amount for li in lines)
     if request.lines:
         _check_totals(request, currency, total_net, total_tax, gross)
@@ -224,7 +224,7 @@ async def create_invoice(session: AsyncSession, request: InvoiceRequest, provena
         if not request.lines:
             total_net, total_tax = gross, 0
     else:
-        legs = await _legs(session, request.direction, request.type, lines, control, gross)
+        legs = _legs(request.direction, request.type, lines, tax_codes, control, gross)
         kind = "Vendor invoice" if request.direction == "payable" else "Invoice"
         if request.type == "credit_note":
             kind = "Vendor credit note" if request.direction == "payable" else "Credit note"
@@ -339,6 +339,12 @@ class _Line:
     tax_amount: int
 
 
+async def control_movement(session: AsyncSession, intent_id: str, control: str) -> int:
+    """What an intent credited minus what it debited on a control account, in minor units."""
+    lines = (await session.exec(select(JournalLine).where(JournalLine.intent_id == intent_id))).all()
+    return sum(li.amount * ((li.credit_account == control) - (li.debit_account == control)) for li in lines)
+
+
 async def control_account(session: AsyncSession, direction: str) -> str:
     category = CONTROL_CATEGORY[direction]
     number = (await session.exec(select(Account.number).where(Account.category == category, col(Account.is_active))
@@ -361,7 +367,9 @@ async def _refuse_duplicate_number(session: AsyncSession, party: Party, number: 
             details={"existing_invoice_id": existing[0]})
 
 
-async def _lines(session: AsyncSession, request: InvoiceRequest, party: Party, currency: str) -> list[_Line]:
+async def _lines(session: AsyncSession, request: InvoiceRequest, party: Party,
+                 currency: str) -> tuple[list[_Line], dict[str, TaxCode]]:
+    """The lines in minor units with their VAT, and the tax codes they use."""
     codes = {li.tax_code.strip() for li in request.lines if li.tax_code and li.tax_code.strip()}
     tax_codes = {t.code: t for t in (await session.exec(select(TaxCode).where(col(TaxCode.code).in_(codes)))).all()}
     allowed = TAX_KINDS[request.direction]
@@ -395,7 +403,7 @@ async def _lines(session: AsyncSession, request: InvoiceRequest, party: Party, c
                               stated if stated is not None else -1))
     await require_accounts(session, {li.account for li in resolved})
     _fill_tax(resolved, tax_codes, currency)
-    return resolved
+    return resolved, tax_codes
 
 
 def _fill_tax(lines: list[_Line], tax_codes: dict[str, TaxCode], currency: str) -> None:
@@ -448,12 +456,11 @@ def _check_totals(request: InvoiceRequest, currency: str, net: int, tax: int, gr
                      "computed": format_amount(net + tax, currency)})
 
 
-async def _legs(session: AsyncSession, direction: str, type_: str, lines: list[_Line], control: str,
-                gross: int) -> list[Leg]:
+def _legs(direction: str, type_: str, lines: list[_Line], tax_codes: dict[str, TaxCode], control: str,
+          gross: int) -> list[Leg]:
     """Payable: expense and input VAT debited, the vendor's payable credited; receivable the mirror.
     Credit notes swap every leg."""
     codes = {li.tax_code for li in lines if li.tax_code}
-    tax_codes = {t.code: t for t in (await session.exec(select(TaxCode).where(col(TaxCode.code).in_(codes)))).all()}
     legs: list[Leg] = []
     for li in lines:
         legs.append(_oriented(direction, li.account, control, li.net_amount, li.tax_code, "amount", li.description))
@@ -496,8 +503,7 @@ async def _check_linked_intent(session: AsyncSession, request: InvoiceRequest, c
     if linked:
         raise DuplicateInvoice(f"Intent {intent.id} already belongs to invoice {linked}.",
                                hint="Each intent is one invoice.", details={"existing_invoice_id": linked})
-    lines = (await session.exec(select(JournalLine).where(JournalLine.intent_id == intent.id))).all()
-    owed = sum(li.amount * ((li.credit_account == control) - (li.debit_account == control)) for li in lines)
+    owed = await control_movement(session, intent.id, control)
     if request.direction == "receivable":
         owed = -owed
     if request.type == "credit_note":

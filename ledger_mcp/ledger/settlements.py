@@ -17,8 +17,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp.ledger.clock import utc_now
 from ledger_mcp.ledger.errors import IntentNotFound, InvoiceNotFound, OverSettlement, ValidationFailed
-from ledger_mcp.ledger.invoices import get_invoice, state_query
-from ledger_mcp.ledger.models import Intent, Invoice, JournalLine, Party, Settlement
+from ledger_mcp.ledger.invoices import control_movement, get_invoice, state_query
+from ledger_mcp.ledger.models import Intent, Invoice, Party, Settlement
 from ledger_mcp.ledger.money import format_amount, parse_amount
 from ledger_mcp.ledger.portable import binary
 from ledger_mcp.ledger.posting import ACK_DESCRIPTION, Leg, post_legs, replayed_intent, reversed_by
@@ -162,8 +162,7 @@ async def _check_payment_intent(session: AsyncSession, intent_id: str, first: In
         raise IntentNotFound(f"Intent {intent_id!r} does not exist, is a reversal or is reversed.",
                              hint="Pass the payment intent that moved the money, or omit intent_id and pass account.")
     control = first.control_account
-    lines = (await session.exec(select(JournalLine).where(JournalLine.intent_id == intent_id))).all()
-    moved = sum(li.amount * ((li.credit_account == control) - (li.debit_account == control)) for li in lines)
+    moved = await control_movement(session, intent_id, control)
     if first.direction == "payable":
         moved = -moved
     linked = (await session.exec(

@@ -143,3 +143,13 @@ async def test_document_text_never_becomes_the_summary(client: Client) -> None:
     assert case["untrusted_document_text"][:40] not in summary
     schema = next(t for t in (await client.list_tools()).tools if t.name == "list_review_cases").output_schema
     assert "untrusted_document_text" in json.dumps(schema)
+
+
+async def test_a_malformed_correction_is_refused_and_changes_nothing(client: Client) -> None:
+    case = (await ingest(client, "ubl_invoice.xml"))["review_case"]
+    error = await fail(client, "update_review_case", review_case_id=case["id"], invoice={"lines": "all of it"})
+    assert error["code"] == "VALIDATION_ERROR"
+    error = await fail(client, "update_review_case", review_case_id=case["id"], invoice={"totl_gross": "1.00"})
+    assert error["code"] == "VALIDATION_ERROR" and "totl_gross" in error["message"]
+    after = (await call(client, "list_review_cases", review_case_id=case["id"]))["review_cases"][0]
+    assert after["normalized_invoice"] == case["normalized_invoice"] and after["updated_at"] == case["updated_at"]
