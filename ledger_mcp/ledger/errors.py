@@ -21,6 +21,7 @@ class LedgerError(Exception):
         self.message = message
         self.hint = hint
         self.details = details or {}
+        self.request_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -31,6 +32,8 @@ class LedgerError(Exception):
         }
         if self.details:
             data["details"] = self.details
+        if self.request_id:
+            data["request_id"] = self.request_id
         return data
 
 
@@ -237,3 +240,11 @@ class ExtractionTimeout(LedgerError):
 
 class OcrUnavailable(LedgerError):
     code = "OCR_UNAVAILABLE"
+
+
+class ControlAccountRefused(LedgerError):
+    code = "CONTROL_ACCOUNT"
+
+
+class DocumentNotFound(LedgerError):
+    code = "DOCUMENT_NOT_FOUND"

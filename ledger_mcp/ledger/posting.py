@@ -25,6 +25,8 @@ from ledger_mcp.ledger.accounts import read_meta, require_accounts
 from ledger_mcp.ledger.clock import parse_date, today, utc_now
 from ledger_mcp.ledger.errors import (
     AlreadyReversed,
+    ControlAccountRefused,
+    DocumentNotFound,
     DuplicateSuspected,
     IdempotencyConflict,
     IntentNotFound,
@@ -34,15 +36,17 @@ from ledger_mcp.ledger.errors import (
     UnsupportedCurrency,
     ValidationFailed,
 )
-from ledger_mcp.ledger.models import Account, Intent, Invoice, JournalLine, Settlement, TaxCode
+from ledger_mcp.ledger.models import Account, Document, Intent, Invoice, JournalLine, Settlement, TaxCode
 from ledger_mcp.ledger.money import format_amount, parse_amount, split_gross, tax_on_net
 from ledger_mcp.ledger.portable import binary
 from ledger_mcp.ledger.provenance import Provenance
 
 MAX_LINES = 500
+# Accounts in these categories carry the open-item subledgers (SKR03 1400/1600, SKR04 1200/3300, and any
+# account created in them): only invoices and settlements post there.
+CONTROL_CATEGORIES = frozenset({"receivables", "payables"})
 OPENING_BALANCE_CATEGORY = "opening_balance"
-ACK_DESCRIPTION = ("Book into a soft-locked period anyway; the acknowledgement is recorded. Without it a "
-                   "soft-locked period refuses the booking (PERIOD_SOFT_LOCKED).")
+ACK_DESCRIPTION = "Book into a soft-locked period anyway (recorded); else PERIOD_SOFT_LOCKED."
 # Not part of what is booked: a replay with or without the acknowledgement is the same request.
 _UNHASHED_REQUEST_FIELDS = {"acknowledge_soft_lock"}
 
@@ -75,6 +79,8 @@ class BookingRequest(BaseModel):
     custom_metadata: dict[str, Any] | None = None
     skip_duplicate_check: bool = False
     acknowledge_soft_lock: bool = Field(default=False, description=ACK_DESCRIPTION)
+    adjustment_period: bool = False
+    control_account_reason: str | None = Field(default=None, max_length=500)
 
 
 class OpeningBalance(BaseModel):
@@ -160,6 +166,9 @@ async def post_booking(session: AsyncSession, request: BookingRequest, provenanc
     legs = [_leg(line, i, currency) for i, line in enumerate(request.lines, start=1)]
     account_numbers = {n for leg in legs for n in (leg.debit, leg.credit) if n}
     accounts = await require_accounts(session, account_numbers)
+    _refuse_control_accounts(accounts, request.control_account_reason)
+    if request.document_id is not None:
+        await require_document(session, request.document_id)
     legs = await _apply_tax_codes(session, legs, accounts, currency)
     pairs = _pair(legs, currency)
     fingerprint = _fingerprint(booking_date.isoformat(), pairs, request.external_reference)
@@ -169,11 +178,44 @@ async def post_booking(session: AsyncSession, request: BookingRequest, provenanc
         id=str(uuid4()), category="booking", booking_date=booking_date, description=request.description.strip(),
         currency=currency, external_reference=request.external_reference, idempotency_key=request.idempotency_key,
         request_hash=_request_hash(request) if request.idempotency_key else None, fingerprint=fingerprint,
-        document_id=request.document_id,
-        custom_metadata=chain.canonical_json(request.custom_metadata) if request.custom_metadata else None,
+        document_id=request.document_id, custom_metadata=_booking_metadata(request),
         duplicate_override=request.skip_duplicate_check, created_at=utc_now(), line_count=0, content_hash="",
         **_provenance_columns(provenance))
     return await _write(session, intent, pairs, acknowledge_soft_lock=request.acknowledge_soft_lock)
+
+
+def _booking_metadata(request: BookingRequest) -> str | None:
+    """The caller's metadata plus what the ledger records about the booking itself: that it is a
+    closing adjustment, and why it touches a control account."""
+    metadata = dict(request.custom_metadata or {})
+    if request.adjustment_period:
+        metadata["adjustment_period"] = True
+    if request.control_account_reason:
+        metadata["control_account_reason"] = request.control_account_reason.strip()
+    return chain.canonical_json(metadata) if metadata else None
+
+
+def _refuse_control_accounts(accounts: dict[str, Account], reason: str | None) -> None:
+    """A booking on a receivables or payables control account opens and settles no open item, so
+    the subledger and the account would disagree. Refused unless the caller says why (a migration,
+    a reclassification), and the reason is recorded."""
+    control = sorted(n for n, a in accounts.items() if a.category in CONTROL_CATEGORIES)
+    if control and not (reason and reason.strip()):
+        raise ControlAccountRefused(
+            f"Account {', '.join(control)} is a control account of the receivables/payables subledger: a plain "
+            "booking on it opens no open item and settles none; nothing was booked.",
+            hint="Book an invoice or credit note with create_invoice (it posts the control-account leg and opens "
+                 "the item); record a payment with settle_open_items, or reconcile_transaction for a bank "
+                 "statement line. Only for a migration or a reclassification, send control_account_reason "
+                 "saying why (it is recorded).",
+            details={"control_accounts": control})
+
+
+async def require_document(session: AsyncSession, document_id: str) -> None:
+    if await session.get(Document, document_id) is None:
+        raise DocumentNotFound(f"Document {document_id!r} does not exist.",
+                               hint="Send the id ingest_document returned (the file's sha256), or leave document_id "
+                                    "out.")
 
 
 async def post_opening_balances(session: AsyncSession, request: OpeningBalancesRequest,
@@ -477,8 +519,9 @@ async def _refuse_duplicate(session: AsyncSession, fingerprint: str) -> None:
     if row:
         raise DuplicateSuspected(
             f"A booking with the same date, accounts, amounts and reference already exists (intent {row[0]}).",
-            hint="If this is really a second, separate booking, send it again with skip_duplicate_check=true; "
-                 "if you are retrying, use the same idempotency_key as the first call.",
+            hint="If you are retrying a call, send the same idempotency_key as the first call: the original is "
+                 "returned and nothing is booked twice. Only if this is really a second, separate business event "
+                 "(ask the user), send it with skip_duplicate_check=true.",
             details={"existing_intent_id": row[0], "created_at": row[1]})
 
 

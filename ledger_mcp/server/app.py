@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
+from uuid import uuid4
 
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
@@ -23,7 +24,7 @@ from ledger_mcp.ledger.accounts import initialise, read_meta
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.documents import DocumentStore
 from ledger_mcp.ledger.errors import IntentNotFound, LedgerError, UnknownAccount, ValidationFailed
-from ledger_mcp.server import prompts
+from ledger_mcp.server import prompts, schemas
 from ledger_mcp.server.access import Access, tool_scope
 from ledger_mcp.server.http import ApiKeyVerifier, HttpOptions
 from ledger_mcp.settings import Settings
@@ -66,6 +67,9 @@ class LedgerServer(MCPServer[AppContext]):
         # Docstrings become descriptions: without their source indentation they read better and cost fewer tokens.
         super().add_tool(fn, name, title, description or inspect.getdoc(fn), *args, **kwargs)
         tool = self._tool_manager.get_tool(name or fn.__name__)
+        if tool is not None:
+            tool.parameters = schemas.strict_input(tool.parameters)
+            tool.fn_metadata.output_schema = schemas.lean_output(tool.fn_metadata.output_schema)
         # A confirmation the SDK cannot see as resolver-filled (e.g. its Resolve marker is not a module-level
         # name) would become an argument the agent could fill in: refuse to register such a tool.
         if tool is not None and "Confirmation" in tool.parameters.get("$defs", {}):
@@ -83,8 +87,10 @@ class LedgerServer(MCPServer[AppContext]):
     async def call_tool(self, name: str, arguments: dict[str, Any],
                         context: Context[AppContext, Any] | None = None) -> CallToolResult | InputRequiredResult:
         try:
-            if self._tool_manager.get_tool(name) is not None:
+            tool = self._tool_manager.get_tool(name)
+            if tool is not None:
                 self.access.check_tool(name, self.app.caller())
+                schemas.refuse_unknown_arguments(name, arguments, tool.parameters)
             return await super().call_tool(name, arguments, context)
         except LedgerError as exc:  # refused before the tool ran
             return error_result(exc)
@@ -96,9 +102,11 @@ class LedgerServer(MCPServer[AppContext]):
                 return error_result(_validation_error(name, cause))
             if cause is None:  # unknown tool: the SDK's own message says so
                 raise
-            log.exception("tool %s failed", name, exc_info=cause)
-            return error_result(LedgerError(f"Internal error in {name}; nothing was written.",
-                                            hint="Report this with the arguments you sent."))
+            internal = LedgerError(f"Internal error in {name}; nothing was written.",
+                                   hint="Report this with the request_id and the arguments you sent.")
+            result = error_result(internal)
+            log.exception("tool %s failed (request_id %s)", name, internal.request_id, exc_info=cause)
+            return result
 
     async def read_resource(self, uri: AnyUrl | str, context: Context[AppContext, Any] | None = None
                             ) -> Iterable[ReadResourceContents] | InputRequiredResult:
@@ -138,6 +146,8 @@ async def _accept_log_level(ctx: Any, params: SetLevelRequestParams) -> EmptyRes
 def error_result(error: LedgerError) -> CallToolResult:
     # The error object travels as JSON text: structured content on an error result would be checked
     # against the tool's output schema by strict clients (e.g. the MCP Inspector) and rejected.
+    # request_id: quoted in a support case, and found in the server's log for internal errors.
+    error.request_id = error.request_id or f"req_{uuid4().hex[:20]}"
     data = {"error": error.to_dict()}
     return CallToolResult(content=[TextContent(type="text", text=json.dumps(data, ensure_ascii=False))],
                           is_error=True)

@@ -54,29 +54,42 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         description: Annotated[str, Field(description="Booking text, e.g. 'Büromaterial Müller GmbH RE-4711'")],
         lines: Annotated[list[BookingLine], Field(description="1-500 lines. Each moves a positive gross amount "
                                                               "from credit_account to debit_account.")],
-        currency: str | None = None,
+        currency: Annotated[str | None, Field(description="ISO 4217 code; default the ledger's base currency "
+                                                          "(EUR).")] = None,
         external_reference: Annotated[str | None, Field(description="Invoice/document number.")] = None,
         idempotency_key: Annotated[str | None, Field(description="Any unique string per booking; resending the "
                                                                   "same key and payload returns the original.")] = None,
-        document_id: str | None = None,
-        custom_metadata: dict[str, Any] | None = None,
+        document_id: Annotated[str | None, Field(description="Id of a stored document (from ingest_document) "
+                                                             "this booking is based on.")] = None,
+        custom_metadata: Annotated[dict[str, Any] | None, Field(description="Your own JSON object, kept with the "
+                                                                            "intent.")] = None,
         skip_duplicate_check: Annotated[bool, Field(description="Book even if an identical booking (date, "
-                                                                "accounts, amounts, reference) exists.")] = False,
+                                                                "accounts, amounts, reference) exists. Never for "
+                                                                "a retry: use idempotency_key.")] = False,
         acknowledge_soft_lock: Annotated[bool, Field(description=posting.ACK_DESCRIPTION)] = False,
+        adjustment_period: Annotated[bool, Field(description="A closing adjustment (Abschlussbuchung) for "
+                                                             "booking_date's fiscal year; recorded on the intent.")
+                                     ] = False,
+        control_account_reason: Annotated[str | None, Field(
+            description="Required to book on a receivables/payables control account (SKR03 1400/1600): why, "
+                        "e.g. 'migration of open items from the old system'. Recorded.")] = None,
     ) -> Annotated[CallToolResult, PostingResult]:
-        """Book one business event (invoice, payment, correction) as a balanced journal intent.
+        """Book one business event as a balanced journal intent: bank fees, cash purchases paid at once,
+        private withdrawals, depreciation, accruals, corrections. Not for invoices or their payments:
+        an invoice to a customer or from a vendor goes through create_invoice (opens the open item) and
+        its payment through settle_open_items or reconcile_transaction; post_booking refuses the
+        receivables/payables control accounts (CONTROL_ACCOUNT).
 
-        Each line: debit_account and credit_account (account numbers from the chart, e.g. SKR03 4930
-        Bürobedarf / 1200 Bank), a positive decimal-string amount, optional tax_code. With a tax code the
-        amount is GROSS and is split into net + VAT (VSt19: input VAT 19 %, USt19: output VAT 19 %,
-        RC19: reverse charge, amount is net and VAT is self-assessed). For a split booking give only one
-        side per line; the one-sided lines must balance. Returns the intent id, journal numbers, audit
-        hash and a link to the intent's audit view."""
+        Each line: debit_account and credit_account (chart numbers, e.g. SKR03 4930 Bürobedarf / 1200
+        Bank), a positive decimal-string amount, optional tax_code. With a tax code the amount is GROSS,
+        split into net + VAT (VSt19 input VAT, USt19 output VAT; RC19 reverse charge: amount is net, VAT
+        self-assessed). For a split booking give one side per line; the one-sided lines must balance."""
         request = BookingRequest(
             booking_date=booking_date, description=description, lines=lines, currency=currency,
             external_reference=external_reference, idempotency_key=idempotency_key, document_id=document_id,
             custom_metadata=custom_metadata, skip_duplicate_check=skip_duplicate_check,
-            acknowledge_soft_lock=acknowledge_soft_lock)
+            acknowledge_soft_lock=acknowledge_soft_lock, adjustment_period=adjustment_period,
+            control_account_reason=control_account_reason)
         result = await app.db.write(posting.post_booking, request, provenance(ctx, app))
         return answer(result, _summary("Booked", result), [(intent_uri(result.intent_id), "intent")])
 
@@ -85,8 +98,9 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         ctx: Context[Any, Any],
         booking_date: Annotated[str, Field(description="YYYY-MM-DD, usually the first day of the fiscal year")],
         balances: Annotated[list[OpeningBalance], Field(description="One entry per balance sheet account.")],
-        description: str = "Eröffnungsbilanz / opening balances",
-        idempotency_key: str | None = None,
+        description: Annotated[str, Field(description="Booking text.")] = "Eröffnungsbilanz / opening balances",
+        idempotency_key: Annotated[str | None, Field(description="Unique string; a retry with it returns the "
+                                                                  "original.")] = None,
         acknowledge_soft_lock: Annotated[bool, Field(description=posting.ACK_DESCRIPTION)] = False,
     ) -> Annotated[CallToolResult, OpeningBalancesResult]:
         """Book opening balances (Saldenvorträge) against the opening balance account (SKR03/04 9000).
@@ -107,7 +121,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
     async def reverse_intent(
         ctx: Context[Any, Any],
         confirmed: Annotated[Confirmation, CONFIRM_REVERSAL],
-        intent_id: str,
+        intent_id: Annotated[str, Field(description="The intent to reverse (uuid).")],
         reason: Annotated[str, Field(description="Why, recorded in the audit trail.")],
         posting_mode: Annotated[Literal["original_date", "current_date"], Field(
             description="original_date: the Storno carries the original booking date; current_date: today "

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp.ledger import chain, posting
 from ledger_mcp.ledger.db import Database
-from ledger_mcp.ledger.models import Intent, JournalLine
+from ledger_mcp.ledger.models import Document, Intent, JournalLine
 from ledger_mcp.ledger.posting import BookingLine, BookingRequest, ReversalRequest
 from tests.conftest import CLI
 
@@ -25,14 +25,20 @@ INTENT_COLUMNS = [c.name for c in SQLModel.metadata.tables["intent"].columns]
 UNHASHED_INTENT_COLUMNS = {"request_hash", "fingerprint"}
 
 
+async def _documents(session: AsyncSession, ids: list[str]) -> None:
+    session.add_all(Document(id=i, original_name=f"{i}.pdf", mime="application/pdf", size=1, storage_path=i,
+                             status="extracted", created_at="2026-03-01T00:00:00Z", created_by="tester") for i in ids)
+
+
 async def _ledger(db: Database) -> list[str]:
+    await db.write(_documents, [f"d-{i}" for i in range(3)])
     ids = []
     for i, (debit, credit, amount, code) in enumerate([("4930", "1200", "119.00", "VSt19"),
                                                        ("1400", "8400", "238.00", "USt19"),
                                                        ("4900", "1600", "1000.00", "RC19")]):
         request = BookingRequest(booking_date=f"2026-03-0{i + 1}", description=f"Buchung {i}",
                                  external_reference=f"R-{i}", idempotency_key=f"k-{i}", document_id=f"d-{i}",
-                                 custom_metadata={"i": i},
+                                 custom_metadata={"i": i}, control_account_reason="chain test",
                                  lines=[BookingLine(debit_account=debit, credit_account=credit, amount=amount,
                                                     tax_code=code)])
         ids.append((await db.write(posting.post_booking, request, CLI)).intent_id)

@@ -25,7 +25,8 @@ two_sided = st.tuples(st.sampled_from(ACCOUNTS), st.sampled_from(ACCOUNTS), amou
     lambda t: BookingLine(debit_account=t[0], credit_account=t[1], amount=t[2], tax_code=t[3]))
 booking = st.builds(
     lambda lines, day: ("book", BookingRequest(booking_date=f"2026-0{day % 9 + 1}-1{day % 10}", description="p",
-                                               lines=lines, skip_duplicate_check=True)),
+                                               lines=lines, skip_duplicate_check=True,
+                                               control_account_reason="property test")),
     st.lists(two_sided, min_size=1, max_size=4), st.integers(0, 100))
 reversal = st.tuples(st.just("reverse"), st.integers(min_value=0, max_value=50))
 operations = st.lists(st.one_of(booking, booking, reversal), min_size=1, max_size=12)

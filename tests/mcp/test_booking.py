@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+from pathlib import Path
+
 import pytest
 from mcp import Client
 
 from tests.conftest import book, call, fail, line
 
 pytestmark = pytest.mark.anyio
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def _lines(result: dict) -> list[tuple[str, str, str, str | None, str]]:
@@ -29,11 +34,11 @@ async def test_input_vat_splits_gross_into_net_and_tax(client: Client) -> None:
 
 
 async def test_output_vat_on_revenue_and_seven_percent(client: Client) -> None:
-    result = await book(client, line("1400", "8400", "2380.00", "USt19"), line("1400", "8300", "10.70", "USt7"))
-    assert _lines(result) == [("1400", "8400", "2000.00", "USt19", "amount"),
-                              ("1400", "1776", "380.00", "USt19", "tax"),
-                              ("1400", "8300", "10.00", "USt7", "amount"),
-                              ("1400", "1771", "0.70", "USt7", "tax")]
+    result = await book(client, line("1200", "8400", "2380.00", "USt19"), line("1200", "8300", "10.70", "USt7"))
+    assert _lines(result) == [("1200", "8400", "2000.00", "USt19", "amount"),
+                              ("1200", "1776", "380.00", "USt19", "tax"),
+                              ("1200", "8300", "10.00", "USt7", "amount"),
+                              ("1200", "1771", "0.70", "USt7", "tax")]
 
 
 async def test_tax_rounding_half_up(client: Client) -> None:
@@ -43,32 +48,32 @@ async def test_tax_rounding_half_up(client: Client) -> None:
 
 
 async def test_vendor_credit_note_credits_input_vat(client: Client) -> None:
-    result = await book(client, line("1600", "4930", "119.00", "VSt19"))
-    assert _lines(result) == [("1600", "4930", "100.00", "VSt19", "amount"),
-                              ("1600", "1576", "19.00", "VSt19", "tax")]
+    result = await book(client, line("1200", "4930", "119.00", "VSt19"))
+    assert _lines(result) == [("1200", "4930", "100.00", "VSt19", "amount"),
+                              ("1200", "1576", "19.00", "VSt19", "tax")]
 
 
 async def test_reverse_charge_books_net_and_self_assesses(client: Client) -> None:
-    result = await book(client, line("4900", "1600", "1000.00", "RC19"))
-    assert _lines(result) == [("4900", "1600", "1000.00", "RC19", "amount"),
+    result = await book(client, line("4900", "1200", "1000.00", "RC19"))
+    assert _lines(result) == [("4900", "1200", "1000.00", "RC19", "amount"),
                               ("1577", "1787", "190.00", "RC19", "self_assessment")]
 
 
 async def test_split_booking_pairs_one_sided_lines(client: Client) -> None:
     result = await book(client, line("4930", None, "119.00", "VSt19"), line("4940", None, "10.70", "VSt7"),
-                        line(None, "1600", "129.70"), external_reference="RE-SPLIT")
-    assert _lines(result) == [("4930", "1600", "100.00", "VSt19", "amount"),
-                              ("1576", "1600", "19.00", "VSt19", "tax"),
-                              ("4940", "1600", "10.00", "VSt7", "amount"),
-                              ("1571", "1600", "0.70", "VSt7", "tax")]
+                        line(None, "1200", "129.70"), external_reference="RE-SPLIT")
+    assert _lines(result) == [("4930", "1200", "100.00", "VSt19", "amount"),
+                              ("1576", "1200", "19.00", "VSt19", "tax"),
+                              ("4940", "1200", "10.00", "VSt7", "amount"),
+                              ("1571", "1200", "0.70", "VSt7", "tax")]
     tb = (await call(client, "run_report", report_type="trial_balance"))["trial_balance"]
-    assert {r["account"]: r["closing_balance"] for r in tb["rows"]}["1600"] == "-129.70"
+    assert {r["account"]: r["closing_balance"] for r in tb["rows"]}["1200"] == "-129.70"
     assert tb["balanced"]
 
 
 async def test_unbalanced_split_is_refused_and_writes_nothing(client: Client) -> None:
     error = await fail(client, "post_booking", booking_date="2026-03-02", description="x",
-                       lines=[line("4930", None, "100.00"), line(None, "1600", "90.00")])
+                       lines=[line("4930", None, "100.00"), line(None, "1200", "90.00")])
     assert error["code"] == "UNBALANCED"
     assert "10.00" in error["message"]
     assert await _journal_size(client) == 0
@@ -155,7 +160,14 @@ async def test_rebooking_after_storno_is_not_a_duplicate(client: Client) -> None
 
 
 async def test_provenance_records_mcp_actor_and_client(client: Client) -> None:
-    result = await book(client, line("4930", "1200", "10.00"), document_id="doc-1",
+    invoice = EXAMPLES / "invoices" / "ubl_invoice.xml"
+    await call(client, "ingest_document", filename=invoice.name,
+               content_base64=base64.b64encode(invoice.read_bytes()).decode())
+    document_id = hashlib.sha256(invoice.read_bytes()).hexdigest()  # documents are content-addressed
+    error = await fail(client, "post_booking", booking_date="2026-03-02", description="Test",
+                       lines=[line("4930", "1200", "10.00")], document_id="doc-1")
+    assert error["code"] == "DOCUMENT_NOT_FOUND"
+    result = await book(client, line("4930", "1200", "10.00"), document_id=document_id,
                         custom_metadata={"source": "test", "n": 1})
     view = await call(client, "get_intent", intent_id=result["intent_id"])
     summary = view["summary"]
@@ -164,7 +176,7 @@ async def test_provenance_records_mcp_actor_and_client(client: Client) -> None:
     assert summary["provenance_summary"]["actor_label"] == "tester"
     assert summary["provenance_summary"]["client_name"] == "mcp"
     assert summary["custom_metadata"] == {"source": "test", "n": 1}
-    assert summary["document_id"] == "doc-1"
+    assert summary["document_id"] == document_id
     for entry in view["entries"]:
         assert entry["source"] == "MCP" and entry["provenance_summary"]["actor_label"] == "tester"
 

@@ -206,7 +206,8 @@ async def test_linking_a_payment_posted_elsewhere(client: Client) -> None:
     v = await vendor(client)
     invoice = await mixed_invoice(client, v["id"])
     transfer = await call(client, "post_booking", booking_date="2026-03-12", description="Überweisung RE-2026-001",
-                          lines=[{"debit_account": "1600", "credit_account": "1200", "amount": "100.00"}])
+                          lines=[{"debit_account": "1600", "credit_account": "1200", "amount": "100.00"}],
+                          control_account_reason="transfer booked by hand before the invoice was matched")
     error = await fail(client, "settle_open_items", items=[{"invoice_id": invoice["id"]}], payment_date="2026-03-12",
                        intent_id=transfer["intent_id"])
     assert error["code"] == "OVER_SETTLEMENT"

@@ -35,7 +35,7 @@ async def test_query_journal_filters_and_pages_without_gaps(client: Client) -> N
     for i in range(7):
         await book(client, line("4930", "1200", f"{10 + i}.00"), description=f"Papier {i}",
                    external_reference=f"R-{i}", date=f"2026-03-{i + 1:02d}")
-    await book(client, line("1400", "8400", "100.00"), description="Umsatz")
+    await book(client, line("1200", "8400", "100.00"), description="Umsatz")
     seen, cursor = [], None
     while True:
         page = await call(client, "query_journal", account="4930", limit=3, **({"cursor": cursor} if cursor else {}))
@@ -99,7 +99,7 @@ async def test_accounts_search_and_create(client: Client) -> None:
 
 
 async def test_resources_mirror_the_tools(client: Client) -> None:
-    booked = await book(client, line("1400", "8400", "119.00", "USt19"), external_reference="AR-1")
+    booked = await book(client, line("1200", "8400", "119.00", "USt19"), external_reference="AR-1")
     uris = {str(r.uri) for r in (await client.list_resources()).resources}
     assert uris >= {"ledger://accounts", "ledger://intents", "ledger://open-items", "ledger://tax-codes"}
     templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}

@@ -1,0 +1,127 @@
+"""What tools/list shows an agent: strict, compact input schemas and lean output schemas.
+
+Agents pay for tools/list on every turn, so every schema is trimmed of what carries no meaning
+(pydantic's generated titles, `default: null`, `anyOf [X, null]` spelt out). Input schemas keep
+their full structure and refuse unknown arguments (`additionalProperties: false`). Output schemas
+name each top-level field with its type (enums spelt out); nested objects are typed `object`. What
+a result means is said in the tool's description and in the text summary that comes with every
+result, whose fields are self-describing JSON.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from ledger_mcp.ledger.errors import ValidationFailed
+
+_SIMPLE = {"type", "format", "pattern", "enum", "maxLength", "minLength", "maximum", "minimum", "items",
+           "additionalProperties", "description", "maxItems", "minItems", "const"}
+
+
+def compact(schema: Any, *, in_properties: bool = False) -> Any:
+    """`schema` without generated titles, null defaults and verbose nullable unions."""
+    if isinstance(schema, list):
+        return [compact(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" and not in_properties:
+            continue
+        if key == "default" and value is None:
+            continue
+        if key in ("properties", "$defs") and isinstance(value, dict):
+            out[key] = {name: compact(sub) for name, sub in value.items()}
+        else:
+            out[key] = compact(value)
+    any_of = out.get("anyOf")
+    if isinstance(any_of, list) and len(any_of) == 2 and {"type": "null"} in any_of:
+        other = next(item for item in any_of if item != {"type": "null"})
+        if isinstance(other.get("type"), str) and set(other) <= _SIMPLE:
+            del out["anyOf"]
+            out = {**other, **out, "type": [other["type"], "null"]}
+    return out
+
+
+def strict_input(schema: dict[str, Any]) -> dict[str, Any]:
+    """The compact input schema, refusing arguments it does not name (nested models too)."""
+    schema = compact(schema)
+    schema["additionalProperties"] = False
+    for definition in schema.get("$defs", {}).values():
+        if definition.get("type") == "object" and "properties" in definition:
+            definition.setdefault("additionalProperties", False)
+    return schema
+
+
+def lean_output(schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The top level of an output schema, nested objects reduced to their type and description."""
+    if schema is None:
+        return None
+    schema = compact(schema)
+    definitions: dict[str, Any] = schema.pop("$defs", {})
+
+    def shallow(node: Any) -> Any:
+        if isinstance(node, list):
+            return [shallow(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            target = definitions.get(ref.rsplit("/", 1)[-1], {})
+            if target.get("enum"):
+                return {key: target[key] for key in ("type", "enum") if key in target}
+            return {"type": "object"}
+        return {key: (value if key == "required" else shallow(value)) for key, value in node.items()
+                if key != "description"}
+
+    top = {key: value for key, value in schema.items() if key not in ("properties", "description")}
+    top["properties"] = {name: shallow(sub) for name, sub in schema.get("properties", {}).items()}
+    top.pop("required", None)  # every field of a result is always present (null when empty)
+    return top
+
+
+def refuse_unknown_arguments(tool: str, arguments: dict[str, Any], schema: dict[str, Any]) -> None:
+    """A misspelt argument (e.g. `idempotencyKey`, or `taxCode` inside a line) must not be dropped
+    silently: refuse the call, naming each unknown field with its closest known one."""
+    definitions: dict[str, Any] = schema.get("$defs", {})
+    unknown: list[str] = []
+    suggestions: dict[str, str] = {}
+
+    def walk(value: Any, node: dict[str, Any], path: str) -> None:
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            node = definitions.get(ref.rsplit("/", 1)[-1], {})
+        for option in node.get("anyOf", []):
+            if isinstance(value, dict) == (option.get("type") == "object" or "$ref" in option):
+                walk(value, option, path)
+        if isinstance(value, list) and isinstance(node.get("items"), dict):
+            for i, item in enumerate(value):
+                walk(item, node["items"], f"{path}[{i}]")
+        if not isinstance(value, dict) or "properties" not in node:
+            return
+        known = list(node["properties"])
+        for name, sub in value.items():
+            where = f"{path}.{name}" if path else name
+            if name in node["properties"]:
+                walk(sub, node["properties"][name], where)
+                continue
+            unknown.append(where)
+            match = difflib.get_close_matches(_snake(name), known, n=1, cutoff=0.6)
+            if match:
+                suggestions[where] = f"{path}.{match[0]}" if path else match[0]
+
+    walk(arguments, schema, "")
+    if not unknown:
+        return
+    did_you_mean = "; ".join(f"{name} -> {right}" for name, right in suggestions.items())
+    top = ", ".join(schema.get("properties", {}))
+    raise ValidationFailed(
+        f"{tool} does not take {', '.join(unknown)}; nothing was written.",
+        hint=(f"Did you mean: {did_you_mean}. " if did_you_mean else "") + f"Arguments of {tool}: {top}.",
+        details={"unknown_arguments": unknown, "did_you_mean": suggestions})
+
+
+def _snake(name: str) -> str:
+    """idempotencyKey -> idempotency_key, so camelCase spellings find their argument."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_").replace("-", "_")
