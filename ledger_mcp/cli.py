@@ -11,7 +11,7 @@ import sys
 import anyio
 
 from ledger_mcp import __version__
-from ledger_mcp.settings import Settings
+from ledger_mcp.settings import CONFIRM_POLICIES, Settings
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -56,9 +56,11 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--read-only", action="store_true", default=None,
                        help="offer only reading tools (env LEDGER_MCP_READ_ONLY=1)")
     serve.add_argument("--tools", help="comma-separated tool allow-list (env LEDGER_MCP_TOOLS)")
-    serve.add_argument("--confirm-policy", choices=["refuse", "allow_and_record"],
-                       help="when a client cannot ask a human to confirm a consequential action "
-                            "(env LEDGER_MCP_CONFIRM_POLICY; default refuse)")
+    serve.add_argument("--confirm-policy", choices=CONFIRM_POLICIES,
+                       help="when a client cannot ask a human to confirm a consequential action, and always "
+                            "over HTTP: pending (a human grants it with `ledger-mcp confirm grant` or an "
+                            "approver's key), refuse, allow_and_record (env LEDGER_MCP_CONFIRM_POLICY; default "
+                            "pending)")
     keys = commands.add_parser("keys", help="manage API keys for the HTTP transport")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = key_commands.add_parser("create", help="create a key; its secret is printed once")

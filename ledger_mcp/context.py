@@ -41,8 +41,9 @@ class AppContext:
     documents: DocumentStore
     actor_type: str = "user"
     requires_key: bool = False
-    confirm_policy: str = "refuse"
+    confirm_policy: str = "pending"
     approval_confirm_above: str = "1000.00"
+    transport: str = "stdio"  # or "http"
 
     def caller(self) -> Caller:
         token = get_access_token()

@@ -12,7 +12,8 @@ from platformdirs import user_data_dir
 
 from ledger_mcp.ledger.provenance import default_actor
 
-ConfirmPolicy = Literal["refuse", "allow_and_record"]
+ConfirmPolicy = Literal["pending", "refuse", "allow_and_record"]
+CONFIRM_POLICIES: tuple[str, ...] = ("pending", "refuse", "allow_and_record")
 
 
 def _flag(value: str | None) -> bool:
@@ -34,7 +35,8 @@ class Settings:
     read_only: offer and allow only reading tools (LEDGER_MCP_READ_ONLY=1).
     tools: if set, the only tools this instance offers (LEDGER_MCP_TOOLS, comma-separated).
     confirm_policy: what happens to an action that needs a human's confirmation when the client
-    cannot ask one (LEDGER_MCP_CONFIRM_POLICY): refuse, or allow_and_record.
+    cannot ask one, and always over HTTP (LEDGER_MCP_CONFIRM_POLICY): pending (a human grants it with
+    the CLI or an approver's key; see tools/confirm.py), refuse, or allow_and_record.
     inbox: folders documents may be taken from by path (LEDGER_MCP_INBOX, separated by the OS path
     separator), default data_dir/inbox.
     approval_confirm_above: approving a review case whose gross exceeds this amount asks the user
@@ -46,7 +48,7 @@ class Settings:
     chart: str = "skr03"
     read_only: bool = False
     tools: frozenset[str] | None = None
-    confirm_policy: ConfirmPolicy = "refuse"
+    confirm_policy: ConfirmPolicy = "pending"
     inbox: tuple[Path, ...] = ()
     approval_confirm_above: str = "1000.00"
 
@@ -59,9 +61,9 @@ class Settings:
         directory = directory.expanduser().resolve()
         default_url = f"sqlite+aiosqlite:///{directory / 'ledger.sqlite3'}"
         url = database_url or os.environ.get("LEDGER_MCP_DATABASE_URL") or default_url
-        policy = confirm_policy or os.environ.get("LEDGER_MCP_CONFIRM_POLICY") or "refuse"
-        if policy not in ("refuse", "allow_and_record"):
-            raise ValueError(f"confirm policy must be refuse or allow_and_record, not {policy!r}")
+        policy = confirm_policy or os.environ.get("LEDGER_MCP_CONFIRM_POLICY") or "pending"
+        if policy not in CONFIRM_POLICIES:
+            raise ValueError(f"confirm policy must be one of {', '.join(CONFIRM_POLICIES)}, not {policy!r}")
         inbox_env = os.environ.get("LEDGER_MCP_INBOX")
         folders = [Path(p).expanduser().resolve() for p in (inbox or inbox_env or "").split(os.pathsep) if p]
         threshold = approval_confirm_above or os.environ.get("LEDGER_MCP_CONFIRM_APPROVAL_ABOVE") or "1000.00"

@@ -143,6 +143,18 @@ class Database:
                 await asyncio.sleep(0.01 * attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def rehearse(self, fn: Callable[Concatenate[AsyncSession, P], Awaitable[T]], *args: P.args,
+                       **kwargs: P.kwargs) -> T:
+        """Run a write and roll it back: whatever the write would refuse is refused now, and nothing is
+        kept. Used before asking a human to confirm, so that nobody says yes to a call that then fails."""
+        async with self._local_writer, AsyncSession(self._write_engine, expire_on_commit=False) as session:
+            await session.begin()
+            try:
+                await self._lock_chain_head(await session.connection())
+                return await fn(session, *args, **kwargs)
+            finally:
+                await session.rollback()
+
     async def _write_once(self, fn: Callable[Concatenate[AsyncSession, P], Awaitable[T]], *args: P.args,
                           **kwargs: P.kwargs) -> T:
         async with AsyncSession(self._write_engine, expire_on_commit=False) as session, session.begin():

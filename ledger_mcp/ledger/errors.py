@@ -16,8 +16,11 @@ class LedgerError(Exception):
     code: str = "LEDGER_ERROR"
     retryable: bool = False
 
-    def __init__(self, message: str, *, hint: str = "", details: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, *, hint: str = "", details: dict[str, Any] | None = None,
+                 retryable: bool | None = None) -> None:
         super().__init__(message)
+        if retryable is not None:
+            self.retryable = retryable
         self.message = message
         self.hint = hint
         self.details = details or {}
@@ -248,3 +251,14 @@ class ControlAccountRefused(LedgerError):
 
 class DocumentNotFound(LedgerError):
     code = "DOCUMENT_NOT_FOUND"
+
+
+class ConfirmationRequired(LedgerError):
+    """Waiting for a human: the call is repeated with the confirmation_id once it is granted."""
+
+    code = "CONFIRMATION_REQUIRED"
+    retryable = True
+
+
+class ConfirmationInvalid(LedgerError):
+    code = "CONFIRMATION_INVALID"

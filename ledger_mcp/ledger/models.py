@@ -332,3 +332,27 @@ class ReviewCase(SQLModel, table=True):
     created_at: str = Field(index=True)
     created_by: str = Field(max_length=300)
     updated_at: str
+
+
+# --- Confirmations ---
+
+
+class ConfirmationRequest(SQLModel, table=True):
+    """A consequential action (a Storno, a period lock, a large approval) waiting for a human's yes,
+    for clients that cannot ask one themselves (or over HTTP, where the asking client could answer
+    its own question). `question` is exactly what the human grants: the retried call must produce the
+    same question, so a grant cannot be carried over to other arguments. status: pending -> granted
+    or denied -> used (granted and carried out once)."""
+
+    __tablename__ = "confirmation_request"
+    id: str = Field(primary_key=True, max_length=40)
+    action: str = Field(max_length=32)  # reversal | lock_approval | large_approval
+    question: str = Field(sa_column=Column(Text, nullable=False))
+    requested_by: str = Field(max_length=240)
+    status: str = Field(max_length=16, index=True)
+    decided_by: str | None = Field(default=None, max_length=240)
+    decided_via: str | None = Field(default=None, max_length=16)  # cli | api_key
+    note: str | None = Field(default=None, max_length=500)
+    created_at: str
+    decided_at: str | None = None
+    used_at: str | None = None

@@ -49,6 +49,8 @@ TOOL_SCOPES: dict[str, str] = {
     # decisions
     "approve_review_case": APPROVE,
     "reject_review_case": APPROVE,
+    "list_confirmations": APPROVE,
+    "decide_confirmation": APPROVE,
     # periods
     "lock_period": LOCK,
     "close_fiscal_year": LOCK,

@@ -167,7 +167,8 @@ def build_server(settings: Settings, http: HttpOptions | None = None) -> LedgerS
     app = AppContext(db=Database(settings.database_url), actor=settings.actor, requires_key=requires_key,
                      confirm_policy=settings.confirm_policy,
                      documents=DocumentStore(root=settings.documents_dir, inbox=settings.inbox),
-                     approval_confirm_above=settings.approval_confirm_above)
+                     approval_confirm_above=settings.approval_confirm_above,
+                     transport="http" if http is not None else "stdio")
     access = Access(read_only=settings.read_only, allowed_tools=settings.tools)
     auth: dict[str, Any] = {}
     if http is not None and requires_key:

@@ -16,7 +16,7 @@ from typing import Any
 from ledger_mcp.ledger.errors import ValidationFailed
 
 _SIMPLE = {"type", "format", "pattern", "enum", "maxLength", "minLength", "maximum", "minimum", "items",
-           "additionalProperties", "description", "maxItems", "minItems", "const"}
+           "additionalProperties", "description", "maxItems", "minItems"}
 
 
 def compact(schema: Any, *, in_properties: bool = False) -> Any:
@@ -41,6 +41,8 @@ def compact(schema: Any, *, in_properties: bool = False) -> Any:
         if isinstance(other.get("type"), str) and set(other) <= _SIMPLE:
             del out["anyOf"]
             out = {**other, **out, "type": [other["type"], "null"]}
+            if "enum" in other:  # the enum must admit null too, or a null value fails validation
+                out["enum"] = [*other["enum"], None]
     return out
 
 

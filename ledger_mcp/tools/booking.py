@@ -19,7 +19,7 @@ from ledger_mcp.ledger.posting import (
     PostingResult,
     ReversalRequest,
 )
-from ledger_mcp.tools.confirm import Confirmation, confirmation
+from ledger_mcp.tools.confirm import CONFIRMATION_ID, Confirmation, confirmation
 from ledger_mcp.tools.result import answer, intent_uri
 
 APPEND = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
@@ -32,11 +32,14 @@ def _summary(verb: str, result: PostingResult) -> str:
             f"{result.currency}{replay}.")
 
 
-async def reversal(ctx: Context[Any, Any], intent_id: str, reason: str, posting_mode: str = "original_date") -> str:
-    """The question a human confirms before a Storno. Validates first: nobody is asked about a call that
-    would be refused anyway."""
-    request = ReversalRequest(intent_id=intent_id, reason=reason, posting_mode=posting_mode)  # type: ignore[arg-type]
+async def reversal(ctx: Context[Any, Any], intent_id: str, reason: str, posting_mode: str = "original_date",
+                   acknowledge_soft_lock: bool = False) -> str:
+    """The question a human confirms before a Storno. The Storno is rehearsed first (periods, soft
+    locks, settlements, an earlier reversal): nobody is asked about a call that would then be refused."""
+    request = ReversalRequest(intent_id=intent_id, reason=reason, posting_mode=posting_mode,  # type: ignore[arg-type]
+                              acknowledge_soft_lock=acknowledge_soft_lock)
     app: AppContext = ctx.request_context.lifespan_context
+    await app.db.rehearse(posting.reverse_intent, request, provenance(ctx, app))
     s = (await app.db.read(journal.get_intent, request.intent_id)).summary
     when = "today" if request.posting_mode == "current_date" else f"on {s.booking_date}"
     return (f"Reverse intent {request.intent_id} ({s.booking_date}, {s.description!r}, {s.total_amount} {s.currency}) "
@@ -127,10 +130,13 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
             description="original_date: the Storno carries the original booking date; current_date: today "
                         "(use when the original period is closed).")] = "original_date",
         acknowledge_soft_lock: Annotated[bool, Field(description=posting.ACK_DESCRIPTION)] = False,
+        confirmation_id: Annotated[str | None, CONFIRMATION_ID] = None,
     ) -> Annotated[CallToolResult, PostingResult]:
         """Reverse every line of an intent with a new Storno intent (debit and credit swapped). The
         original stays in the journal; both are linked. An intent can be reversed only once; to correct
-        a booking, reverse it and post the corrected booking. The user is asked to confirm."""
+        a booking, reverse it and post the corrected booking. A human confirms: in the client if it can
+        ask, else the call returns CONFIRMATION_REQUIRED with a confirmation_id that the user grants
+        outside this conversation; then repeat the call with it."""
         confirmed.require()
         request = ReversalRequest(intent_id=intent_id, reason=reason, posting_mode=posting_mode,
                                   acknowledge_soft_lock=acknowledge_soft_lock,

@@ -14,15 +14,20 @@ from ledger_mcp.ledger.errors import ValidationFailed
 from ledger_mcp.ledger.periods import PeriodAction, PeriodAnswer, PeriodRequest
 from ledger_mcp.ledger.posting import ACK_DESCRIPTION
 from ledger_mcp.ledger.year_end import YearEndRequest, YearEndResult
-from ledger_mcp.tools.confirm import Confirmation, confirmation
+from ledger_mcp.tools.confirm import CONFIRMATION_ID, Confirmation, confirmation
 from ledger_mcp.tools.result import answer, intent_uri
 
 
-async def lock_approval(ctx: Context[Any, Any], action: str, period: str) -> str | None:
-    """The question a human confirms before a period is locked for good; other actions need none."""
-    if action != "approve_lock":
-        return None
+async def lock_approval(ctx: Context[Any, Any], action: str, period: str, request_id: str | None,
+                        reason: str | None) -> str | None:
+    """The question a human confirms before a period is locked for good; other actions need none. The
+    approval is rehearsed first (four eyes, order, staleness): nobody is asked about a refused call."""
     app: AppContext = ctx.request_context.lifespan_context
+    # Over HTTP the approval is itself a second key's decision (four eyes): that is the confirmation.
+    if action != "approve_lock" or app.transport == "http":
+        return None
+    request = PeriodRequest(action=action, period=period, request_id=request_id, reason=reason)
+    await app.db.rehearse(periods.change_period, request, provenance(ctx, app))
     status = await app.db.read(periods.period_status, period)
     return (f"Lock period {period} for good (Festschreibung): {status.intent_count} intents, debit total "
             f"{status.debit_total} {status.currency}. Nothing can be booked into it afterwards, by any path.")
@@ -46,6 +51,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
                                                         "reopened.")] = None,
         end_period: Annotated[str | None, Field(description="status only: also list every period from period "
                                                             "to end_period (YYYY-MM).")] = None,
+        confirmation_id: Annotated[str | None, CONFIRMATION_ID] = None,
     ) -> Annotated[CallToolResult, PeriodAnswer]:
         """Close accounting periods (months) under GoBD rules, or read their state (same as resource
         ledger://periods/{period}).

@@ -19,7 +19,7 @@ from ledger_mcp.ledger.intake import IntakeRequest, IntakeResult, LogEntry
 from ledger_mcp.ledger.posting import ACK_DESCRIPTION
 from ledger_mcp.ledger.review_cases import ApprovalResult, QueueState, ReviewCaseInfo, ReviewCasePatch
 from ledger_mcp.tools.booking import APPEND
-from ledger_mcp.tools.confirm import Confirmation, confirmation
+from ledger_mcp.tools.confirm import CONFIRMATION_ID, Confirmation, confirmation
 from ledger_mcp.tools.result import READ_ONLY, answer, intent_uri
 
 EDIT = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
@@ -31,8 +31,10 @@ class ReviewQueue(BaseModel):
     ingestion_log: list[LogEntry] | None = Field(default=None, description="Recent intake attempts, when asked.")
 
 
-async def large_approval(ctx: Context[Any, Any], review_case_id: str) -> str | None:
-    """The question a human confirms before an invoice above the configured amount is booked."""
+async def large_approval(ctx: Context[Any, Any], review_case_id: str, override_reason: str | None,
+                         acknowledge_soft_lock: bool) -> str | None:
+    """The question a human confirms before an invoice above the configured amount is booked. The
+    approval is rehearsed first: nobody is asked about a call that would then be refused."""
     app: AppContext = ctx.request_context.lifespan_context
     case = await app.db.read(review_cases.get_case, review_case_id, with_text=False)
     if case.queue_state == "approved":
@@ -44,6 +46,8 @@ async def large_approval(ctx: Context[Any, Any], review_case_id: str) -> str | N
         gross = Decimal(0)
     if gross <= Decimal(app.approval_confirm_above):
         return None
+    await app.db.rehearse(review_cases.approve_case, review_case_id, override_reason, provenance(ctx, app),
+                          acknowledge_soft_lock, {})
     return (f"Book invoice {inv.invoice_number!r} of {case.vendor_name or 'an unassigned vendor'} over {gross} "
             f"{inv.currency or ''} as a payable (review case {case.id})?")
 
@@ -145,6 +149,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
                                                                  "findings; recorded on the case and the "
                                                                  "intent.")] = None,
         acknowledge_soft_lock: Annotated[bool, Field(description=ACK_DESCRIPTION)] = False,
+        confirmation_id: Annotated[str | None, CONFIRMATION_ID] = None,
     ) -> Annotated[CallToolResult, ApprovalResult]:
         """Post the case's invoice: expense lines with VAT split, the payable opened against the vendor,
         the document linked to the intent. Idempotent: approving again returns the same ids. Above the

@@ -110,8 +110,21 @@ async def test_every_line_names_the_key_that_wrote_it(http_ledger: HttpLedger, n
         async with connect(http_ledger.url, key) as client:
             booked[label] = (await book(client, line("4930", "1200", "119.00", "VSt19"),
                                          external_reference=label))["intent_id"]
+    approver = await new_key("owner", "ledger:read,ledger:approve")
     async with connect(http_ledger.url, keys["invoice-agent"], elicitation_callback=confirming_human) as client:
-        reversal = await call(client, "reverse_intent", intent_id=booked["bank-agent"], reason="wrong account")
+        # Over HTTP the asking client could answer its own question: another key with ledger:approve grants.
+        pending = await fail(client, "reverse_intent", intent_id=booked["bank-agent"], reason="wrong account")
+        assert pending["code"] == "CONFIRMATION_REQUIRED"
+        confirmation_id = pending["details"]["confirmation_id"]
+        assert (await fail(client, "decide_confirmation", confirmation_id=confirmation_id,
+                           decision="grant"))["code"] == "MISSING_SCOPE"
+        async with connect(http_ledger.url, approver) as owner:
+            listed = await call(owner, "list_confirmations")
+            assert [c["id"] for c in listed["confirmations"]] == [confirmation_id]
+            granted = await call(owner, "decide_confirmation", confirmation_id=confirmation_id, decision="grant")
+            assert granted["decided_by"] == f"api_key:{prefix_of(approver)}"
+        reversal = await call(client, "reverse_intent", intent_id=booked["bank-agent"], reason="wrong account",
+                              confirmation_id=confirmation_id)
         for label, intent_id in [*booked.items(), ("invoice-agent", reversal["intent_id"])]:
             view = await call(client, "get_intent", intent_id=intent_id)
             prefix = prefix_of(keys[label])
@@ -122,6 +135,19 @@ async def test_every_line_names_the_key_that_wrote_it(http_ledger: HttpLedger, n
             resource = await client.read_resource(f"ledger://intents/{intent_id}")
             audit = json.loads(resource.contents[0].text)  # type: ignore[union-attr]
             assert audit["summary"]["provenance_summary"]["actor_key_prefix"] == prefix
+
+
+async def test_a_key_cannot_grant_its_own_confirmation(http_ledger: HttpLedger,
+                                                       new_key: Callable[..., Any]) -> None:
+    both = await new_key("agent-with-everything", "ledger:read,ledger:book,ledger:approve")
+    async with connect(http_ledger.url, both, elicitation_callback=confirming_human) as client:
+        booked = await book(client, line("4930", "1200", "10.00"))
+        pending = await fail(client, "reverse_intent", intent_id=booked["intent_id"], reason="x")
+        error = await fail(client, "decide_confirmation", confirmation_id=pending["details"]["confirmation_id"],
+                           decision="grant")
+        assert error["code"] == "FOUR_EYES_REQUIRED"
+        assert (await fail(client, "reverse_intent", intent_id=booked["intent_id"], reason="x",
+                           confirmation_id=pending["details"]["confirmation_id"]))["code"] == "CONFIRMATION_INVALID"
 
 
 async def test_completion_needs_the_read_scope(http_ledger: HttpLedger, new_key: Callable[..., Any]) -> None:

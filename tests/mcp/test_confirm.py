@@ -10,6 +10,8 @@ import pytest
 from mcp import Client
 from mcp_types import ElicitRequestParams, ElicitResult
 
+from ledger_mcp.ledger import confirmations
+from ledger_mcp.ledger.db import Database
 from ledger_mcp.server import build_server
 from ledger_mcp.settings import Settings
 from ledger_mcp.tools.confirm import Confirmation, confirmation
@@ -26,10 +28,13 @@ async def large_payment(amount: int) -> str | None:
 CONFIRM_LARGE = confirmation(large_payment)
 
 
-async def approve_payment(amount: int, confirmed: Annotated[Confirmation, CONFIRM_LARGE]) -> str:
+async def approve_payment(amount: int, confirmed: Annotated[Confirmation, CONFIRM_LARGE],
+                          confirmation_id: str | None = None) -> str:
     """A tool that needs confirmation above an amount."""
     confirmed.require()
     return f"{confirmed.method}:{confirmed.outcome}"
+
+
 MODES = pytest.mark.parametrize("mode", ["auto", "legacy"])
 
 
@@ -82,13 +87,61 @@ async def test_no_from_the_human_writes_nothing(settings: Settings, mode: str, a
 
 
 @MODES
-async def test_without_elicitation_the_refuse_policy_refuses(settings: Settings, mode: str) -> None:
+async def test_without_elicitation_a_human_grants_a_pending_confirmation(settings: Settings, mode: str) -> None:
     async with Client(build_server(settings), mode=mode) as client:
+        original = await book(client, line("4930", "1200", "10.00"), description="Papier")
+        other = await book(client, line("4940", "1200", "20.00"), description="Zeitschrift")
+        pending = await fail(client, "reverse_intent", intent_id=original["intent_id"], reason="falsches Konto")
+        assert (pending["code"], pending["retryable"]) == ("CONFIRMATION_REQUIRED", True)
+        confirmation_id = pending["details"]["confirmation_id"]
+        assert "falsches Konto" in pending["details"]["question"] and confirmation_id in pending["hint"]
+        again = await fail(client, "reverse_intent", intent_id=original["intent_id"], reason="falsches Konto")
+        assert again["details"]["confirmation_id"] == confirmation_id  # asking again piles nothing up
+        early = await fail(client, "reverse_intent", intent_id=original["intent_id"], reason="falsches Konto",
+                           confirmation_id=confirmation_id)
+        assert (early["code"], early["retryable"]) == ("CONFIRMATION_INVALID", True)
+        assert await _journal_size(client) == 2
+
+        db = Database(settings.database_url)  # the human, through a channel the agent does not hold
+        await db.write(confirmations.decide, confirmation_id, grant=True, decided_by="user:owner", via="cli")
+        await db.dispose()
+        elsewhere = await fail(client, "reverse_intent", intent_id=other["intent_id"], reason="falsches Konto",
+                               confirmation_id=confirmation_id)
+        assert elsewhere["code"] == "CONFIRMATION_INVALID"  # a grant is for the call it was asked for
+        reversal = await call(client, "reverse_intent", intent_id=original["intent_id"], reason="falsches Konto",
+                              confirmation_id=confirmation_id)
+        assert await _metadata(client, reversal["intent_id"]) == {"confirmation": {
+            "method": "granted", "outcome": "granted by user:owner", "confirmation_id": confirmation_id}}
+        reused = await fail(client, "reverse_intent", intent_id=other["intent_id"], reason="falsches Konto",
+                            confirmation_id=confirmation_id)
+        assert reused["code"] == "CONFIRMATION_INVALID"
+        assert await _journal_size(client) == 3
+
+
+@MODES
+async def test_a_denied_confirmation_stops_the_action(settings: Settings, mode: str) -> None:
+    async with Client(build_server(settings), mode=mode) as client:
+        original = await book(client, line("4930", "1200", "10.00"))
+        pending = await fail(client, "reverse_intent", intent_id=original["intent_id"], reason="x")
+        db = Database(settings.database_url)
+        await db.write(confirmations.decide, pending["details"]["confirmation_id"], grant=False,
+                       decided_by="user:owner", via="cli")
+        await db.dispose()
+        denied = await fail(client, "reverse_intent", intent_id=original["intent_id"], reason="x",
+                            confirmation_id=pending["details"]["confirmation_id"])
+        assert (denied["code"], denied["retryable"]) == ("CONFIRMATION_INVALID", False)
+        assert "do not" in denied["hint"]
+        assert await _journal_size(client) == 1
+
+
+@MODES
+async def test_without_elicitation_the_refuse_policy_refuses(settings: Settings, mode: str) -> None:
+    async with Client(build_server(replace(settings, confirm_policy="refuse")), mode=mode) as client:
         original = await book(client, line("4930", "1200", "10.00"))
         error = await fail(client, "reverse_intent", intent_id=original["intent_id"], reason="x")
         assert error["code"] == "CONFIRMATION_REFUSED"
         assert error["details"]["confirmation"] == {"method": "policy", "outcome": "refuse"}
-        assert "allow_and_record" in error["hint"]
+        assert "pending" in error["hint"]
         assert await _journal_size(client) == 1
 
 
@@ -104,7 +157,8 @@ async def test_without_elicitation_allow_and_record_books_and_says_so(settings: 
 async def test_an_agent_cannot_confirm_by_argument(settings: Settings) -> None:
     async with Client(build_server(settings), elicitation_callback=Human("decline")) as client:
         tool = next(t for t in (await client.list_tools()).tools if t.name == "reverse_intent")
-        assert set(tool.input_schema["properties"]) == {"intent_id", "reason", "posting_mode", "acknowledge_soft_lock"}
+        assert set(tool.input_schema["properties"]) == {"intent_id", "reason", "posting_mode", "acknowledge_soft_lock",
+                                                        "confirmation_id"}
         original = await book(client, line("4930", "1200", "10.00"))
         forged = {"confirmed": True, "method": "elicitation", "outcome": "accepted", "question": "?"}
         result = await client.call_tool("reverse_intent", {"intent_id": original["intent_id"], "reason": "x",
@@ -120,7 +174,12 @@ async def test_nobody_is_asked_about_a_call_that_would_fail(settings: Settings) 
         original = await book(client, line("4930", "1200", "10.00"))
         assert (await fail(client, "reverse_intent", intent_id=original["intent_id"],
                            reason=""))["code"] == "VALIDATION_ERROR"
+        await call(client, "lock_period", action="soft_lock", period="2026-03")
+        soft = await fail(client, "reverse_intent", intent_id=original["intent_id"], reason="x")
+        assert soft["code"] == "PERIOD_SOFT_LOCKED"  # refused before anyone is asked
         assert human.questions == []
+        await call(client, "reverse_intent", intent_id=original["intent_id"], reason="x", acknowledge_soft_lock=True)
+        assert len(human.questions) == 1
 
 
 def test_a_confirmation_that_is_not_resolver_filled_is_refused(settings: Settings) -> None:
