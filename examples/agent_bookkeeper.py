@@ -3,9 +3,11 @@
 Run:  python examples/agent_bookkeeper.py [--data-dir DIR]
 
 It starts `ledger-mcp serve` as a subprocess (the way Claude Desktop would), talks to it with the
-MCP Python SDK client and does what an agent does: book, read structured errors and fix the call,
-retry safely with an idempotency key, correct by reversal, then check open items, the trial
-balance and the hash chain. Without --data-dir the ledger lives in a temporary directory.
+MCP Python SDK client and does what the server's instructions tell an agent: invoices with
+create_invoice, their payment with settle_open_items, other bookings with post_booking; read
+structured errors and fix the call, retry safely with an idempotency key, correct by reversal, then
+check open items against the receivables account, the trial balance and the hash chain. Without
+--data-dir the ledger lives in a temporary directory.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import json
 import sys
 import tempfile
+from decimal import Decimal
 from typing import Any
 
 import anyio
@@ -53,30 +56,32 @@ async def march(client: Client) -> int:
                              {"account": "0800", "amount": "25000.00", "side": "credit"}])
     booked("opening balances", r)
 
-    # 2. Supplier invoice ER-2026-031: office supplies (19 %) and a trade book (7 %), one payable.
-    #    Split booking: debit-only lines carry the tax codes (gross amounts), one credit-only line on 1600.
-    invoice = dict(booking_date="2026-03-04", description="Bürohaus Schmidt ER-2026-031",
-                   external_reference="ER-2026-031", idempotency_key="er-2026-031",
-                   lines=[{"debit_account": "4930", "amount": "119.00", "tax_code": "VSt19"},
-                          {"debit_account": "4940", "amount": "53.50", "tax_code": "VSt7"},
-                          {"credit_account": "1600", "amount": "172.50"}])
-    r = await call(client, "post_booking", **invoice)
-    booked("supplier invoice ER-2026-031", r)
-    for line in r["lines"]:
-        print(f"    {line['debit_account']} / {line['credit_account']} {line['amount']:>8} {line['tax_code'] or ''}")
+    # 2. Supplier invoice ER-2026-031: office supplies (19 %) and a trade book (7 %). The vendor first, then
+    #    the invoice with net lines and tax codes: the server books VAT and the payable, and opens the item.
+    vendor = await call(client, "save_party", kind="vendor", name="Bürohaus Schmidt GmbH",
+                        iban="DE89370400440532013000", default_account="4930")
+    print(f"vendor {vendor['name']} ({vendor['number']})")
+    bill = await call(client, "create_invoice", direction="payable", party_id=vendor["id"],
+                      invoice_number="ER-2026-031", invoice_date="2026-03-04", total_gross="172.50",
+                      idempotency_key=f"{vendor['number']}-ER-2026-031",
+                      lines=[{"net_amount": "100.00", "tax_code": "VSt19", "account": "4930"},
+                             {"net_amount": "50.00", "tax_code": "VSt7", "account": "4940"}])
+    print(f"{'supplier invoice ER-2026-031':<36} invoice {bill['id'][:8]}  open {bill['remaining_amount']} "
+          f"{bill['currency']}, due {bill['due_date']}")
 
-    # 3. Paying it from the bank; the shared external_reference settles the open item.
-    r = await call(client, "post_booking", booking_date="2026-03-18", description="Zahlung ER-2026-031",
-                   external_reference="ER-2026-031", idempotency_key="pay-er-2026-031",
-                   lines=[{"debit_account": "1600", "credit_account": "1200", "amount": "172.50"}])
-    booked("payment ER-2026-031", r)
+    # 3. Paying it from the bank settles the open item.
+    paid = await call(client, "settle_open_items", items=[{"invoice_id": bill["id"]}], payment_date="2026-03-18",
+                      account="1200", reference="ER-2026-031", idempotency_key="pay-er-2026-031")
+    print(f"{'payment ER-2026-031':<36} {paid['items'][0]['status']}, remaining {paid['items'][0]['remaining_amount']}")
 
-    # 4. Customer invoice AR-2026-007 ... typed 2830.00 instead of 2380.00 (corrected in step 7).
-    wrong = await call(client, "post_booking", booking_date="2026-03-10", description="Beratung März AR-2026-007",
-                       external_reference="AR-2026-007", idempotency_key="ar-2026-007",
-                       lines=[{"debit_account": "1400", "credit_account": "8400", "amount": "2830.00",
-                               "tax_code": "USt19"}])
-    booked("customer invoice AR-2026-007", wrong)
+    # 4. Customer invoice AR-2026-007 ... typed 2830.00 instead of 2380.00 net (corrected in step 7).
+    customer = await call(client, "save_party", kind="customer", name="Kanzlei Weber & Partner",
+                          default_account="8400")
+    wrong = await call(client, "create_invoice", direction="receivable", party_id=customer["id"],
+                       invoice_number="AR-2026-007", invoice_date="2026-03-10", total_gross="3367.70",
+                       idempotency_key=f"{customer['number']}-AR-2026-007",
+                       lines=[{"net_amount": "2830.00", "tax_code": "USt19", "description": "Beratung März"}])
+    print(f"{'customer invoice AR-2026-007':<36} invoice {wrong['id'][:8]}  open {wrong['remaining_amount']}")
 
     # 5. Bank fees to an account that does not exist: read the structured error and fix the call.
     fees = dict(booking_date="2026-03-31", description="Kontoführung März", external_reference="KA-2026-03",
@@ -103,21 +108,23 @@ async def march(client: Client) -> int:
     booked("bank fees (retry, same key)", again)
     assert again["replayed"] and again["intent_id"] == r["intent_id"]
 
-    # 7. Correct the customer invoice: reverse (Storno) and book the right amount.
+    # 7. Correct the customer invoice: reverse (Storno) its intent, which cancels the open item, and record
+    #    the right invoice. The Storno needs a human's yes (see main()).
     r = await call(client, "reverse_intent", intent_id=wrong["intent_id"],
                    reason="Betrag vertippt: 2830 statt 2380")
     booked("reversal of AR-2026-007", r)
-    r = await call(client, "post_booking", booking_date="2026-03-10", description="Beratung März AR-2026-007",
-                   external_reference="AR-2026-007", idempotency_key="ar-2026-007-korr",
-                   lines=[{"debit_account": "1400", "credit_account": "8400", "amount": "2380.00",
-                           "tax_code": "USt19"}])
-    booked("customer invoice AR-2026-007 (corr.)", r)
+    right = await call(client, "create_invoice", direction="receivable", party_id=customer["id"],
+                       invoice_number="AR-2026-007", invoice_date="2026-03-10", total_gross="2832.20",
+                       idempotency_key=f"{customer['number']}-AR-2026-007-korr",
+                       lines=[{"net_amount": "2380.00", "tax_code": "USt19", "description": "Beratung März"}])
+    print(f"{'customer invoice AR-2026-007 (corr.)':<36} invoice {right['id'][:8]}  open {right['remaining_amount']}")
 
     # 8. Month-end checks.
     items = (await call(client, "list_open_items"))["open_items"]
     print(f"open items: {len(items)}")
     for item in items:
-        print(f"    {item['kind']:<10} {item['reference']:<12} {item['account']} {item['open_amount']:>9}")
+        print(f"    {item['kind']:<10} {item['invoice_number']:<12} {item['party_name']:<26} "
+              f"{item['remaining_amount']:>9}")
 
     tb = (await call(client, "run_report", report_type="trial_balance",
                      start_date="2026-03-01", end_date="2026-03-31"))["trial_balance"]
@@ -128,7 +135,11 @@ async def march(client: Client) -> int:
 
     chain = await call(client, "verify_chain")
     print(f"hash chain: ok={chain['ok']}, {chain['lines_checked']} lines in {chain['intents_checked']} intents")
-    return 0 if chain["ok"] and tb["balanced"] else 1
+    # The subledger agrees with the books: receivables on 1400 are exactly the open customer invoices.
+    receivables = next(row["closing_balance"] for row in tb["rows"] if row["account"] == "1400")
+    open_receivables = sum(Decimal(i["open_amount"]) for i in items if i["kind"] == "receivable")
+    print(f"receivables 1400: {receivables}, open customer invoices: {open_receivables}")
+    return 0 if chain["ok"] and tb["balanced"] and Decimal(receivables) == open_receivables else 1
 
 
 async def main() -> int:

@@ -50,7 +50,7 @@ from ledger_mcp.ledger.money import format_amount
 from ledger_mcp.ledger.provenance import Provenance
 
 PeriodStatus = Literal["open", "soft_locked", "locked"]
-PeriodAction = Literal["soft_lock", "request_lock", "approve_lock", "cancel_lock", "reopen", "status"]
+LockAction = Literal["soft_lock", "request_lock", "approve_lock", "cancel_lock", "reopen"]
 MAX_PERIODS = 240
 
 
@@ -58,7 +58,7 @@ class PeriodRequest(BaseModel):
     """One lock action on one period."""
 
     model_config = ConfigDict(frozen=True)
-    action: PeriodAction
+    action: LockAction
     period: str = Field(description="YYYY-MM")
     request_id: str | None = Field(default=None, description="approve_lock / cancel_lock: the pending request.")
     reason: str | None = Field(default=None, max_length=500)
@@ -225,14 +225,11 @@ async def guard_write(session: AsyncSession, intent: Intent, *, acknowledge_soft
 
 
 async def change_period(session: AsyncSession, request: PeriodRequest, provenance: Provenance) -> PeriodAnswer:
-    """Apply one lock action (anything but status) and return the period's new state."""
+    """Apply one lock action and return the period's new state."""
     period = parse_period(request.period)
     through = await locked_through(session)
     state = _replay(await _events(session, period))
     action = request.action
-    if action == "status":
-        raise ValidationFailed("status changes nothing and is read, not written.",
-                               hint="Read the status with period_status.")
     if state.status == "locked" or (through and period < through):
         raise PeriodStateConflict(
             f"Period {period} is locked" + ("" if state.status == "locked" else f" (it lies before locked "

@@ -49,6 +49,8 @@ OPENING_BALANCE_CATEGORY = "opening_balance"
 ACK_DESCRIPTION = "Book into a soft-locked period anyway (recorded); else PERIOD_SOFT_LOCKED."
 # Not part of what is booked: a replay with or without the acknowledgement is the same request.
 _UNHASHED_REQUEST_FIELDS = {"acknowledge_soft_lock"}
+# Request fields that came after requests were first hashed: part of the hash only when set.
+_HASHED_WHEN_SET = ("adjustment_period", "control_account_reason")
 
 
 class BookingLine(BaseModel):
@@ -87,7 +89,7 @@ class OpeningBalance(BaseModel):
     """The opening balance of one account: a positive amount on its debit or credit side."""
 
     model_config = ConfigDict(frozen=True)
-    account: str
+    account: str = Field(description="Balance sheet account, e.g. '1200'.")
     amount: str = Field(description="Positive decimal string.")
     side: Literal["debit", "credit"] = Field(description="debit for assets, credit for liabilities/equity.")
 
@@ -386,6 +388,9 @@ async def _replay(session: AsyncSession, key: str | None, request: BaseModel) ->
 
 def _request_hash(request: BaseModel) -> str:
     fields = request.model_dump(mode="json", exclude=_UNHASHED_REQUEST_FIELDS)
+    for name in _HASHED_WHEN_SET:  # fields added later: an older request's hash stays the same
+        if name in fields and fields[name] == type(request).model_fields[name].default:
+            del fields[name]
     return chain.sha256_hex(chain.canonical_json({"type": type(request).__name__, **fields}))
 
 

@@ -14,16 +14,23 @@ from ledger_mcp.resources.json_body import as_json
 
 
 class Chart(BaseModel):
+    """The chart in summary: number -> name, grouped by type and category. Details (report group,
+    system flag) of one account at ledger://accounts/{number}; search with search_accounts."""
+
     chart: str
     base_currency: str
-    accounts: list[AccountInfo]
+    account_count: int
+    accounts: dict[str, dict[str, dict[str, str]]]
 
 
 async def _chart(session: Any) -> Chart:
     meta = await accounts.read_meta(session)
     found = await accounts.search_accounts(session, limit=100_000)
-    return Chart(chart=meta["chart"], base_currency=meta["base_currency"],
-                 accounts=[AccountInfo.of(a) for a in found])
+    grouped: dict[str, dict[str, dict[str, str]]] = {}
+    for account in found:
+        grouped.setdefault(account.type, {}).setdefault(account.category, {})[account.number] = account.name
+    return Chart(chart=meta["chart"], base_currency=meta["base_currency"], account_count=len(found),
+                 accounts=grouped)
 
 
 async def _account(session: Any, number: str) -> AccountInfo:
@@ -33,7 +40,8 @@ async def _account(session: Any, number: str) -> AccountInfo:
 def register(server: MCPServer[Any], app: AppContext) -> None:
     @server.resource("ledger://accounts", name="accounts", title="Chart of accounts", mime_type="application/json")
     async def chart_of_accounts() -> str:
-        """Every active account of the chart (SKR03 or SKR04) with type, category and report group."""
+        """Every active account of the chart (SKR03 or SKR04) in summary: number -> name by type and
+        category. One account in full: ledger://accounts/{number}."""
         return as_json(await app.db.read(_chart))
 
     @server.resource("ledger://accounts/{number}", name="account", title="Account", mime_type="application/json")

@@ -34,6 +34,7 @@ TOOL_SCOPES: dict[str, str] = {
     "find_parties": READ,
     "list_invoices": READ,
     "list_review_cases": READ,
+    "get_period_status": READ,
     # booking
     "post_booking": BOOK,
     "post_opening_balances": BOOK,
@@ -49,7 +50,7 @@ TOOL_SCOPES: dict[str, str] = {
     # decisions
     "approve_review_case": APPROVE,
     "reject_review_case": APPROVE,
-    "list_confirmations": APPROVE,
+    "list_confirmations": READ,
     "decide_confirmation": APPROVE,
     # periods
     "lock_period": LOCK,

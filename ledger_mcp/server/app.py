@@ -33,14 +33,27 @@ log = logging.getLogger("ledger_mcp")
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 INSTRUCTIONS = """\
-ledger-mcp keeps double-entry books (German GAAP, SKR03/SKR04 chart, GoBD hash chain).
-- Book with post_booking: gross amounts as decimal strings ("119.00"); a tax_code such as VSt19 or
-  USt19 splits the gross into net and VAT. Always send an idempotency_key so that a retry never books twice.
-- Nothing is ever edited or deleted: correct a booking with reverse_intent (Storno), then book again.
-  reverse_intent asks the user to confirm; do not call it without the user's go-ahead.
-- Find accounts with search_accounts, tax codes with list_tax_codes; read an intent's full audit view
-  with get_intent; balances with run_report (trial_balance, account_statement).
-- Months are closed with lock_period (soft lock; lock requested by one actor, approved by another).
+ledger-mcp keeps double-entry books (German GAAP, SKR03/SKR04 chart, GoBD hash chain). Choose the tool by
+what happened, so that the open items (receivables, payables) always agree with the books:
+- An invoice we send or receive: create_invoice (find or create the party with find_parties / save_party
+  first). It books revenue or expense with VAT and the receivable or payable, and opens the open item.
+  A supplier invoice as a file (PDF, XRechnung, ZUGFeRD): ingest_document, check the review case, then
+  approve_review_case.
+- A payment of invoices: settle_open_items (it books bank/cash against the receivable or payable and
+  settles the items); for a line of an imported bank statement use reconcile_transaction.
+- Never book the receivables/payables accounts (SKR03 1400/1600, SKR04 1200/3300) with post_booking: it
+  opens and settles no open item, so it is refused (CONTROL_ACCOUNT).
+- Anything else (bank fees, a purchase paid at once, private withdrawals, depreciation): post_booking with
+  gross amounts as decimal strings ("119.00") and a tax_code (VSt19, USt19, ...) that splits net and VAT.
+- Send an idempotency_key with every write: a retry with it never books twice. DUPLICATE_SUSPECTED on a
+  retry means: resend with the first call's idempotency_key, never skip_duplicate_check.
+- Nothing is edited or deleted: correct with reverse_intent (Storno), then book again. A Storno, a final
+  period lock and a large approval need a human's yes: the client asks them, or the call returns
+  CONFIRMATION_REQUIRED with a confirmation_id: tell the user what you want to do, wait until they have
+  granted it, then repeat the same call with confirmation_id. Never grant a confirmation yourself.
+- Look things up with search_accounts, list_tax_codes, find_parties, list_open_items, get_intent,
+  query_journal, run_report (trial_balance, account_statement, aging) and get_period_status.
+- Months close with lock_period (soft_lock; request_lock by one person, approve_lock by another).
   PERIOD_LOCKED: book into details.next_open_period, or reverse with posting_mode current_date.
 - Errors come back as {code, message, retryable, hint}: follow the hint and call again.
 """
@@ -68,6 +81,7 @@ class LedgerServer(MCPServer[AppContext]):
         super().add_tool(fn, name, title, description or inspect.getdoc(fn), *args, **kwargs)
         tool = self._tool_manager.get_tool(name or fn.__name__)
         if tool is not None:
+            tool.description = schemas.tidy_description(tool.description) or ""
             tool.parameters = schemas.strict_input(tool.parameters)
             tool.fn_metadata.output_schema = schemas.lean_output(tool.fn_metadata.output_schema)
         # A confirmation the SDK cannot see as resolver-filled (e.g. its Resolve marker is not a module-level

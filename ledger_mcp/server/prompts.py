@@ -27,22 +27,27 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
                                                   "net/VAT/gross amounts and what was bought or sold.")],
         direction: Annotated[str, Field(description="incoming (a vendor's bill) or outgoing (our sales "
                                                     "invoice)")] = "incoming",
-        expense_account: Annotated[str, Field(description="Account to book against, if already known "
-                                                          "(e.g. 4930 Bürobedarf).")] = "",
+        expense_account: Annotated[str, Field(description="Account to book the lines on, if already known "
+                                                          "(e.g. 4930 Bürobedarf, 8400 Erlöse 19 %).")] = "",
     ) -> str:
-        """Book an incoming or outgoing invoice correctly: accounts, tax code, reference, idempotency key."""
-        account = f"Book it on account {expense_account}. " if expense_account else (
-            "Find the right expense or revenue account with search_accounts. ")
-        payable = ("credit the payables account (SKR03 1600) and debit the expense account; use an input VAT code "
-                   "(VSt19/VSt7, RC19 for reverse charge)" if direction != "outgoing" else
-                   "debit the receivables account (SKR03 1400) and credit the revenue account; use an output VAT "
-                   "code (USt19/USt7)")
+        """Book an incoming or outgoing invoice so that it opens an open item: party, lines, tax codes."""
+        outgoing = direction == "outgoing"
+        party, kind, side, codes = (("customer", "customer", "receivable", "USt19/USt7 (output VAT)") if outgoing
+                                    else ("vendor", "vendor", "payable", "VSt19/VSt7 (input VAT), RC19 for "
+                                                                         "reverse charge"))
+        account = (f"Book the lines on account {expense_account}. " if expense_account else
+                   f"Find the {'revenue' if outgoing else 'expense'} account for each line with search_accounts. ")
         return (f"Book this {direction} invoice in the ledger.\n\n{invoice}\n\n"
-                f"{account}Use post_booking with the GROSS amount as a decimal string and a tax code: {payable}. "
-                "Check tax codes with list_tax_codes. Set external_reference to the invoice number, booking_date "
-                "to the invoice date, and an idempotency_key derived from vendor and invoice number so that a "
-                "retry never books twice. If the server answers DUPLICATE_SUSPECTED, tell me instead of "
-                "overriding. Finish by showing the intent id and the journal lines.")
+                f"1. find_parties (kind {kind}) for the {party}; if it is not there, save_party to create it.\n"
+                f"2. {account}Check the tax codes with list_tax_codes: {codes}.\n"
+                f"3. create_invoice with direction {side}, the party_id, invoice_number, invoice_date, due_date if "
+                "stated, total_gross as printed, and one line per account and tax rate with the NET amount and "
+                "tax_code. Use an idempotency_key such as '<party number>-<invoice number>' so that a retry never "
+                f"books twice. The server books the {side} on the control account itself: never post it with "
+                "post_booking.\n"
+                "If the invoice is a file (PDF, XRechnung, ZUGFeRD), use ingest_document and approve_review_case "
+                "instead. If the server answers DUPLICATE_INVOICE or DUPLICATE_SUSPECTED, tell me instead of "
+                "overriding. Finish by showing the invoice id, its open amount and the intent's journal lines.")
 
     @server.prompt(title="Reconcile a bank statement")
     def reconcile_bank_statement(
@@ -50,28 +55,39 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         statement: Annotated[str, Field(description="The statement lines: date, amount (+/-), counterparty, "
                                                     "purpose.")],
     ) -> str:
-        """Match each bank statement line with open items or book it, then compare the balances."""
+        """Explain every bank statement line in the books: settle open items, book the rest, compare balances."""
         return (f"Reconcile this bank statement against ledger account {bank_account}.\n\n{statement}\n\n"
-                "For each line: look for a matching open item (list_open_items: same amount, reference in the "
-                "purpose text) and settle it with post_booking between the bank account and the receivables or "
-                "payables account, using the invoice number as external_reference. Book lines without an open "
-                "item (fees, interest) on a fitting account after search_accounts. Use the statement line as "
-                "idempotency_key. Then compare the closing balance from run_report account_statement with the "
-                "statement's closing balance and list any line you could not match.")
+                "For each line:\n"
+                "- A payment of one or more invoices (amount and invoice or customer number in the purpose): find "
+                "them with list_open_items and settle them with settle_open_items, account "
+                f"{bank_account}, payment_date the line's date, the purpose as reference and an idempotency_key "
+                "made from the line (date, amount, purpose). A partial payment settles that amount (give each "
+                "item's amount); tell me about any difference such as a cash discount.\n"
+                f"- Anything else (bank fees, interest, a card purchase paid at once): post_booking between "
+                f"{bank_account} and a fitting account found with search_accounts, with a tax code where VAT "
+                "applies.\n"
+                "- Never book the receivables/payables accounts (1400/1600) with post_booking.\n"
+                f"Then compare the closing balance from run_report account_statement for {bank_account} with the "
+                "statement's closing balance and list every line you could not explain.")
 
     @server.prompt(title="Close a month")
     def close_month(
         period: Annotated[str, Field(description="The month to close, YYYY-MM.")],
     ) -> str:
-        """Checklist for a month-end close: completeness, open items, VAT, trial balance, chain."""
+        """Checklist for a month-end close: completeness, open items, VAT, trial balance, chain, lock."""
         return (f"Prepare the month-end close for {period}.\n"
-                f"1. run_report trial_balance from {period}-01 to the month's last day: is it balanced?\n"
-                "2. list_open_items: which receivables and payables are overdue? Which look wrong?\n"
-                "3. query_journal for the month: bookings without external_reference, unusual accounts, "
+                f"1. get_period_status {period}: is it still open, are earlier months locked?\n"
+                f"2. run_report trial_balance from {period}-01 to the month's last day: is it balanced? Do the "
+                "receivables and payables accounts (SKR03 1400/1600) equal list_open_items' totals?\n"
+                "3. list_open_items: which receivables and payables are overdue? Which look wrong?\n"
+                "4. query_journal for the month: bookings without external_reference, unusual accounts, "
                 "reversals; list anything a bookkeeper should look at.\n"
-                "4. Input and output VAT accounts (SKR03 1571/1576, 1771/1776): totals for the VAT return.\n"
-                "5. verify_chain: the hash chain must be intact.\n"
-                "Report findings as a short checklist. Do not book corrections without asking me first.")
+                "5. Input and output VAT accounts (SKR03 1571/1576, 1771/1776): totals for the VAT return.\n"
+                "6. verify_chain: the hash chain must be intact.\n"
+                f"7. If everything is in order and I agree: lock_period soft_lock {period}, then request_lock; a "
+                "second person approves the lock.\n"
+                "Report findings as a short checklist. Do not book corrections without asking me first; correct "
+                "with reverse_intent and a new booking, never by editing.")
 
     @server.prompt(title="Explain an account")
     def explain_account(

@@ -46,13 +46,43 @@ def compact(schema: Any, *, in_properties: bool = False) -> Any:
     return out
 
 
+# Arguments many tools share, described once: a tool's own description of one wins.
+SHARED_ARGUMENTS = {
+    "intent_id": "An intent's id (uuid), e.g. from post_booking or list_intents.",
+    "invoice_id": "An invoice's id (uuid), from create_invoice or list_invoices.",
+    "party_id": "A vendor's or customer's id (uuid), from save_party or find_parties.",
+    "review_case_id": "A review case's id (uuid), from ingest_document or list_review_cases.",
+    "document_id": "A stored document's id (its sha256), from ingest_document.",
+    "idempotency_key": "Any unique string for this write; a retry with the same key and payload returns the "
+                       "original instead of writing twice.",
+    "currency": "ISO 4217 code, e.g. EUR; default the ledger's base currency.",
+    "limit": "Most rows to return.",
+    "offset": "Rows to skip, for the next page.",
+    "cursor": "next_cursor of the previous page.",
+    "notes": "Free text kept with the record.",
+    "external_reference": "Invoice or document number (DATEV Belegfeld 1).",
+    "reference": "Payment reference, e.g. the bank statement's text.",
+    "description": "Booking text.",
+}
+
+
 def strict_input(schema: dict[str, Any]) -> dict[str, Any]:
-    """The compact input schema, refusing arguments it does not name (nested models too)."""
+    """The compact input schema, refusing arguments it does not name (nested models too), shared
+    arguments described. An optional argument is simply left out, so its type does not spell out null."""
     schema = compact(schema)
-    schema["additionalProperties"] = False
-    for definition in schema.get("$defs", {}).values():
-        if definition.get("type") == "object" and "properties" in definition:
-            definition.setdefault("additionalProperties", False)
+    for model in (schema, *schema.get("$defs", {}).values()):
+        if "properties" not in model:
+            continue
+        model["additionalProperties"] = False
+        required = set(model.get("required", []))
+        for name, sub in model["properties"].items():
+            if not sub.get("description") and name in SHARED_ARGUMENTS:
+                sub["description"] = SHARED_ARGUMENTS[name]
+            kinds = sub.get("type")
+            if name not in required and isinstance(kinds, list) and len(kinds) == 2 and "null" in kinds:
+                sub["type"] = next(kind for kind in kinds if kind != "null")
+                if "enum" in sub:
+                    sub["enum"] = [value for value in sub["enum"] if value is not None]
     return schema
 
 
@@ -74,13 +104,31 @@ def lean_output(schema: dict[str, Any] | None) -> dict[str, Any] | None:
             if target.get("enum"):
                 return {key: target[key] for key in ("type", "enum") if key in target}
             return {"type": "object"}
-        return {key: (value if key == "required" else shallow(value)) for key, value in node.items()
-                if key != "description"}
+        reduced = {key: (value if key == "required" else shallow(value)) for key, value in node.items()
+                   if key not in ("description", "default")}
+        if reduced.get("items") == {"type": "object"}:
+            del reduced["items"]  # an array of objects: the objects describe themselves
+        return reduced
 
     top = {key: value for key, value in schema.items() if key not in ("properties", "description")}
     top["properties"] = {name: shallow(sub) for name, sub in schema.get("properties", {}).items()}
     top.pop("required", None)  # every field of a result is always present (null when empty)
     return top
+
+
+def tidy_description(text: str | None) -> str | None:
+    """A docstring's wrapped lines joined: paragraphs and list items ("- ...") stay, line breaks inside
+    them go."""
+    if not text:
+        return text
+    items: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("- ") or not items or not items[-1]:
+            items.append(line)
+        else:
+            items[-1] += " " + line
+    return "\n".join(items)
 
 
 def refuse_unknown_arguments(tool: str, arguments: dict[str, Any], schema: dict[str, Any]) -> None:

@@ -32,7 +32,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         ctx: Context[Any, Any],
         query: Annotated[str, Field(description="Account number prefix or part of the name, e.g. '12' or "
                                                 "'bank'. Empty lists all.")] = "",
-        type: AccountType | None = None,
+        type: Annotated[AccountType | None, Field(description="Only accounts of this type.")] = None,
         category: Annotated[str | None, Field(description="e.g. bank, payables, office, input_vat")] = None,
         limit: Annotated[int, Field(ge=1, le=500)] = 50,
     ) -> Annotated[CallToolResult, AccountList]:
@@ -47,10 +47,12 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
     async def create_account(
         ctx: Context[Any, Any],
         number: Annotated[str, Field(description="4-8 digits, unused")],
-        name: str,
-        type: AccountType,
-        category: str = "",
-        report_group: str = "",
+        name: Annotated[str, Field(description="e.g. 'Bank Sparkasse'")],
+        type: Annotated[AccountType, Field(description="Drives the sign of its balance.")],
+        category: Annotated[str, Field(description="e.g. bank, office, payables (a payables or receivables "
+                                                   "account becomes a control account); default from type.")] = "",
+        report_group: Annotated[str, Field(description="Its line in the balance sheet or P&L, e.g. "
+                                                       "bs.current_assets.bank; default from type.")] = "",
     ) -> Annotated[CallToolResult, AccountInfo]:
         """Add a custom account to the chart (e.g. a second bank account or a finer expense account).
         Numbers are unique; pick one in the range of similar SKR accounts."""
@@ -62,7 +64,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
     @server.tool(title="List tax codes", annotations=READ_ONLY)
     async def list_tax_codes(
         ctx: Context[Any, Any],
-        include_inactive: bool = False,
+        include_inactive: Annotated[bool, Field(description="Also deactivated codes.")] = False,
     ) -> Annotated[CallToolResult, TaxCodeList]:
         """The tax codes usable as tax_code on booking and invoice lines, with rate and VAT accounts
         (same as resource ledger://tax-codes)."""
@@ -74,15 +76,16 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
     async def save_tax_code(
         ctx: Context[Any, Any],
         code: Annotated[str, Field(description="New or existing code, e.g. VSt16")],
-        label: str | None = None,
-        description: str | None = None,
+        label: Annotated[str | None, Field(description="Short name, e.g. 'Vorsteuer 16 %'")] = None,
+        description: Annotated[str | None, Field(description="When to use it.")] = None,
         rate: Annotated[str | None, Field(description="Percentage, e.g. '19' or '5.5'")] = None,
-        kind: TaxKind | None = None,
+        kind: Annotated[TaxKind | None, Field(description="input, output, reverse_charge (self-assessed) or "
+                                                          "exempt")] = None,
         vat_account: Annotated[str | None, Field(description="Input VAT (asset) or output VAT (liability) "
                                                              "account.")] = None,
         self_assess_account: Annotated[str | None, Field(description="Reverse charge: output VAT "
                                                                      "account.")] = None,
-        datev_bu_key: str | None = None,
+        datev_bu_key: Annotated[str | None, Field(description="DATEV BU key for exports, e.g. '9'.")] = None,
         is_active: Annotated[bool | None, Field(description="false deactivates the code.")] = None,
     ) -> Annotated[CallToolResult, TaxCodeInfo]:
         """Create a tax code (label, rate, kind and the VAT accounts its kind needs) or change one (only

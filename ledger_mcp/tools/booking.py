@@ -66,27 +66,24 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
                                                              "this booking is based on.")] = None,
         custom_metadata: Annotated[dict[str, Any] | None, Field(description="Your own JSON object, kept with the "
                                                                             "intent.")] = None,
-        skip_duplicate_check: Annotated[bool, Field(description="Book even if an identical booking (date, "
-                                                                "accounts, amounts, reference) exists. Never for "
-                                                                "a retry: use idempotency_key.")] = False,
+        skip_duplicate_check: Annotated[bool, Field(description="Book even if an identical booking exists. "
+                                                                "Never for a retry: use idempotency_key.")] = False,
         acknowledge_soft_lock: Annotated[bool, Field(description=posting.ACK_DESCRIPTION)] = False,
         adjustment_period: Annotated[bool, Field(description="A closing adjustment (Abschlussbuchung) for "
                                                              "booking_date's fiscal year; recorded on the intent.")
                                      ] = False,
         control_account_reason: Annotated[str | None, Field(
-            description="Required to book on a receivables/payables control account (SKR03 1400/1600): why, "
-                        "e.g. 'migration of open items from the old system'. Recorded.")] = None,
+            description="Only to book a receivables/payables account (migration, reclassification): why. "
+                        "Recorded.")] = None,
     ) -> Annotated[CallToolResult, PostingResult]:
-        """Book one business event as a balanced journal intent: bank fees, cash purchases paid at once,
-        private withdrawals, depreciation, accruals, corrections. Not for invoices or their payments:
-        an invoice to a customer or from a vendor goes through create_invoice (opens the open item) and
-        its payment through settle_open_items or reconcile_transaction; post_booking refuses the
-        receivables/payables control accounts (CONTROL_ACCOUNT).
+        """Book a business event that is not an invoice or its payment (bank fees, purchases paid at once,
+        private withdrawals, depreciation, corrections) as a balanced intent. Invoices: create_invoice;
+        their payments: settle_open_items or reconcile_transaction. Receivables/payables accounts are
+        refused (CONTROL_ACCOUNT).
 
-        Each line: debit_account and credit_account (chart numbers, e.g. SKR03 4930 Bürobedarf / 1200
-        Bank), a positive decimal-string amount, optional tax_code. With a tax code the amount is GROSS,
-        split into net + VAT (VSt19 input VAT, USt19 output VAT; RC19 reverse charge: amount is net, VAT
-        self-assessed). For a split booking give one side per line; the one-sided lines must balance."""
+        Lines move a positive amount from credit_account to debit_account (e.g. SKR03 4930 / 1200). With
+        a tax_code the amount is GROSS, split into net + VAT (RC19 reverse charge: net, VAT self-assessed).
+        A split booking gives one side per line; those lines must balance."""
         request = BookingRequest(
             booking_date=booking_date, description=description, lines=lines, currency=currency,
             external_reference=external_reference, idempotency_key=idempotency_key, document_id=document_id,
@@ -132,11 +129,10 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         acknowledge_soft_lock: Annotated[bool, Field(description=posting.ACK_DESCRIPTION)] = False,
         confirmation_id: Annotated[str | None, CONFIRMATION_ID] = None,
     ) -> Annotated[CallToolResult, PostingResult]:
-        """Reverse every line of an intent with a new Storno intent (debit and credit swapped). The
-        original stays in the journal; both are linked. An intent can be reversed only once; to correct
-        a booking, reverse it and post the corrected booking. A human confirms: in the client if it can
-        ask, else the call returns CONFIRMATION_REQUIRED with a confirmation_id that the user grants
-        outside this conversation; then repeat the call with it."""
+        """Storno: a new intent reversing every line of an intent (debit and credit swapped), linked both
+        ways; once per intent. To correct a booking, reverse it and book again. A human confirms: the
+        client asks, or CONFIRMATION_REQUIRED returns a confirmation_id for the user to grant; then
+        repeat the call with it."""
         confirmed.require()
         request = ReversalRequest(intent_id=intent_id, reason=reason, posting_mode=posting_mode,
                                   acknowledge_soft_lock=acknowledge_soft_lock,

@@ -28,14 +28,14 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
     @server.tool(title="Create or update a vendor or customer", annotations=UPSERT)
     async def save_party(
         ctx: Context[Any, Any],
-        kind: PartyKind,
+        kind: Annotated[PartyKind, Field(description="vendor (we buy) or customer (we sell)")],
         party_id: Annotated[str | None, Field(description="Omit to create; give it to update that party.")] = None,
-        name: str | None = None,
-        tax_id: str | None = None,
+        name: Annotated[str | None, Field(description="Legal name; required to create.")] = None,
+        tax_id: Annotated[str | None, Field(description="Steuernummer, e.g. 143/123/45678")] = None,
         vat_id: Annotated[str | None, Field(description="USt-IdNr., checked, e.g. DE136695976")] = None,
         iban: Annotated[str | None, Field(description="Checked; the BIC is derived when omitted.")] = None,
-        bic: str | None = None,
-        address: str | None = None,
+        bic: Annotated[str | None, Field(description="Checked against the IBAN's bank.")] = None,
+        address: Annotated[str | None, Field(description="Postal address, lines separated by newlines.")] = None,
         default_account: Annotated[str | None, Field(description="Expense (vendor) / revenue (customer) account "
                                                                  "for invoice lines without one, e.g. 4930.")] = None,
         payment_terms_days: Annotated[int | None, Field(ge=0, le=365, description="Default 30.")] = None,
@@ -59,7 +59,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
     @server.tool(title="Find vendors and customers", annotations=READ_ONLY)
     async def find_parties(
         ctx: Context[Any, Any],
-        kind: PartyKind | None = None,
+        kind: Annotated[PartyKind | None, Field(description="vendor or customer; null: both")] = None,
         search: Annotated[str, Field(description="Part of the name, number prefix, VAT ID or IBAN.")] = "",
         party_id: Annotated[str | None, Field(description="One party by id (same as ledger://parties/{id}).")] = None,
         is_active: Annotated[bool | None, Field(description="null: active and inactive")] = True,

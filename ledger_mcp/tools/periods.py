@@ -1,4 +1,4 @@
-"""Period tools: lock_period (soft lock, four-eyes lock, reopen, status) and close_fiscal_year."""
+"""Period tools: get_period_status, lock_period (soft lock, four-eyes lock, reopen) and close_fiscal_year."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from pydantic import Field
 
 from ledger_mcp.context import AppContext, provenance
 from ledger_mcp.ledger import periods, year_end
-from ledger_mcp.ledger.errors import ValidationFailed
-from ledger_mcp.ledger.periods import PeriodAction, PeriodAnswer, PeriodRequest
+from ledger_mcp.ledger.periods import LockAction, PeriodAnswer, PeriodRequest
 from ledger_mcp.ledger.posting import ACK_DESCRIPTION
 from ledger_mcp.ledger.year_end import YearEndRequest, YearEndResult
 from ledger_mcp.tools.confirm import CONFIRMATION_ID, Confirmation, confirmation
-from ledger_mcp.tools.result import answer, intent_uri
+from ledger_mcp.tools.result import READ_ONLY, answer, intent_uri
 
 
 async def lock_approval(ctx: Context[Any, Any], action: str, period: str, request_id: str | None,
@@ -36,47 +35,49 @@ async def lock_approval(ctx: Context[Any, Any], action: str, period: str, reques
 CONFIRM_LOCK = confirmation(lock_approval)
 
 
+def _period_answer(result: PeriodAnswer) -> CallToolResult:
+    pending = f", pending request {result.request_id}" if result.has_pending_request else ""
+    return answer(result, f"{result.message} {result.period}: {result.status}{pending}; {result.intent_count} "
+                          f"intents, {result.line_count} lines, debit total {result.debit_total} {result.currency}.",
+                  [(f"ledger://periods/{result.period}", "period")])
+
+
 def register(server: MCPServer[Any], app: AppContext) -> None:
-    @server.tool(title="Lock or inspect an accounting period", annotations=ToolAnnotations(
+    @server.tool(title="Period status", annotations=READ_ONLY)
+    async def get_period_status(
+        period: Annotated[str, Field(description="The month, YYYY-MM, e.g. '2026-03'.")],
+        end_period: Annotated[str | None, Field(description="Also list every period from period to end_period "
+                                                            "(YYYY-MM).")] = None,
+    ) -> Annotated[CallToolResult, PeriodAnswer]:
+        """A period's state (open, soft_locked, locked), totals, pending lock request and history, where
+        the ledger stands (locked_through, next_open_period); with end_period every period of the range.
+        Same as resource ledger://periods/{period}."""
+        result = await app.db.read(periods.period_status, period, end_period)
+        return _period_answer(result)
+
+    @server.tool(title="Lock an accounting period", annotations=ToolAnnotations(
         read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False))
     async def lock_period(
         ctx: Context[Any, Any],
         confirmed: Annotated[Confirmation, CONFIRM_LOCK],
-        action: Annotated[PeriodAction, Field(description="soft_lock | request_lock | approve_lock | cancel_lock | "
-                                                          "reopen | status")],
+        action: Annotated[LockAction, Field(description="soft_lock | request_lock | approve_lock | cancel_lock | "
+                                                        "reopen")],
         period: Annotated[str, Field(description="The month, YYYY-MM, e.g. '2026-03'.")],
         request_id: Annotated[str | None, Field(description="approve_lock / cancel_lock: the pending request's "
                                                             "id.")] = None,
         reason: Annotated[str | None, Field(description="Recorded with the action, e.g. why a period is "
                                                         "reopened.")] = None,
-        end_period: Annotated[str | None, Field(description="status only: also list every period from period "
-                                                            "to end_period (YYYY-MM).")] = None,
         confirmation_id: Annotated[str | None, CONFIRMATION_ID] = None,
     ) -> Annotated[CallToolResult, PeriodAnswer]:
-        """Close accounting periods (months) under GoBD rules, or read their state (same as resource
-        ledger://periods/{period}).
-
-        soft_lock: bookings into the period then need acknowledge_soft_lock=true. reopen: soft_locked ->
-        open. request_lock + approve_lock: the final lock (Festschreibung); a DIFFERENT actor must approve
-        the request, earlier periods with bookings must be locked first, the period must have ended, and
-        a request goes stale when the period changes after it. A locked period takes no booking by any
-        path and is never reopened; correct it with reverse_intent posting_mode current_date. The lock
-        seals a closing hash that verify_chain rechecks. cancel_lock voids a pending request. status:
-        state, totals, pending request; with end_period a whole range. approve_lock asks the user to
-        confirm."""
-        if action == "status":
-            result = await app.db.read(periods.period_status, period, end_period)
-        else:
-            if end_period is not None:
-                raise ValidationFailed("end_period applies to action 'status' only.",
-                                       hint="Drop end_period, or use action 'status'.")
-            confirmed.require()
-            request = PeriodRequest(action=action, period=period, request_id=request_id, reason=reason)
-            result = await app.db.write(periods.change_period, request, provenance(ctx, app))
-        pending = f", pending request {result.request_id}" if result.has_pending_request else ""
-        return answer(result, f"{result.message} {result.period}: {result.status}{pending}; {result.intent_count} "
-                              f"intents, {result.line_count} lines, debit total {result.debit_total} "
-                              f"{result.currency}.", [(f"ledger://periods/{result.period}", "period")])
+        """Close months under GoBD rules (state: get_period_status). soft_lock: bookings then need
+        acknowledge_soft_lock; reopen undoes it. request_lock + approve_lock by a DIFFERENT actor: the
+        final lock (Festschreibung), in month order, after the month ended; a request goes stale when the
+        month changes. A locked month takes no booking by any path and is never reopened (correct with
+        reverse_intent posting_mode current_date). cancel_lock voids a request. On stdio approve_lock
+        asks a human to confirm (see reverse_intent)."""
+        confirmed.require()
+        request = PeriodRequest(action=action, period=period, request_id=request_id, reason=reason)
+        return _period_answer(await app.db.write(periods.change_period, request, provenance(ctx, app)))
 
     @server.tool(title="Close a fiscal year", annotations=ToolAnnotations(
         read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False))
@@ -88,11 +89,9 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         reason: Annotated[str, Field(description="Recorded on a reversal.")] = "Jahresabschluss / year-end close",
         acknowledge_soft_lock: Annotated[bool, Field(description=ACK_DESCRIPTION)] = False,
     ) -> Annotated[CallToolResult, YearEndResult]:
-        """Year-end close: moves every revenue and expense balance of the year onto the result account
-        (SKR03 0869 / SKR04 2979) on its last day (category year_end_close), and records each balance
-        sheet account's carry-forward via the opening balance account 9000 on the first day of the next
-        year (category carry_forward). A year is closed once unless the close was reversed; reverse works
-        while those periods are not locked."""
+        """Year-end close: every revenue and expense balance onto the result account (SKR03 0869 / SKR04
+        2979) on the year's last day, and each balance sheet account carried forward via 9000 on the next
+        year's first day. Once per year; reverse works while those months are not locked."""
         request = YearEndRequest(year=year, action=action, reason=reason, acknowledge_soft_lock=acknowledge_soft_lock)
         result = await app.db.write(year_end.close_fiscal_year, request, provenance(ctx, app))
         ids = [i for i in (result.close_intent_id, result.carry_forward_intent_id, *result.reversal_intent_ids) if i]

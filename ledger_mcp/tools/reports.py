@@ -32,10 +32,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
     @server.tool(title="Run a report", annotations=READ_ONLY)
     async def run_report(
         ctx: Context[Any, Any],
-        report_type: Annotated[ReportType, Field(description="trial_balance: every account's opening balance, "
-                                                             "debits, credits, closing balance. account_statement: "
-                                                             "one account's lines with running balance. aging: "
-                                                             "open items per party by days past due.")],
+        report_type: Annotated[ReportType, Field(description="Which report; see the list above.")],
         start_date: Annotated[str | None, Field(description="YYYY-MM-DD, inclusive")] = None,
         end_date: Annotated[str | None, Field(description="YYYY-MM-DD, inclusive")] = None,
         account: Annotated[str | None, Field(description="Required for account_statement.")] = None,
@@ -44,7 +41,11 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         kind: Annotated[Direction, Field(description="aging: receivable or payable")] = "receivable",
         as_of: Annotated[str | None, Field(description="aging: YYYY-MM-DD, default today")] = None,
     ) -> Annotated[CallToolResult, Report]:
-        """Run a report over a date range. Balances: positive = debit, negative = credit."""
+        """Run a report over a date range (start_date..end_date). Balances: positive = debit, negative =
+        credit. Report types:
+        - trial_balance: every account's opening balance, debits, credits and closing balance.
+        - account_statement: one account's lines with running balance (needs account; paged).
+        - aging: open receivables or payables (kind) per party by days past due as of a date."""
         db = app.db
         if report_type == "trial_balance":
             tb = await db.read(reports.trial_balance, start_date, end_date)

@@ -45,7 +45,7 @@ async def test_four_eyes_lock_seals_a_closing_hash(pair: tuple[Client, Client]) 
     error = await fail(alice, "lock_period", action="approve_lock", period="2026-01",
                        request_id=requested["request_id"])
     assert error["code"] == "FOUR_EYES_REQUIRED" and "user:alice" in error["message"]
-    assert (await call(bob, "lock_period", action="status", period="2026-01"))["status"] == "open"
+    assert (await call(bob, "get_period_status", period="2026-01"))["status"] == "open"
 
     locked = await call(bob, "lock_period", action="approve_lock", period="2026-01",
                         request_id=requested["request_id"])
@@ -87,7 +87,7 @@ async def test_request_goes_stale_when_the_period_changes(pair: tuple[Client, Cl
                        request_id=requested["request_id"])
     assert error["code"] == "LOCK_REQUEST_STALE" and "1 -> 2 intents" in error["message"]
     assert error["hint"].startswith("cancel_lock")
-    assert (await call(bob, "lock_period", action="status", period="2026-01"))["status"] == "open"
+    assert (await call(bob, "get_period_status", period="2026-01"))["status"] == "open"
 
 
 async def test_request_goes_stale_when_the_period_is_reopened(pair: tuple[Client, Client]) -> None:
@@ -114,7 +114,7 @@ async def test_soft_lock_needs_an_acknowledgement_that_is_recorded(client: Clien
     assert reversal["code"] == "PERIOD_SOFT_LOCKED"
     storno = await call(client, "reverse_intent", intent_id=booked["intent_id"], reason="wrong",
                         acknowledge_soft_lock=True)
-    status = await call(client, "lock_period", action="status", period="2026-02")
+    status = await call(client, "get_period_status", period="2026-02")
     assert status["acknowledged_intent_ids"] == [booked["intent_id"], storno["intent_id"]]
     assert status["intent_count"] == 2
     assert [e["action"] for e in status["history"]] == ["soft_lock", *["acknowledge_soft_lock"] * 2]
@@ -181,7 +181,7 @@ async def test_empty_months_before_a_locked_month_are_closed_too(pair: tuple[Cli
     error = await fail(alice, "post_booking", booking_date="2026-02-10", description="back-dated",
                        lines=[line("4930", "1200", "1.00")])
     assert error["code"] == "PERIOD_LOCKED" and "before locked period 2026-03" in error["message"]
-    status = await call(alice, "lock_period", action="status", period="2026-02")
+    status = await call(alice, "get_period_status", period="2026-02")
     assert status["status"] == "locked" and status["covered_by"] == "2026-03" and status["closing_hash"] is None
 
 
@@ -211,9 +211,11 @@ async def test_year_end_close_through_the_tool(client: Client) -> None:
 
 async def test_bad_period_and_misplaced_arguments(client: Client) -> None:
     for period in ("2026-13", "2026-1", "March", ""):
-        error = await fail(client, "lock_period", action="status", period=period)
+        error = await fail(client, "get_period_status", period=period)
         assert error["code"] == "VALIDATION_ERROR", period
     error = await fail(client, "lock_period", action="soft_lock", period="2026-01", end_period="2026-02")
+    assert (error["code"], error["details"]["unknown_arguments"]) == ("VALIDATION_ERROR", ["end_period"])
+    error = await fail(client, "lock_period", action="status", period="2026-01")
     assert error["code"] == "VALIDATION_ERROR"
     assert (await fail(client, "lock_period", action="burn", period="2026-01"))["code"] == "VALIDATION_ERROR"
 
@@ -224,7 +226,7 @@ async def test_status_of_a_range_matches_the_resources(pair: tuple[Client, Clien
     await book(alice, line("4930", "1200", "20.00"), line("4940", "1200", "5.00"), date="2026-03-05")
     await _lock(alice, bob, "2026-01")
     await call(alice, "lock_period", action="soft_lock", period="2026-02")
-    status = await call(alice, "lock_period", action="status", period="2026-01", end_period="2026-03")
+    status = await call(alice, "get_period_status", period="2026-01", end_period="2026-03")
     rows = {p["period"]: p for p in status["periods"]}
     assert [rows[p]["status"] for p in ("2026-01", "2026-02", "2026-03")] == ["locked", "soft_locked", "open"]
     assert (rows["2026-03"]["intent_count"], rows["2026-03"]["line_count"], rows["2026-03"]["debit_total"]) == (

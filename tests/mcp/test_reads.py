@@ -11,8 +11,8 @@ from tests.conftest import book, call, fail, line
 
 pytestmark = pytest.mark.anyio
 
-READ_TOOLS = {"get_intent", "list_intents", "query_journal", "verify_chain", "search_accounts", "list_tax_codes",
-              "run_report", "list_open_items", "find_parties", "list_invoices", "list_review_cases"}
+READ_TOOLS = {"get_intent", "get_period_status", "list_intents", "query_journal", "verify_chain", "search_accounts",
+              "list_tax_codes", "run_report", "list_open_items", "find_parties", "list_invoices", "list_review_cases"}
 WRITE_TOOLS = {"post_booking", "post_opening_balances", "reverse_intent", "create_account", "save_tax_code",
                "save_party", "create_invoice", "update_invoice", "settle_open_items", "lock_period",
                "close_fiscal_year", "ingest_document", "update_review_case", "approve_review_case",
@@ -109,7 +109,8 @@ async def test_resources_mirror_the_tools(client: Client) -> None:
         return json.loads(result.contents[0].text)  # type: ignore[attr-defined]
 
     chart = body(await client.read_resource("ledger://accounts"))
-    assert chart["chart"] == "skr03" and len(chart["accounts"]) > 100
+    assert chart["chart"] == "skr03" and chart["account_count"] > 100
+    assert chart["accounts"]["asset"]["bank"]["1200"] == "Bank"
     assert body(await client.read_resource("ledger://accounts/1576"))["category"] == "input_vat"
     view = body(await client.read_resource(f"ledger://intents/{booked['intent_id']}"))
     assert view == await call(client, "get_intent", intent_id=booked["intent_id"])
