@@ -37,3 +37,17 @@ def test_the_python_api_example_books_balances_and_verifies(tmp_path: Path) -> N
         verified = subprocess.run([sys.executable, "-m", "ledger_mcp", "verify", "--database-url", url],
                                   capture_output=True, text=True, timeout=120)
         assert verified.returncode == 0 and '"lines_checked": 2' in verified.stdout, verified.stderr
+
+
+def test_the_readme_python_snippet_runs_as_shown(tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Use it from Python", 1)[1]
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    script = tmp_path / "snippet.py"
+    script.write_text(snippet, encoding="utf-8")
+    for expected in ("booked", "replayed"):
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[0].endswith(f" 119.00 {expected}"), done.stdout
+        assert lines[1:] == ["{'1200': '-119.00', '1576': '19.00', '4930': '100.00'} True", "chain ok: True"]
