@@ -172,7 +172,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from ledger_mcp.demo import run_demo
 
-        anyio.run(run_demo, args.data_dir, args.database_url or os.environ.get("LEDGER_MCP_DATABASE_URL"))
+        try:
+            anyio.run(run_demo, args.data_dir, args.database_url or os.environ.get("LEDGER_MCP_DATABASE_URL"))
+        except Exception as exc:
+            if not _server_gone(exc):
+                raise
+            raise Refused("the demo's server stopped before answering; its reason is on the line above") from None
         return 0
     settings = _settings(args)
     try:
@@ -185,6 +190,15 @@ def _run(args: argparse.Namespace) -> int:
         return anyio.run(_verify, settings, args)
     except LedgerError as exc:
         raise Refused(f"{exc.message} {exc.hint}".strip(), FOUND_PROBLEM) from None
+
+
+def _server_gone(exc: BaseException) -> bool:
+    """The stdio server exited (its own one-line reason is already on stderr)."""
+    from mcp.shared.exceptions import MCPError
+
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_server_gone(e) for e in exc.exceptions)
+    return isinstance(exc, MCPError) and "closed" in str(exc).lower()
 
 
 @asynccontextmanager
@@ -299,6 +313,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         # Open (or create) the ledger before serving: a database problem is one line here, not a failed
         # lifespan inside the transport.
         anyio.run(_prepare_for_serving, settings, args)
+        if sys.stdin.isatty():  # someone typed the command: say why nothing seems to happen
+            print("ledger-mcp: serving MCP over stdio for an MCP client that starts this command; Ctrl-C stops",
+                  file=sys.stderr)
         server.run("stdio")
         return 0
     from ledger_mcp.server.http import serve

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
+from sqlalchemy import make_url
 
 from ledger_mcp import migrations
 from ledger_mcp.cli import build_parser, main
 from ledger_mcp.server.access import Access
-from tests.conftest import ON_POSTGRES, fresh_database_url
+from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL, fresh_database_url
 
 ENTRY_POINT = shutil.which("ledger-mcp", path=str(Path(sys.executable).parent)) or "ledger-mcp"
 
@@ -212,3 +213,21 @@ def test_an_older_schema_is_upgraded_only_by_init_or_serve(tmp_path: Path, capsy
     assert f"older schema (revision {previous})" in message and f"ledger-mcp init --data-dir {tmp_path}" in message
     with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (previous,)
+
+
+def test_demo_with_an_unreachable_database_stops_with_the_servers_reason(tmp_path: Path) -> None:
+    url = f"postgresql+asyncpg://booker:s3cret-pw@127.0.0.1:{free_port()}/ledger"
+    result = run("demo", "--database-url", url, "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    reason, ours = result.stderr.strip().splitlines()
+    assert reason.startswith("ledger-mcp: cannot reach the database") and "s3cret-pw" not in reason
+    assert ours == "ledger-mcp: the demo's server stopped before answering; its reason is on the line above"
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="needs the PostgreSQL test server")
+def test_a_postgresql_database_that_does_not_exist(capsys: pytest.CaptureFixture[str]) -> None:
+    assert TEST_DATABASE_URL
+    url = make_url(TEST_DATABASE_URL).set(database="ledger_nowhere").render_as_string(hide_password=False)
+    for argv in (["verify"], ["init"]):
+        message = refused(capsys, *argv, "--database-url", url)
+        assert "cannot use the database postgresql+asyncpg://" in message and "ledger_nowhere" in message
