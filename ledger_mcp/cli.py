@@ -24,6 +24,8 @@ from ledger_mcp import __version__
 from ledger_mcp.settings import CHARTS, Settings
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from ledger_mcp.ledger.db import Database
 
 # Exit codes: 1 the command ran and found a problem (a broken chain, a refused key operation);
@@ -250,10 +252,9 @@ async def _ledger(settings: Settings, args: argparse.Namespace, *, create: bool)
         await db.dispose()
 
 
-def _has_ledger(conn: object) -> bool:
-    from sqlalchemy import Connection, inspect, text
+def _has_ledger(conn: Connection) -> bool:
+    from sqlalchemy import inspect, text
 
-    assert isinstance(conn, Connection)
     return inspect(conn).has_table("ledger_meta") and bool(
         conn.execute(text("SELECT count(*) FROM ledger_meta")).scalar())
 
@@ -296,7 +297,13 @@ async def _verify(settings: Settings, args: argparse.Namespace) -> int:
     async with _ledger(settings, args, create=False) as db:
         report = await db.read(verify_chain)
     print(json.dumps(report.__dict__, indent=2))
-    return 0 if report.ok else FOUND_PROBLEM
+    if report.ok:
+        return 0
+    broken = report.first_break or {}
+    where = ", ".join(f"{k.replace('_', ' ')} {broken[k]}" for k in ("journal_number", "intent_id", "period")
+                      if broken.get(k))
+    print(f"ledger-mcp: the hash chain is broken ({where}): {broken.get('problem')}", file=sys.stderr)
+    return FOUND_PROBLEM
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

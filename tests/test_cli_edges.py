@@ -231,3 +231,17 @@ def test_a_postgresql_database_that_does_not_exist(capsys: pytest.CaptureFixture
     for argv in (["verify"], ["init"]):
         message = refused(capsys, *argv, "--database-url", url)
         assert "cannot use the database postgresql+asyncpg://" in message and "ledger_nowhere" in message
+
+
+def test_verify_names_the_first_broken_link(tmp_path: Path) -> None:
+    example = Path(__file__).parent.parent / "examples" / "python_api.py"
+    subprocess.run([sys.executable, str(example), "--data-dir", str(tmp_path)], check=True, capture_output=True,
+                   timeout=120)
+    assert run("verify", "--data-dir", str(tmp_path)).returncode == 0
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
+        conn.execute("UPDATE journal_line SET amount = amount + 1 WHERE journal_number = 2")
+    result = run("verify", "--data-dir", str(tmp_path))
+    assert result.returncode == 1 and '"ok": false' in result.stdout
+    message = one_line(result.stderr)
+    assert message.startswith("ledger-mcp: the hash chain is broken (journal number 2, intent id ")
+    assert "period 2026-03" in message
