@@ -116,6 +116,7 @@ async def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         data = ["--data-dir", tmp] + (["--database-url", args.database_url] if args.database_url else [])
+        cli(data, "init")
         keys = [cli(data, "keys", "create", "--label", f"bench-{n}", "--scopes", "ledger:read,ledger:book")
                 for n in range(max(counts))]
         port = free_port()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 from decimal import Decimal
@@ -43,7 +44,15 @@ def booked(label: str, r: dict[str, Any]) -> None:
           f"{r['total_amount']} {r['currency']}{replay}")
 
 
-async def march(client: Client) -> int:
+def grant_as_owner(data_dir: str, confirmation_id: str) -> None:
+    """What the owner types on the server's machine; the agent has no such channel."""
+    command = [sys.executable, "-m", "ledger_mcp", "confirm", "grant", confirmation_id, "--data-dir", data_dir,
+               "--actor", "owner"]
+    print(f"  owner: ledger-mcp confirm grant {confirmation_id}")
+    subprocess.run(command, check=True, capture_output=True, text=True)
+
+
+async def march(client: Client, data_dir: str) -> int:
     tools = await client.list_tools()
     print(f"connected: {len(tools.tools)} tools")
     if (await call(client, "list_intents", limit=1))["intents"]:
@@ -109,9 +118,19 @@ async def march(client: Client) -> int:
     assert again["replayed"] and again["intent_id"] == r["intent_id"]
 
     # 7. Correct the customer invoice: reverse (Storno) its intent, which cancels the open item, and record
-    #    the right invoice. The Storno needs a human's yes (see main()).
-    r = await call(client, "reverse_intent", intent_id=wrong["intent_id"],
-                   reason="Betrag vertippt: 2830 statt 2380")
+    #    the right invoice. A Storno needs a human's yes. This client cannot ask one (no elicitation), so the
+    #    server answers CONFIRMATION_REQUIRED; the owner grants it on the server's machine, and the agent
+    #    repeats the call with the confirmation id.
+    storno = dict(intent_id=wrong["intent_id"], reason="Betrag vertippt: 2830 statt 2380")
+    try:
+        r = await call(client, "reverse_intent", **storno)
+    except ToolFailed as waiting:
+        if waiting.error["code"] != "CONFIRMATION_REQUIRED":
+            raise
+        confirmation_id = waiting.error["details"]["confirmation_id"]
+        print(f"waiting for the owner: {waiting.error['details']['question']}")
+        grant_as_owner(data_dir, confirmation_id)
+        r = await call(client, "reverse_intent", **storno, confirmation_id=confirmation_id)
     booked("reversal of AR-2026-007", r)
     right = await call(client, "create_invoice", direction="receivable", party_id=customer["id"],
                        invoice_number="AR-2026-007", invoice_date="2026-03-10", total_gross="2832.20",
@@ -148,13 +167,11 @@ async def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ledger-agent-") as tmp:
         data_dir = args.data_dir or tmp
-        # Nobody watches this agent to confirm its Storno: the server allows it and records that no human was asked.
         server = StdioServerParameters(command=sys.executable, args=[
-            "-m", "ledger_mcp", "serve", "--data-dir", data_dir, "--actor", "bookkeeping-agent",
-            "--confirm-policy", "allow_and_record"])
+            "-m", "ledger_mcp", "serve", "--data-dir", data_dir, "--actor", "bookkeeping-agent"])
         print(f"ledger in {data_dir}")
         async with Client(server) as client:
-            return await march(client)
+            return await march(client, data_dir)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""ledger-mcp command line: serve, init, verify, keys, demo."""
+"""ledger-mcp command line: serve, init, verify, keys, demo.
+
+Only `init` and `serve` create a ledger (or upgrade its schema); every other command opens an
+existing one and refuses when there is none. A mistake the user can fix (no ledger, an unreachable
+database, a bad option) ends with one line on stderr and a non-zero exit, never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,211 +11,408 @@ import argparse
 import json
 import logging
 import os
+import socket
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import anyio
 
 from ledger_mcp import __version__
-from ledger_mcp.settings import CONFIRM_POLICIES, Settings
+from ledger_mcp.settings import CHARTS, CONFIRM_POLICIES, Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from ledger_mcp.ledger.db import Database
+
+# Exit codes: 1 the command ran and found a problem (a broken chain, a refused key operation);
+# 2 it could not run (a set-up or usage mistake).
+FOUND_PROBLEM = 1
+USAGE = 2
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="data directory (env LEDGER_MCP_DATA_DIR)")
-    parser.add_argument("--database-url", help="SQLAlchemy async URL (env LEDGER_MCP_DATABASE_URL)")
-    parser.add_argument("--actor", help="who this instance acts for (env LEDGER_MCP_ACTOR; default OS user)")
-    parser.add_argument("--inbox", help="folders invoices may be ingested from by path, separated by "
-                                        f"{os.pathsep!r} (env LEDGER_MCP_INBOX; default <data-dir>/inbox)")
+class Refused(Exception):
+    """A mistake the user can fix: printed as one line, exit `code`."""
+
+    def __init__(self, message: str, code: int = USAGE) -> None:
+        super().__init__(message)
+        self.code = code
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.load(data_dir=args.data_dir, database_url=args.database_url, actor=args.actor,
-                         chart=getattr(args, "chart", None), read_only=getattr(args, "read_only", None),
-                         tools=getattr(args, "tools", None), confirm_policy=getattr(args, "confirm_policy", None),
-                         inbox=getattr(args, "inbox", None))
+class Parser(argparse.ArgumentParser):
+    """Usage mistakes as one line that points to --help, instead of the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be a number from 1 to 65535, not {text!r}")
+    return port
 
 
 def _env_list(name: str) -> list[str]:
     return [h.strip() for h in os.environ.get(name, "").split(",") if h.strip()]
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="ledger-mcp", description="Double-entry ledger served over MCP.")
-    parser.add_argument("--version", action="version", version=f"ledger-mcp {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+def _location(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="data directory: the SQLite file, stored documents, the inbox (env "
+                                           "LEDGER_MCP_DATA_DIR; default the user data dir, e.g. "
+                                           "~/.local/share/ledger-mcp)")
+    parser.add_argument("--database-url", help="SQLAlchemy async URL, e.g. postgresql+asyncpg://user:password@host"
+                                               ":5432/ledger (env LEDGER_MCP_DATABASE_URL; default "
+                                               "sqlite+aiosqlite:///<data-dir>/ledger.sqlite3)")
 
-    serve = commands.add_parser("serve", help="run the MCP server (stdio; --http for streamable HTTP)")
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    _location(parser)
+    parser.add_argument("--actor", help="who this instance acts for, recorded in provenance (env LEDGER_MCP_ACTOR; "
+                                        "default the OS user)")
+    parser.add_argument("--inbox", help=f"folders invoices may be ingested from by path, separated by {os.pathsep!r} "
+                                        "(env LEDGER_MCP_INBOX; default <data-dir>/inbox)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="ledger-mcp", description="Double-entry ledger served over MCP.")
+    parser.add_argument("--version", action="version", version=f"ledger-mcp {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(sub: argparse._SubParsersAction[Parser], name: str, text: str) -> Parser:
+        return sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+
+    serve = command(commands, "serve", "run the MCP server over stdio (--http: streamable HTTP); creates the "
+                                       "ledger on first start")
     _common(serve)
-    serve.add_argument("--http", action="store_true", help="serve streamable HTTP at /mcp (API keys required)")
+    serve.add_argument("--http", action="store_true", help="serve streamable HTTP at /mcp, API keys required "
+                                                           "(default: stdio)")
     serve.add_argument("--host", default=os.environ.get("LEDGER_MCP_HOST", "127.0.0.1"),
                        help="HTTP listen address (env LEDGER_MCP_HOST; default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=int(os.environ.get("LEDGER_MCP_PORT", "8000")),
+    serve.add_argument("--port", type=_port, default=os.environ.get("LEDGER_MCP_PORT", "8000"),
                        help="HTTP port (env LEDGER_MCP_PORT; default 8000)")
     serve.add_argument("--allowed-host", action="append", default=_env_list("LEDGER_MCP_ALLOWED_HOSTS"),
                        help="extra accepted Host header, e.g. ledger.example.com:443 (repeatable; env "
-                            "LEDGER_MCP_ALLOWED_HOSTS, comma-separated)")
+                            "LEDGER_MCP_ALLOWED_HOSTS, comma-separated; default none besides host:port)")
     serve.add_argument("--public-url", default=os.environ.get("LEDGER_MCP_PUBLIC_URL"),
-                       help="base URL clients use when behind a proxy (env LEDGER_MCP_PUBLIC_URL)")
+                       help="base URL clients use when behind a proxy (env LEDGER_MCP_PUBLIC_URL; default "
+                            "http://host:port)")
     serve.add_argument("--insecure-no-auth", action="store_true",
                        help="HTTP without API keys, every caller has every scope: for test clients on a "
-                            "loopback address only")
+                            "loopback address only (default: off)")
     serve.add_argument("--read-only", action="store_true", default=None,
-                       help="offer only reading tools (env LEDGER_MCP_READ_ONLY=1)")
-    serve.add_argument("--tools", help="comma-separated tool allow-list (env LEDGER_MCP_TOOLS)")
+                       help="offer only reading tools (env LEDGER_MCP_READ_ONLY=1; default: off)")
+    serve.add_argument("--tools", help="comma-separated tool allow-list (env LEDGER_MCP_TOOLS; default: all tools)")
     serve.add_argument("--confirm-policy", choices=CONFIRM_POLICIES,
                        help="when a client cannot ask a human to confirm a consequential action, and always "
                             "over HTTP: pending (a human grants it with `ledger-mcp confirm grant` or an "
                             "approver's key), refuse, allow_and_record (env LEDGER_MCP_CONFIRM_POLICY; default "
                             "pending)")
-    keys = commands.add_parser("keys", help="manage API keys for the HTTP transport")
-    key_commands = keys.add_subparsers(dest="keys_command", required=True)
-    create = key_commands.add_parser("create", help="create a key; its secret is printed once")
-    _common(create)
-    create.add_argument("--label", required=True, help="who or what uses the key")
-    create.add_argument("--scopes", required=True, help="comma-separated, e.g. ledger:read,ledger:book")
-    listing = key_commands.add_parser("list", help="list keys (never their secrets)")
-    _common(listing)
-    revoke = key_commands.add_parser("revoke", help="revoke a key by its prefix")
-    _common(revoke)
-    revoke.add_argument("prefix", help="e.g. lmk_ab12cd34")
-    init = commands.add_parser("init", help="create a ledger with a chart of accounts")
-    _common(init)
-    init.add_argument("--chart", choices=["skr03", "skr04"], default="skr03")
-    init.add_argument("--currency", default="EUR", help="base currency (default EUR)")
-    verify = commands.add_parser("verify", help="verify the hash chain; exit 1 if broken")
-    _common(verify)
-    demo = commands.add_parser("demo", help="start the server over stdio, book like an agent, print it")
-    demo.add_argument("--data-dir", help="ledger to use (default: a fresh temporary one)")
-    demo.add_argument("--database-url", help="database to use instead (env LEDGER_MCP_DATABASE_URL)")
+    serve.add_argument("--chart", choices=CHARTS, help="chart of accounts of a ledger created on first start "
+                                                       "(env LEDGER_MCP_CHART; default skr03)")
 
-    args = parser.parse_args(argv)
+    keys = command(commands, "keys", "manage the API keys of the HTTP transport")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = command(key_commands, "create", "create a key; its secret is printed once")
+    _location(create)
+    create.add_argument("--label", required=True, help="who or what uses the key, e.g. invoice-agent")
+    create.add_argument("--scopes", required=True, help="comma-separated, e.g. ledger:read,ledger:book")
+    listing = command(key_commands, "list", "list keys: prefix, label, scopes, last use (never their secrets)")
+    _location(listing)
+    revoke = command(key_commands, "revoke", "revoke a key by its prefix, effective from the next request")
+    _location(revoke)
+    revoke.add_argument("prefix", help="the key's prefix, e.g. lmk_ab12cd34")
+
+    confirm = command(commands, "confirm", "decide what an agent is waiting for a human to confirm (a Storno, a "
+                                           "period lock, a large approval)")
+    confirm_commands = confirm.add_subparsers(dest="confirm_command", required=True, metavar="ACTION")
+    pending = command(confirm_commands, "list", "list pending confirmations with their questions")
+    _location(pending)
+    for action, text in (("grant", "let the waiting call go ahead once"), ("deny", "refuse the waiting call")):
+        decision = command(confirm_commands, action, text)
+        _location(decision)
+        decision.add_argument("confirmation_id", help="e.g. cnf_1a2b3c4d5e6f7a8b, from `confirm list`")
+        decision.add_argument("--note", help="recorded with the decision (default: none)")
+        decision.add_argument("--actor", help="who decides (env LEDGER_MCP_ACTOR; default: the OS user)")
+
+    init = command(commands, "init", "create a ledger with a chart of accounts, or upgrade an existing "
+                                     "ledger's schema")
+    _location(init)
+    init.add_argument("--chart", choices=CHARTS, help="chart of accounts (env LEDGER_MCP_CHART; default skr03); "
+                                                      "cannot be changed once set")
+    init.add_argument("--currency", default="EUR", help="base currency, ISO 4217 (default EUR)")
+
+    verify = command(commands, "verify", "recompute the hash chain and the locked periods' closing hashes; "
+                                         "exit 1 if broken")
+    _location(verify)
+
+    demo = command(commands, "demo", "start the server over stdio, book like an agent, print every call")
+    demo.add_argument("--data-dir", help="ledger to use (default: a fresh temporary one)")
+    demo.add_argument("--database-url", help="database to use instead (env LEDGER_MCP_DATABASE_URL; default: "
+                                             "SQLite in the data directory)")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        return Settings.load(data_dir=args.data_dir, database_url=args.database_url,
+                             actor=getattr(args, "actor", None), chart=getattr(args, "chart", None),
+                             read_only=getattr(args, "read_only", None), tools=getattr(args, "tools", None),
+                             confirm_policy=getattr(args, "confirm_policy", None), inbox=getattr(args, "inbox", None))
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     # stdout belongs to the MCP protocol on stdio: logs go to stderr.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.command == "serve":
-        try:
-            settings = _settings(args)
-        except ValueError as exc:
-            sys.exit(_refuse(exc))
-        if args.http:
-            sys.exit(anyio.run(_serve_http, settings, args))
-        from ledger_mcp.server import build_server
+    try:
+        sys.exit(_run(args))
+    except Refused as exc:
+        print(f"ledger-mcp: {exc}", file=sys.stderr)
+        sys.exit(exc.code)
+    except KeyboardInterrupt:
+        sys.exit(130)
 
-        try:
-            server = build_server(settings)
-        except ValueError as exc:
-            sys.exit(_refuse(exc))
-        server.run("stdio")
-    elif args.command == "keys":
-        sys.exit(anyio.run(_keys, _settings(args), args))
-    elif args.command == "init":
-        sys.exit(anyio.run(_init, _settings(args), args.currency))
-    elif args.command == "verify":
-        sys.exit(anyio.run(_verify, _settings(args)))
-    elif args.command == "demo":
+
+def _run(args: argparse.Namespace) -> int:
+    from ledger_mcp.ledger.errors import LedgerError
+
+    if args.command == "demo":
         from ledger_mcp.demo import run_demo
 
-        anyio.run(run_demo, args.data_dir, args.database_url or os.environ.get("LEDGER_MCP_DATABASE_URL"))
+        try:
+            anyio.run(run_demo, args.data_dir, args.database_url or os.environ.get("LEDGER_MCP_DATABASE_URL"))
+        except Exception as exc:
+            if not _server_gone(exc):
+                raise
+            raise Refused("the demo's server stopped before answering; its reason is on the line above") from None
+        return 0
+    settings = _settings(args)
+    try:
+        if args.command == "serve":
+            return _serve(settings, args)
+        if args.command == "keys":
+            return anyio.run(_keys, settings, args)
+        if args.command == "init":
+            return anyio.run(_init, settings, args)
+        if args.command == "confirm":
+            return anyio.run(_confirm, settings, args)
+        return anyio.run(_verify, settings, args)
+    except LedgerError as exc:
+        raise Refused(f"{exc.message} {exc.hint}".strip(), FOUND_PROBLEM) from None
 
 
-async def _init(settings: Settings, currency: str) -> int:
-    from ledger_mcp.ledger.accounts import count_accounts, initialise, read_meta
+def _server_gone(exc: BaseException) -> bool:
+    """The stdio server exited (its own one-line reason is already on stderr)."""
+    from mcp.shared.exceptions import MCPError
+
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_server_gone(e) for e in exc.exceptions)
+    return isinstance(exc, MCPError) and "closed" in str(exc).lower()
+
+
+@asynccontextmanager
+async def _ledger(settings: Settings, args: argparse.Namespace, *, create: bool) -> AsyncIterator[Database]:
+    """The ledger's database. `create` (init, serve): make the data directory and bring the schema to
+    the current revision. Otherwise the ledger must exist at the current revision; nothing is created.
+    Database failures become one line naming the database and the cause."""
+    from sqlalchemy.exc import DBAPIError
+
+    from ledger_mcp import migrations
     from ledger_mcp.ledger.db import Database
-    from ledger_mcp.ledger.money import minor_units
 
-    minor_units(currency.upper())
-    settings.prepare()
+    where = settings.database_display
+    if create:
+        try:
+            settings.prepare()
+        except OSError as exc:
+            raise Refused(f"cannot create {exc.filename or settings.data_dir}: {exc.strerror or exc}") from None
+    elif settings.database_url.startswith("sqlite"):
+        # Opening a missing SQLite file would create it: look before connecting.
+        path = Path(where)
+        if not path.is_file() or path.stat().st_size == 0:
+            raise _no_ledger(where, args)
     db = Database(settings.database_url)
     try:
-        await db.create_schema()
-        created = await db.write(initialise, settings.chart, currency.upper())  # type: ignore[arg-type]
-        meta = await db.read(read_meta)
-        count = await db.read(count_accounts)
+        if create:
+            await db.create_schema()
+        else:
+            async with db.engine.connect() as conn:
+                has_ledger = await conn.run_sync(_has_ledger)
+                revision = await conn.run_sync(migrations.current)
+            if not has_ledger:
+                raise _no_ledger(where, args)
+            if revision != migrations.head():
+                raise Refused(f"the ledger at {where} has an older schema (revision {revision or 'baseline'}); "
+                              f"upgrade it first: {_command('init', args)}")
+        yield db
+    except migrations.UnknownRevision as exc:
+        raise Refused(f"{where}: {exc}") from None
+    except OSError as exc:  # the server cannot be reached: refused, unknown host, timeout
+        raise Refused(f"cannot reach the database {where}: {exc.strerror or exc}") from None
+    except DBAPIError as exc:
+        raise Refused(f"cannot use the database {where}: {str(exc.orig).strip() or type(exc.orig).__name__}") from None
+    except Exception as exc:
+        if type(exc).__module__.startswith("asyncpg"):  # e.g. wrong password, no such database
+            raise Refused(f"cannot use the database {where}: {exc}") from None
+        raise
     finally:
         await db.dispose()
+
+
+def _has_ledger(conn: Connection) -> bool:
+    from sqlalchemy import inspect, text
+
+    return inspect(conn).has_table("ledger_meta") and bool(
+        conn.execute(text("SELECT count(*) FROM ledger_meta")).scalar())
+
+
+def _command(name: str, args: argparse.Namespace) -> str:
+    """`ledger-mcp <name>` aimed at the same ledger as this command line."""
+    from ledger_mcp.settings import display_url
+
+    where = (f" --database-url {display_url(args.database_url)}" if args.database_url
+             else f" --data-dir {args.data_dir}" if args.data_dir else "")
+    return f"ledger-mcp {name}{where}"
+
+
+def _no_ledger(where: str, args: argparse.Namespace) -> Refused:
+    return Refused(f"there is no ledger at {where}; create one with: {_command('init', args)}")
+
+
+async def _init(settings: Settings, args: argparse.Namespace) -> int:
+    from ledger_mcp.ledger.accounts import count_accounts, initialise, read_meta
+    from ledger_mcp.ledger.money import minor_units
+
+    currency = args.currency.upper()
+    minor_units(currency)
+    async with _ledger(settings, args, create=True) as db:
+        created = await db.write(initialise, settings.chart, currency)  # type: ignore[arg-type]
+        meta = await db.read(read_meta)
+        count = await db.read(count_accounts)
     state = "created" if created else "already set up"
     print(f"ledger {state}: chart {meta['chart']}, {count} accounts, base currency {meta['base_currency']}, "
-          f"database {settings.database_url}")
-    if not created and meta["chart"] != settings.chart:
-        print(f"note: this ledger uses {meta['chart']}; a chart cannot be changed once set.", file=sys.stderr)
-        return 1
+          f"database {settings.database_display}")
+    if not created and args.chart and meta["chart"] != args.chart:
+        print(f"ledger-mcp: this ledger uses {meta['chart']}; a chart cannot be changed once set", file=sys.stderr)
+        return FOUND_PROBLEM
     return 0
 
 
-async def _verify(settings: Settings) -> int:
+async def _verify(settings: Settings, args: argparse.Namespace) -> int:
     from ledger_mcp.ledger.chain import verify_chain
-    from ledger_mcp.ledger.db import Database
 
-    db = Database(settings.database_url)
-    try:
+    async with _ledger(settings, args, create=False) as db:
         report = await db.read(verify_chain)
-    finally:
-        await db.dispose()
     print(json.dumps(report.__dict__, indent=2))
-    return 0 if report.ok else 1
+    if report.ok:
+        return 0
+    broken = report.first_break or {}
+    where = ", ".join(f"{k.replace('_', ' ')} {broken[k]}" for k in ("journal_number", "intent_id", "period")
+                      if broken.get(k))
+    print(f"ledger-mcp: the hash chain is broken ({where}): {broken.get('problem')}", file=sys.stderr)
+    return FOUND_PROBLEM
 
 
-def _refuse(exc: ValueError) -> int:
-    """A configuration mistake: say what it is, without a traceback."""
-    print(f"ledger-mcp: {exc}", file=sys.stderr)
-    return 2
-
-
-async def _serve_http(settings: Settings, args: argparse.Namespace) -> int:
-    from ledger_mcp.ledger.db import Database
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from ledger_mcp.server import build_server
-    from ledger_mcp.server.app import prepare_ledger
-    from ledger_mcp.server.http import HttpOptions, count_active_keys, serve
+    from ledger_mcp.server.http import HttpOptions
 
     try:
         options = HttpOptions(host=args.host, port=args.port, allowed_hosts=tuple(args.allowed_host),
-                              public_url=args.public_url, require_key=not args.insecure_no_auth)
+                              public_url=args.public_url, require_key=not args.insecure_no_auth) if args.http else None
         server = build_server(settings, options)
     except ValueError as exc:
-        return _refuse(exc)
-    if options.require_key:
-        # Refuse to start rather than serve an endpoint nobody can use: a missing key is a set-up mistake.
-        settings.prepare()
-        db = Database(settings.database_url)
-        try:
-            await prepare_ledger(db, settings.chart)
-            active = await count_active_keys(db)
-        finally:
-            await db.dispose()
-        if not active:
-            print("ledger-mcp: no active API key; create one first:\n"
-                  "  ledger-mcp keys create --label NAME --scopes ledger:read,ledger:book", file=sys.stderr)
-            return 2
-    print(f"ledger-mcp: serving MCP at {options.base_url}/mcp", file=sys.stderr)
-    await serve(server, options)
+        raise Refused(str(exc)) from None
+    if options is None:
+        # Open (or create) the ledger before serving: a database problem is one line here, not a failed
+        # lifespan inside the transport.
+        anyio.run(_prepare_for_serving, settings, args)
+        if sys.stdin.isatty():  # someone typed the command: say why nothing seems to happen
+            print("ledger-mcp: serving MCP over stdio for an MCP client that starts this command; Ctrl-C stops",
+                  file=sys.stderr)
+        server.run("stdio")
+        return 0
+    from ledger_mcp.server.http import serve
+
+    with _listen(options.host, options.port) as sock:
+        active_keys = anyio.run(_prepare_for_serving, settings, args)
+        if options.require_key and not active_keys:
+            # An endpoint nobody can use is a set-up mistake: refuse to start.
+            raise Refused("no active API key; create one first: "
+                          f"{_command('keys create', args)} --label NAME --scopes ledger:read,ledger:book")
+        print(f"ledger-mcp: serving MCP at {options.base_url}/mcp", file=sys.stderr)
+        anyio.run(serve, server, options, sock)
+    return 0
+
+
+async def _prepare_for_serving(settings: Settings, args: argparse.Namespace) -> int:
+    """Create or upgrade the ledger; the number of active API keys."""
+    from ledger_mcp.server.app import prepare_ledger
+    from ledger_mcp.server.http import count_active_keys
+
+    async with _ledger(settings, args, create=True) as db:
+        await prepare_ledger(db, settings.chart)
+        return await count_active_keys(db)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket up front, so that a busy port or a bad address is one clear line."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise Refused(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+async def _confirm(settings: Settings, args: argparse.Namespace) -> int:
+    """The human's channel for confirmations: the server's machine, which the agent does not hold."""
+    from ledger_mcp.ledger import confirmations
+
+    async with _ledger(settings, args, create=False) as db:
+        if args.confirm_command == "list":
+            found = await db.read(confirmations.list_confirmations)
+            for item in found:
+                print(f"{item.id}  {item.created_at}  requested by {item.requested_by}\n    {item.question}")
+            if not found:
+                print("no pending confirmations", file=sys.stderr)
+            return 0
+        decided = await db.write(confirmations.decide, args.confirmation_id, grant=args.confirm_command == "grant",
+                                 decided_by=f"user:{settings.actor}", via="cli", note=args.note)
+    print(f"{decided.id} {decided.status}: {decided.question}")
+    if decided.status == "granted":
+        print("the agent may now repeat its call with this confirmation_id", file=sys.stderr)
     return 0
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> int:
     from ledger_mcp.ledger import api_keys
-    from ledger_mcp.ledger.db import Database
     from ledger_mcp.ledger.errors import LedgerError
-    from ledger_mcp.server.app import prepare_ledger
 
-    settings.prepare()
-    db = Database(settings.database_url)
-    try:
-        await prepare_ledger(db, settings.chart)
-        if args.keys_command == "create":
-            created = await db.write(api_keys.create_api_key, args.label, args.scopes)
-            print(f"created key {created.info.prefix} ({created.info.label}) with scopes "
-                  f"{','.join(created.info.scopes)}", file=sys.stderr)
-            print("the secret is shown only now; send it as 'Authorization: Bearer <secret>':", file=sys.stderr)
-            print(created.secret)
-        elif args.keys_command == "list":
-            for key in await db.read(api_keys.list_api_keys):
-                state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
-                print(f"{key.prefix}  {key.label}  {','.join(key.scopes)}  created {key.created_at}  {state}  "
-                      f"last used {key.last_used_at or 'never'}")
-        else:
-            revoked = await db.write(api_keys.revoke_api_key, args.prefix)
-            print(f"revoked {revoked.prefix} ({revoked.label}) at {revoked.revoked_at}")
-    except LedgerError as exc:
-        print(f"ledger-mcp: {exc.message} {exc.hint}", file=sys.stderr)
-        return 1
-    finally:
-        await db.dispose()
+    async with _ledger(settings, args, create=False) as db:
+        try:
+            if args.keys_command == "create":
+                created = await db.write(api_keys.create_api_key, args.label, args.scopes)
+                print(f"created key {created.info.prefix} ({created.info.label}) with scopes "
+                      f"{','.join(created.info.scopes)}", file=sys.stderr)
+                print("the secret is shown only now; send it as 'Authorization: Bearer <secret>':", file=sys.stderr)
+                print(created.secret)
+            elif args.keys_command == "list":
+                for key in await db.read(api_keys.list_api_keys):
+                    state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
+                    print(f"{key.prefix}  {key.label}  {','.join(key.scopes)}  created {key.created_at}  {state}  "
+                          f"last used {key.last_used_at or 'never'}")
+            else:
+                revoked = await db.write(api_keys.revoke_api_key, args.prefix)
+                print(f"revoked {revoked.prefix} ({revoked.label}) at {revoked.revoked_at}")
+        except LedgerError as exc:
+            raise Refused(f"{exc.message} {exc.hint}".strip(), FOUND_PROBLEM) from None
     return 0

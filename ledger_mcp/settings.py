@@ -9,15 +9,44 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_data_dir
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
 from ledger_mcp.ledger.provenance import default_actor
 
 ConfirmPolicy = Literal["pending", "refuse", "allow_and_record"]
 CONFIRM_POLICIES: tuple[str, ...] = ("pending", "refuse", "allow_and_record")
+CHARTS = ("skr03", "skr04")
+# The async drivers the ledger runs on, by database.
+DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+URL_FORMS = "sqlite+aiosqlite:////path/ledger.sqlite3 or postgresql+asyncpg://user:password@host:5432/database"
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+def _flag(name: str) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if value in {"", "0", "false", "no", "off"}:
+        return False
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    raise ValueError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), not {value!r}")
+
+
+def display_url(url: str) -> str:
+    """The database URL as it may be shown: without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.split("@", 1)[-1] if "@" in url else url
+
+
+def _check_url(url: str) -> str:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(f"database URL {display_url(url)!r} cannot be parsed; use {URL_FORMS}") from None
+    if DRIVERS.get(parsed.get_backend_name()) != parsed.get_driver_name():
+        raise ValueError(f"database URL {display_url(url)} names no supported database driver; use {URL_FORMS}")
+    return url
 
 
 def _names(value: str | None) -> frozenset[str] | None:
@@ -60,7 +89,10 @@ class Settings:
         directory = Path(data_dir or os.environ.get("LEDGER_MCP_DATA_DIR") or user_data_dir("ledger-mcp"))
         directory = directory.expanduser().resolve()
         default_url = f"sqlite+aiosqlite:///{directory / 'ledger.sqlite3'}"
-        url = database_url or os.environ.get("LEDGER_MCP_DATABASE_URL") or default_url
+        url = _check_url(database_url or os.environ.get("LEDGER_MCP_DATABASE_URL") or default_url)
+        chart = chart or os.environ.get("LEDGER_MCP_CHART") or "skr03"
+        if chart not in CHARTS:
+            raise ValueError(f"chart must be one of {', '.join(CHARTS)}, not {chart!r}")
         policy = confirm_policy or os.environ.get("LEDGER_MCP_CONFIRM_POLICY") or "pending"
         if policy not in CONFIRM_POLICIES:
             raise ValueError(f"confirm policy must be one of {', '.join(CONFIRM_POLICIES)}, not {policy!r}")
@@ -68,13 +100,15 @@ class Settings:
         folders = [Path(p).expanduser().resolve() for p in (inbox or inbox_env or "").split(os.pathsep) if p]
         threshold = approval_confirm_above or os.environ.get("LEDGER_MCP_CONFIRM_APPROVAL_ABOVE") or "1000.00"
         try:
-            Decimal(threshold)
+            valid = Decimal(threshold).is_finite() and Decimal(threshold) >= 0
         except InvalidOperation:
-            raise ValueError(f"approval confirmation threshold must be a decimal amount, not {threshold!r}") from None
+            valid = False
+        if not valid:
+            raise ValueError(f"approval confirmation threshold must be a decimal amount of 0 or more, "
+                             f"not {threshold!r}")
         return cls(data_dir=directory, database_url=url,
                    actor=actor or os.environ.get("LEDGER_MCP_ACTOR") or default_actor(),
-                   chart=chart or os.environ.get("LEDGER_MCP_CHART") or "skr03",
-                   read_only=read_only or _flag(os.environ.get("LEDGER_MCP_READ_ONLY")),
+                   chart=chart, read_only=read_only or _flag("LEDGER_MCP_READ_ONLY"),
                    tools=_names(tools if tools is not None else os.environ.get("LEDGER_MCP_TOOLS")),
                    confirm_policy=policy,  # type: ignore[arg-type]
                    inbox=tuple(folders) or (directory / "inbox",), approval_confirm_above=threshold)
@@ -83,6 +117,12 @@ class Settings:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for folder in self.inbox:
             folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def database_display(self) -> str:
+        """The database as messages name it: the SQLite file's path, or the URL without its password."""
+        url = make_url(self.database_url)
+        return str(url.database) if url.get_backend_name() == "sqlite" else display_url(self.database_url)
 
     @property
     def documents_dir(self) -> Path:

@@ -13,6 +13,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_create_list_revoke(tmp_path: Path) -> None:
     data = ["--data-dir", str(tmp_path)]
+    assert _run("init", *data).returncode == 0
     created = _run("keys", "create", "--label", "invoice-agent", "--scopes", "ledger:read,ledger:book", *data)
     assert created.returncode == 0, created.stderr
     secret = created.stdout.strip()
@@ -29,6 +30,7 @@ def test_create_list_revoke(tmp_path: Path) -> None:
 
 
 def test_unknown_scope_is_refused(tmp_path: Path) -> None:
+    assert _run("init", "--data-dir", str(tmp_path)).returncode == 0
     bad = _run("keys", "create", "--label", "x", "--scopes", "ledger:read,ledger:everything", "--data-dir",
                str(tmp_path))
     assert bad.returncode == 1 and "ledger:everything" in bad.stderr
@@ -36,7 +38,10 @@ def test_unknown_scope_is_refused(tmp_path: Path) -> None:
 
 def test_http_refuses_to_start_without_an_active_key(tmp_path: Path) -> None:
     run = _run("serve", "--http", "--port", "9", "--data-dir", str(tmp_path))
-    assert run.returncode == 2 and "keys create" in run.stderr
+    assert run.returncode == 2 and f"ledger-mcp keys create --data-dir {tmp_path} --label NAME" in run.stderr
+    # serve created the ledger, so the command it names works as printed.
+    created = _run("keys", "create", "--data-dir", str(tmp_path), "--label", "a", "--scopes", "ledger:read")
+    assert created.returncode == 0, created.stderr
 
 
 def test_no_auth_is_refused_off_loopback(tmp_path: Path) -> None:

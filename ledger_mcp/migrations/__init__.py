@@ -37,8 +37,29 @@ def head() -> str:
     return heads[0]
 
 
+@cache
+def known() -> frozenset[str]:
+    """Every revision this version of ledger-mcp knows."""
+    return frozenset(s.revision for s in ScriptDirectory.from_config(config()).walk_revisions())
+
+
+class UnknownRevision(RuntimeError):
+    """The database is at a revision this version of ledger-mcp does not know: a newer version
+    migrated it. Nothing can be read or written safely; upgrading ledger-mcp is the fix."""
+
+    def __init__(self, revision: str) -> None:
+        super().__init__(f"the database is at schema revision {revision}, which this version of ledger-mcp does "
+                         "not know (a newer ledger-mcp upgraded it); install that version or a later one")
+        self.revision = revision
+
+
 def current(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    """The revision the database is at (None: no ledger schema, or one from before migrations);
+    raises UnknownRevision for a revision newer than this code."""
+    version = MigrationContext.configure(connection).get_current_revision()
+    if version is not None and version not in known():
+        raise UnknownRevision(version)
+    return version
 
 
 def upgrade(connection: Connection, revision: str = "head") -> None:

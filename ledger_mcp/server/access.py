@@ -7,6 +7,7 @@ Adding a tool: add its name to TOOL_SCOPES with the scope it needs. A tool missi
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -135,7 +136,13 @@ class Access:
         """Refuse an allow-list naming tools that do not exist: a typo would silently hide a tool."""
         if self.allowed_tools is None:
             return
-        unknown = sorted(self.allowed_tools - set(registered))
+        known = sorted(registered)  # read once: `registered` may be a generator
+        unknown = sorted(self.allowed_tools - set(known))
         if unknown:
-            raise ValueError(f"unknown tool(s) in the tool allow-list: {', '.join(unknown)}; "
-                             f"known: {', '.join(sorted(registered))}")
+            named = ", ".join(_with_suggestion(name, known) for name in unknown)
+            raise ValueError(f"unknown tool(s) in the tool allow-list: {named}; known: {', '.join(known)}")
+
+
+def _with_suggestion(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"{name} (did you mean {close[0]}?)" if close else name

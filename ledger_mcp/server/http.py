@@ -12,24 +12,34 @@ import logging
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
+import anyio
 import uvicorn
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.routes import create_protected_resource_routes
 from mcp.server.auth.settings import AuthSettings
-from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
+from ledger_mcp import __version__
 from ledger_mcp.ledger import api_keys
 from ledger_mcp.ledger.clock import utc_now
 from ledger_mcp.ledger.db import Database
+
+if TYPE_CHECKING:
+    from ledger_mcp.server.app import LedgerServer
 
 log = logging.getLogger(__name__)
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 MCP_PATH = "/mcp"
+HEALTH_PATH = "/health"
+HEALTH_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -95,9 +105,30 @@ class ApiKeyVerifier:
                            claims={"label": info.label})
 
 
-def http_app(server: MCPServer[Any], options: HttpOptions) -> Starlette:
+def health_route(db: Database) -> Route:
+    """GET /health for load balancers and orchestrators: no key needed, and nothing about the ledger
+    beyond whether its database answers (200) or not (503)."""
+
+    async def health(_: Request) -> JSONResponse:
+        reachable = False
+        with anyio.move_on_after(HEALTH_TIMEOUT):
+            try:
+                async with db.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+                reachable = True
+            except Exception:  # the reason may name hosts or users: logged, never answered
+                log.warning("health check: database not reachable", exc_info=True)
+        body = {"status": "ok" if reachable else "unavailable", "version": __version__,
+                "database_reachable": reachable}
+        return JSONResponse(body, status_code=200 if reachable else 503, headers={"Cache-Control": "no-store"})
+
+    return Route(HEALTH_PATH, health, methods=["GET"])
+
+
+def http_app(server: LedgerServer, options: HttpOptions) -> Starlette:
     app = server.streamable_http_app(streamable_http_path=MCP_PATH, transport_security=options.transport_security(),
                                      host=options.host)
+    app.router.routes.append(health_route(server.app.db))
     if options.require_key:
         # The SDK's metadata lists only scopes every token must hold (none here); list all a key can hold.
         auth = options.auth_settings()
@@ -109,14 +140,14 @@ def http_app(server: MCPServer[Any], options: HttpOptions) -> Starlette:
     return app
 
 
-def uvicorn_server(server: MCPServer[Any], options: HttpOptions) -> uvicorn.Server:
+def uvicorn_server(server: LedgerServer, options: HttpOptions) -> uvicorn.Server:
     """`await .serve()` runs it; setting `.should_exit` stops it gracefully."""
     config = uvicorn.Config(http_app(server, options), host=options.host, port=options.port, log_level="warning",
                             lifespan="on")
     return uvicorn.Server(config)
 
 
-async def serve(server: MCPServer[Any], options: HttpOptions, sock: socket.socket | None = None) -> None:
+async def serve(server: LedgerServer, options: HttpOptions, sock: socket.socket | None = None) -> None:
     """Serve until stopped. `sock`: an already bound socket (tests bind port 0 first)."""
     await uvicorn_server(server, options).serve(sockets=[sock] if sock else None)
 

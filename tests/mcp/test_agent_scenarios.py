@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -19,8 +20,6 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 
-from ledger_mcp.ledger import confirmations
-from ledger_mcp.ledger.db import Database
 from ledger_mcp.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -66,12 +65,15 @@ class ToolError(Exception):
 
 
 async def grant_as_the_user(settings: Settings, confirmation_id: str) -> None:
-    """The human grants a pending confirmation through a channel the agent does not hold."""
-    db = Database(settings.database_url)
-    try:
-        await db.write(confirmations.decide, confirmation_id, grant=True, decided_by="user:owner", via="cli")
-    finally:
-        await db.dispose()
+    """The human grants a pending confirmation through a channel the agent does not hold: the command
+    line on the server's machine."""
+    ledger = ["--data-dir", str(settings.data_dir), "--database-url", settings.database_url]
+    listed = subprocess.run([sys.executable, "-m", "ledger_mcp", "confirm", "list", *ledger], capture_output=True,
+                            text=True, timeout=60, check=True)
+    assert confirmation_id in listed.stdout
+    granted = subprocess.run([sys.executable, "-m", "ledger_mcp", "confirm", "grant", confirmation_id, *ledger,
+                              "--actor", "owner"], capture_output=True, text=True, timeout=60, check=True)
+    assert f"{confirmation_id} granted" in granted.stdout
 
 
 async def with_confirmation(agent: Agent, settings: Settings, tool: str, **arguments: Any) -> dict[str, Any]:
