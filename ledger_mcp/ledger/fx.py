@@ -228,17 +228,20 @@ async def import_ecb_rates(session: AsyncSession, text: str, provenance: Provena
     days = sorted({d for d, _ in rates})
     inserted = updated = 0
     if days:
-        stored = {(r.rate_date, r.currency): r for r in (await session.exec(
-            select(ExchangeRate).where(ExchangeRate.source == "ecb", col(ExchangeRate.rate_date) >= days[0],
-                                       col(ExchangeRate.rate_date) <= days[-1]))).all()}
+        stored = {(d, c): r for d, c, r in (await session.exec(
+            select(col(ExchangeRate.rate_date), col(ExchangeRate.currency), col(ExchangeRate.rate))
+            .where(ExchangeRate.source == "ecb", col(ExchangeRate.rate_date) >= days[0],
+                   col(ExchangeRate.rate_date) <= days[-1]))).all()}
         now, actor = utc_now(), provenance.actor_display
         new = []
         for (day, code), rate in sorted(rates.items()):
-            row = stored.get((day, code))
-            if row is None:
+            known = stored.get((day, code))
+            if known is None:
                 new.append({"rate_date": day, "currency": code, "source": "ecb", "rate": rate, "created_at": now,
                             "created_by": actor})
-            elif row.rate != rate:
+            elif known != rate:
+                row = await session.get(ExchangeRate, (day, code, "ecb"))
+                assert row is not None
                 row.rate, row.created_at, row.created_by = rate, now, actor
                 session.add(row)
                 updated += 1

@@ -168,7 +168,7 @@ async def _post_payment(session: AsyncSession, request: SettlementRequest, party
                         allocations: list[tuple[Invoice, int]], net: int, provenance: Provenance,
                         rate: fx.Rate | None = None, cleared: dict[str, int] | None = None) -> Any:
     account = (request.account or "").strip()
-    if net and not account:
+    if (net or rate is not None) and not account:
         raise ValidationFailed("A payment needs the bank or cash account the money moved through.",
                                hint="Pass account, e.g. '1200' (bank) or '1000' (cash), or intent_id to link a "
                                     "payment already posted.")
