@@ -182,7 +182,7 @@ async def post_booking(session: AsyncSession, request: BookingRequest, provenanc
     accounts = await require_accounts(session, account_numbers)
     legs = await _apply_tax_codes(session, legs, accounts, currency)
     pairs = _pair(legs, currency)
-    fingerprint = _fingerprint(booking_date.isoformat(), pairs, request.external_reference)
+    fingerprint = _fingerprint(booking_date.isoformat(), pairs, request.external_reference, rate)
     if not request.skip_duplicate_check:
         await _refuse_duplicate(session, fingerprint)
     intent = Intent(
@@ -280,7 +280,7 @@ async def post_legs(session: AsyncSession, *, category: str, booking_date: date 
     await require_accounts(session, {n for leg in legs for n in (leg.debit, leg.credit) if n})
     pairs = _pair(legs, currency)
     fingerprint = _fingerprint(date_.isoformat(), pairs, f"{party_id}:{external_reference}" if party_id
-                               else external_reference)
+                               else external_reference, rate)
     if not skip_duplicate_check:
         await _refuse_duplicate(session, fingerprint)
     intent = Intent(
@@ -492,9 +492,12 @@ def _pair(legs: list[Leg], currency: str) -> list[Leg]:
     return paired
 
 
-def _fingerprint(booking_date: str, pairs: list[Leg], reference: str | None) -> str:
+def _fingerprint(booking_date: str, pairs: list[Leg], reference: str | None, rate: fx.Rate | None = None) -> str:
     parts = sorted((leg.debit or "", leg.credit or "", leg.amount) for leg in pairs)
-    return chain.sha256_hex(chain.canonical_json([booking_date, parts, (reference or "").strip().lower()]))
+    key: list[Any] = [booking_date, parts, (reference or "").strip().lower()]
+    if rate:  # 100 USD is not 100 EUR; base-currency fingerprints stay as they always were
+        key.append(rate.currency)
+    return chain.sha256_hex(chain.canonical_json(key))
 
 
 _REVERSAL = aliased(Intent)

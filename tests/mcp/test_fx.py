@@ -9,6 +9,7 @@ import pytest
 from mcp import Client
 
 from ledger_mcp.ledger.fx import rate_from_vat
+from ledger_mcp.settings import Settings
 from tests.conftest import book, call, fail, line
 
 pytestmark = pytest.mark.anyio
@@ -210,3 +211,39 @@ async def test_a_payment_after_a_revaluation_clears_the_revalued_amount(client: 
     error = await fail(client, "reverse_intent", intent_id=revalued["intent_id"], reason="x")
     assert error["code"] == "SETTLED_ITEM"
     assert row(await trial_balance(client), "1600") == "0.00"
+
+
+async def test_the_ecb_file_is_read_from_the_inbox_folder(client: Client, settings: Settings) -> None:
+    folder = settings.inbox[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "eurofxref-hist.csv").write_text(ECB_HISTORY, encoding="utf-8")
+    imported = await call(client, "import_exchange_rates", path=str(folder / "eurofxref-hist.csv"),
+                          start_date="2026-11-27")
+    assert (imported["days"], imported["inserted"], imported["currencies"]) == (1, 4, ["CHF", "GBP", "JPY", "USD"])
+    error = await fail(client, "import_exchange_rates", csv_text="Datum;USD\n2026-11-27;1.05\n")
+    assert error["code"] == "VALIDATION_ERROR"
+    assert (await call(client, "list_exchange_rates"))["rates"][0]["rate_date"] == "2026-11-27"
+
+
+async def test_a_usd_invoice_and_credit_note_settled_together(client: Client) -> None:
+    vendor = await party(client, "vendor", "Cloud Inc.")
+    common = {"direction": "payable", "party_id": vendor, "invoice_date": "2026-03-02", "currency": "USD",
+              "exchange_rate": "1.1"}
+    invoice = await call(client, "create_invoice", invoice_number="I-1", total_gross="330.00",
+                         lines=[{"net_amount": "330.00", "account": "4930"}], **common)
+    credit = await call(client, "create_invoice", invoice_number="C-1", type="credit_note", total_gross="110.00",
+                        lines=[{"net_amount": "110.00", "account": "4930"}], **common)
+    assert (invoice["total_gross_base"], credit["total_gross_base"]) == ("300.00", "100.00")
+    items = await call(client, "list_open_items", kind="payable")
+    assert items["total_payable"] == "200.00"
+    paid = await call(client, "settle_open_items", items=[{"invoice_id": invoice["id"]}, {"invoice_id": credit["id"]}],
+                      payment_date="2026-03-20", account="1200", exchange_rate="1.0")
+    # 330 USD out (330.00 EUR, booked at 300.00: loss 30.00), 110 USD back (110.00 EUR, booked 100.00: gain 10.00).
+    assert (paid["net_amount"], paid["exchange_difference"]) == ("220.00", "-20.00")
+    tb = await trial_balance(client)
+    assert (row(tb, "1600"), row(tb, "1200"), row(tb, "2150"), row(tb, "2660")) == ("0.00", "-220.00", "30.00",
+                                                                                    "-10.00")
+    # The same figures in another currency are not a duplicate.
+    await book(client, line("4930", "1200", "5.00"), external_reference="X", date="2026-03-21")
+    await book(client, line("4930", "1200", "5.00"), external_reference="X", date="2026-03-21", currency="USD",
+               exchange_rate="1.1")
