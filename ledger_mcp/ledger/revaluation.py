@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ledger_mcp.ledger import fx
 from ledger_mcp.ledger.accounts import read_meta
 from ledger_mcp.ledger.clock import parse_date
+from ledger_mcp.ledger.errors import ExchangeRateMissing
 from ledger_mcp.ledger.invoices import asset_like
 from ledger_mcp.ledger.models import RevaluationItem
 from ledger_mcp.ledger.money import format_amount, to_base
@@ -79,7 +80,12 @@ async def revalue_open_items(session: AsyncSession, request: RevaluationRequest,
         invoice = o.invoice
         if invoice.currency == base:
             continue
-        rate = await fx.rate_for(session, invoice.currency, day, None, field="closing rate")
+        try:
+            rate = await fx.rate_for(session, invoice.currency, day, None)
+        except ExchangeRateMissing as missing:
+            missing.hint = (f"Record the {invoice.currency} closing rate for {day.isoformat()} with save_exchange_rate "
+                            "(or import_exchange_rates), then revalue again.")
+            raise
         assert rate is not None
         closing = to_base(o.remaining, invoice.currency, rate.rate, base)
         historical = share(invoice.total_gross_base, o.remaining, invoice.total_gross)

@@ -169,7 +169,7 @@ async def test_year_end_revaluation_and_its_reversal(client: Client) -> None:
     assert [i["total_gross_base"] for i in (payable, receivable, long_term)] == ["454.55", "200.00", "1000.00"]
 
     error = await fail(client, "revalue_open_items", closing_date="2026-12-31")
-    assert error["code"] == "EXCHANGE_RATE_MISSING"
+    assert error["code"] == "EXCHANGE_RATE_MISSING" and "save_exchange_rate" in error["hint"]
     await call(client, "save_exchange_rate", currency="USD", rate_date="2026-12-31", rate="1.0")
     await call(client, "save_exchange_rate", currency="GBP", rate_date="2026-12-31", rate="0.8")
     result = await call(client, "revalue_open_items", closing_date="2026-12-31")
