@@ -95,6 +95,17 @@ async def vat_rate_source(session: AsyncSession) -> str:
     return row.value if row else "daily"
 
 
+async def set_vat_rate_source(session: AsyncSession, source: Literal["daily", "monthly"]) -> None:
+    """Choose the rate the table offers foreign-currency bookings from now on (§ 16 (6) UStG); what is
+    booked keeps the rate it was booked at."""
+    if source not in ("daily", "monthly"):
+        raise ValidationFailed(f"Unknown rate setting {source!r}.", hint="Use 'daily' or 'monthly'.")
+    row = await session.get(LedgerMeta, VAT_RATE_SETTING) or LedgerMeta(key=VAT_RATE_SETTING, value=source)
+    row.value = source
+    session.add(row)
+    await session.flush()
+
+
 async def find_rate(session: AsyncSession, currency: str, day: date) -> Rate | None:
     """The table's rate for `currency` on `day` under the ledger's setting, or None."""
     if await vat_rate_source(session) == "monthly":

@@ -14,7 +14,7 @@ from ledger_mcp import migrations
 from ledger_mcp.ledger import chain, fx
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.errors import ExchangeRateMissing, InvalidAmount, InvalidExchangeRate
-from ledger_mcp.ledger.models import Account, JournalLine, LedgerMeta
+from ledger_mcp.ledger.models import Account, JournalLine
 from ledger_mcp.ledger.money import parse_rate, to_base
 from ledger_mcp.settings import Settings
 from tests.conftest import CLI
@@ -66,10 +66,7 @@ async def test_the_monthly_setting_takes_the_official_rate_of_the_month(db: Data
     await db.write(save)
     assert await db.read(lookup) == "1.09 ecb"
 
-    async def monthly(session: AsyncSession) -> None:
-        session.add(LedgerMeta(key=fx.VAT_RATE_SETTING, value="monthly"))
-
-    await db.write(monthly)
+    await db.write(fx.set_vat_rate_source, "monthly")
     assert await db.read(lookup) == "1.08 monthly"
 
     async def april(session: AsyncSession) -> None:
