@@ -83,7 +83,7 @@ class RateImportResult(BaseModel):
     last_date: str | None
 
 
-def foreign_currency(currency: str | None, base: str) -> str:
+def checked_currency(currency: str | None, base: str) -> str:
     """The currency code, checked against the supported ones."""
     code = (currency or base).strip().upper()
     minor_units(code)
@@ -150,7 +150,7 @@ async def rate_for(session: AsyncSession, currency: str, day: date, stated: str 
 
 async def save_rate(session: AsyncSession, request: RateInput, provenance: Provenance) -> RateInfo:
     base = (await read_meta(session))["base_currency"]
-    currency = foreign_currency(request.currency, base)
+    currency = checked_currency(request.currency, base)
     if currency == base:
         raise ValidationFailed(f"{currency} is the ledger's base currency; it has no exchange rate.",
                                hint="Save rates of foreign currencies, e.g. USD, GBP, CHF.")

@@ -253,7 +253,7 @@ async def infos(session: AsyncSession, rows: list[Any]) -> list[InvoiceInfo]:
 
 async def create_invoice(session: AsyncSession, request: InvoiceRequest, provenance: Provenance) -> InvoiceInfo:
     meta = await read_meta(session)
-    currency = fx.foreign_currency(request.currency, meta["base_currency"])
+    currency = fx.checked_currency(request.currency, meta["base_currency"])
     replay = await replayed_intent(session, request.idempotency_key, request)
     if replay:
         invoice = (await session.exec(select(Invoice).where(Invoice.intent_id == replay.id))).one()

@@ -171,7 +171,7 @@ class Leg:
 
 async def post_booking(session: AsyncSession, request: BookingRequest, provenance: Provenance) -> PostingResult:
     meta = await read_meta(session)
-    currency = fx.foreign_currency(request.currency, meta["base_currency"])
+    currency = fx.checked_currency(request.currency, meta["base_currency"])
     booking_date = parse_date(request.booking_date, field="booking_date")
     replay = await _replay(session, request.idempotency_key, request)
     if replay:
