@@ -101,9 +101,9 @@ async def _open(session: AsyncSession, day: date, historic: bool, kind: Directio
             for invoice, party, settled, status in rows]
 
 
-async def open_item_state(session: AsyncSession, day: date) -> list[_Open]:
-    """Every item open on `day`, with what it is carried at in the base currency on that day."""
-    return await _open(session, day, True)
+async def open_item_state(session: AsyncSession, day: date | None) -> list[_Open]:
+    """Every item open on `day` (None: now), with what it is carried at in the base currency then."""
+    return await _open(session, day, True) if day else await _open(session, date.max, False)
 
 
 async def open_items(session: AsyncSession, kind: Direction | None = None, party_id: str | None = None,

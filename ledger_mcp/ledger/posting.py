@@ -242,6 +242,7 @@ async def reverse_intent(session: AsyncSession, request: ReversalRequest, proven
                               hint="An intent is reversed once. To correct the correction, post a new booking.",
                               details={"reversal_intent_id": existing})
     await _refuse_settled(session, original.id)
+    await _refuse_revalued(session, original.id)
     if original.category == "revaluation":
         await _refuse_consumed_revaluation(session, original)
     lines = await intent_lines(session, original.id)
@@ -533,9 +534,29 @@ async def _refuse_settled(session: AsyncSession, intent_id: str) -> None:
                                "invoice.", details={"settlement_intent_ids": payments})
 
 
+async def live_revaluations(session: AsyncSession, invoice_ids: list[str]) -> list[tuple[str, str, date]]:
+    """(invoice id, revaluation intent id, its date) of the live (not reversed) revaluations of invoices."""
+    reversal = aliased(Intent)
+    stmt = (select(col(RevaluationItem.invoice_id), col(Intent.id), col(Intent.booking_date))
+            .join(Intent, col(Intent.id) == RevaluationItem.intent_id)
+            .outerjoin(reversal, col(reversal.reverses_intent_id) == Intent.id)
+            .where(col(RevaluationItem.invoice_id).in_(invoice_ids), col(reversal.id).is_(None)))
+    return [(i, r, d) for i, r, d in (await session.exec(stmt)).all()]
+
+
+async def _refuse_revalued(session: AsyncSession, intent_id: str) -> None:
+    """A cancelled invoice would leave its live revaluation on the control account."""
+    invoice_ids = list((await session.exec(select(Invoice.id).where(Invoice.intent_id == intent_id))).all())
+    found = await live_revaluations(session, invoice_ids) if invoice_ids else []
+    if found:
+        raise SettledItem(f"Intent {intent_id} is an invoice revalued by {found[0][1]} on {found[0][2]}.",
+                          hint="Reverse the revaluation intent first (reverse_intent), then cancel the invoice.",
+                          details={"revaluation_intent_ids": sorted({r for _, r, _ in found})})
+
+
 async def _refuse_consumed_revaluation(session: AsyncSession, revaluation: Intent) -> None:
-    """A payment on or after a revaluation cleared the item at its revalued value; reversing the
-    revaluation then would leave the difference on the control account."""
+    """A payment dated on or after a revaluation and recorded after it cleared the item at its revalued
+    value; reversing the revaluation then would leave the difference on the control account."""
     payment = aliased(Intent)
     reversal = aliased(Intent)
     stmt = (select(Settlement.payment_intent_id)
@@ -543,7 +564,8 @@ async def _refuse_consumed_revaluation(session: AsyncSession, revaluation: Inten
             .join(payment, col(payment.id) == Settlement.payment_intent_id)
             .outerjoin(reversal, col(reversal.reverses_intent_id) == payment.id)
             .where(RevaluationItem.intent_id == revaluation.id, col(reversal.id).is_(None),
-                   col(payment.booking_date) >= revaluation.booking_date))
+                   col(payment.booking_date) >= revaluation.booking_date,
+                   col(Settlement.created_at) >= revaluation.created_at))
     payments = sorted(set((await session.exec(stmt)).all()))
     if payments:
         raise SettledItem(f"Revaluation {revaluation.id} was taken into account by {len(payments)} later payment(s).",

@@ -57,6 +57,8 @@ class RevaluedItem(BaseModel):
     new_base: str = Field(description="Value after revaluation (closing_base, or the historical value where "
                                       "imparity keeps it).")
     difference: str = Field(description="Exchange gain (positive) or loss (negative) booked.")
+    skipped: str | None = Field(default=None, description="Why nothing was booked for an item open on the closing "
+                                                          "date, e.g. settled in full since.")
 
 
 class RevaluationResult(BaseModel):
@@ -76,6 +78,7 @@ async def revalue_open_items(session: AsyncSession, request: RevaluationRequest,
     legs: list[Leg] = []
     items: list[RevaluedItem] = []
     rows: list[RevaluationItem] = []
+    open_now = {o.invoice.id for o in await open_item_state(session, None)}
     for o in await open_item_state(session, day):
         invoice = o.invoice
         if invoice.currency == base:
@@ -94,6 +97,11 @@ async def revalue_open_items(session: AsyncSession, request: RevaluationRequest,
         target = closing if not long_term else min(closing, historical) if asset else max(closing, historical)
         delta = target - o.carrying  # change of the item's value; a gain on assets, a loss on liabilities
         gain = delta if asset else -delta
+        # Settled in full (or cancelled) since: its payment has realised the difference already, and a
+        # revaluation now would stay on the control account with no item left to carry it.
+        skipped = None if invoice.id in open_now else "settled or cancelled after the closing date"
+        if skipped:
+            target, gain, delta = o.carrying, 0, 0
         if delta:
             control = invoice.control_account
             text = f"Bewertung {invoice.invoice_number} {invoice.currency} zum {day.isoformat()} ({rate.text})"
@@ -105,7 +113,7 @@ async def revalue_open_items(session: AsyncSession, request: RevaluationRequest,
             currency=invoice.currency, remaining_amount=format_amount(o.remaining, invoice.currency),
             due_date=invoice.due_date.isoformat(), long_term=long_term, closing_rate=rate.text,
             carried_base=format_amount(o.carrying, base), closing_base=format_amount(closing, base),
-            new_base=format_amount(target, base), difference=_signed(gain, base)))
+            new_base=format_amount(target, base), difference=_signed(gain, base), skipped=skipped))
     gains = sum(leg.amount for leg in legs if leg.credit == gain_account)
     losses = sum(leg.amount for leg in legs if leg.debit == loss_account)
     intent_id = None

@@ -35,7 +35,14 @@ from ledger_mcp.ledger.invoices import asset_like, carrying_base, control_moveme
 from ledger_mcp.ledger.models import Intent, Invoice, JournalLine, Party, Settlement
 from ledger_mcp.ledger.money import format_amount, parse_amount, to_base
 from ledger_mcp.ledger.portable import binary
-from ledger_mcp.ledger.posting import ACK_DESCRIPTION, Leg, post_legs, replayed_intent, reversed_by
+from ledger_mcp.ledger.posting import (
+    ACK_DESCRIPTION,
+    Leg,
+    live_revaluations,
+    post_legs,
+    replayed_intent,
+    reversed_by,
+)
 from ledger_mcp.ledger.provenance import Provenance
 
 MAX_ITEMS = 100
@@ -129,6 +136,12 @@ async def settle_open_items(session: AsyncSession, request: SettlementRequest,
         remaining_of[invoice.id] = remaining
     net = sum(amount * _sign(invoice) for invoice, amount in allocations)
     payment_date = parse_date(request.payment_date, field="payment_date")
+    later = [r for r in await live_revaluations(session, ids) if r[2] > payment_date]
+    if later:
+        raise ValidationFailed(
+            f"An item was revalued on {later[0][2]} (intent {later[0][1]}), after this payment's date {payment_date}.",
+            hint="Reverse that revaluation first (reverse_intent), settle, then revalue again; or date the payment "
+                 "on or after the revaluation.", details={"revaluation_intent_id": later[0][1]})
     carrying = await carrying_base(session, [invoice for invoice, _ in allocations], payment_date)
     cleared = {invoice.id: share(carrying[invoice.id], amount, remaining_of[invoice.id])
                for invoice, amount in allocations}
