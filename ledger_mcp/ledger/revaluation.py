@@ -8,8 +8,11 @@ carried at is booked in one intent (category `revaluation`) to the chart's excha
 account, one line per item; reversing that intent (reverse_intent) undoes it, e.g. on the first
 day of the next year. Running it again for the same date books only what changed since (nothing,
 if no rate or item changed). Settlements clear an item at the value it is carried at on the payment date,
-revaluations included, so a revaluation stays until it is reversed or the item is paid; a
-revaluation is not reversed after a payment it was part of (see posting.reverse_intent).
+revaluations included, so a revaluation stays until it is reversed or the item is paid. So that no
+revaluation is left on a control account without an item to carry it: an item settled in full or
+cancelled since the closing date is not revalued (its payment realised the difference), a
+revaluation is not reversed after a payment it was part of, an invoice is not cancelled while
+revalued, and a payment is not dated before a live revaluation of its item.
 """
 
 from __future__ import annotations
