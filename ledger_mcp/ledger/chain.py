@@ -30,7 +30,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ledger_mcp.ledger.fiscal import period_bounds, period_of
 from ledger_mcp.ledger.models import Intent, JournalLine, PeriodEvent
 
-HASH_VERSION = 1
+HASH_VERSION = 2
+"""Payload version of new journal lines. Version 2 adds base_amount and exchange_rate; version 1 lines
+(written before foreign currency) verify under their own payload, with base_amount equal to amount."""
+RECORD_VERSION = 1
+"""Payload version of intents, period events and closing hashes (unchanged since version 1)."""
 GENESIS_HASH = "0" * 64
 
 PROVENANCE_FIELDS = ("surface", "channel", "actor_type", "actor_label", "actor_key_prefix",
@@ -41,6 +45,7 @@ _INTENT_FIELDS = ("id", "category", "booking_date", "description", "currency", "
 _LINE_FIELDS = ("journal_number", "intent_id", "line_index", "booking_date", "debit_account",
                 "credit_account", "amount", "currency", "tax_code", "line_role", "description",
                 "created_at", "hash_version", *PROVENANCE_FIELDS)
+_LINE_FIELDS_BY_VERSION = {1: _LINE_FIELDS, 2: (*_LINE_FIELDS, "base_amount", "exchange_rate")}
 
 
 def canonical_json(data: Any) -> str:
@@ -60,13 +65,17 @@ def _payload(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
 
 
 def intent_hash(intent: Any) -> str:
-    return sha256_hex(canonical_json({"v": HASH_VERSION, **_payload(intent, _INTENT_FIELDS)}))
+    return sha256_hex(canonical_json({"v": RECORD_VERSION, **_payload(intent, _INTENT_FIELDS)}))
 
 
 def line_content_hash(line: Any, intent_content_hash: str) -> str:
-    if line.hash_version != HASH_VERSION:
+    fields = _LINE_FIELDS_BY_VERSION.get(line.hash_version)
+    if fields is None:
         raise ValueError(f"unknown hash_version {line.hash_version}")
-    return sha256_hex(canonical_json({**_payload(line, _LINE_FIELDS), "intent_hash": intent_content_hash}))
+    if line.hash_version == 1 and (line.base_amount != line.amount or line.exchange_rate is not None):
+        raise ValueError("a version 1 line has no exchange rate and its base_amount equals its amount "
+                         "(line was changed)")
+    return sha256_hex(canonical_json({**_payload(line, fields), "intent_hash": intent_content_hash}))
 
 
 def audit_hash(prev_hash: str, content_hash: str) -> str:
@@ -240,7 +249,7 @@ async def period_totals(session: AsyncSession, first: str, last: str) -> dict[st
 
 def closing_hash(period: str, head_journal_number: int, head_hash: str, totals: PeriodTotals) -> str:
     return sha256_hex(canonical_json({
-        "v": HASH_VERSION, "period": period, "head_journal_number": head_journal_number, "head_hash": head_hash,
+        "v": RECORD_VERSION, "period": period, "head_journal_number": head_journal_number, "head_hash": head_hash,
         "intent_count": totals.intent_count, "line_count": totals.line_count, "debit_total": totals.debit_total}))
 
 
@@ -250,7 +259,7 @@ _EVENT_FIELDS = ("seq", "period", "action", "actor_id", "request_id", "intent_id
 
 
 def period_event_hash(event: Any) -> str:
-    return audit_hash(event.prev_hash, sha256_hex(canonical_json({"v": HASH_VERSION,
+    return audit_hash(event.prev_hash, sha256_hex(canonical_json({"v": RECORD_VERSION,
                                                                   **_payload(event, _EVENT_FIELDS)})))
 
 

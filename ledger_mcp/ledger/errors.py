@@ -72,6 +72,14 @@ class UnsupportedCurrency(LedgerError):
     code = "UNSUPPORTED_CURRENCY"
 
 
+class InvalidExchangeRate(LedgerError):
+    code = "INVALID_EXCHANGE_RATE"
+
+
+class ExchangeRateMissing(LedgerError):
+    code = "EXCHANGE_RATE_MISSING"
+
+
 class IntentNotFound(LedgerError):
     code = "INTENT_NOT_FOUND"
 

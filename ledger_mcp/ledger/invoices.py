@@ -8,6 +8,11 @@ A credit note posts the same legs the other way round. Cancelling an invoice rev
 
 Status and remaining amount are derived, never stored: cancelled when the intent is reversed,
 otherwise from the live settlements (those whose payment intent is not reversed).
+
+An invoice in a foreign currency is stated, settled and listed in that currency; it is booked at
+the rate given or the rate table's rate for the invoice date (every line, VAT included, converted
+at that one rate, § 16 (6) UStG). Its base value (`total_gross_base`, what the control account
+holds) goes down with each settlement's share and moves with live period-end revaluations.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import case, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ledger_mcp.ledger import fx
 from ledger_mcp.ledger.accounts import read_meta, require_accounts
 from ledger_mcp.ledger.clock import parse_date, utc_now
 from ledger_mcp.ledger.errors import (
@@ -35,7 +41,17 @@ from ledger_mcp.ledger.errors import (
     UnknownTaxCode,
     ValidationFailed,
 )
-from ledger_mcp.ledger.models import Account, Intent, Invoice, InvoiceLine, JournalLine, Party, Settlement, TaxCode
+from ledger_mcp.ledger.models import (
+    Account,
+    Intent,
+    Invoice,
+    InvoiceLine,
+    JournalLine,
+    Party,
+    RevaluationItem,
+    Settlement,
+    TaxCode,
+)
 from ledger_mcp.ledger.money import format_amount, parse_amount, tax_on_net
 from ledger_mcp.ledger.parties import DEFAULT_PAYMENT_TERMS_DAYS, get_party
 from ledger_mcp.ledger.portable import binary
@@ -82,7 +98,11 @@ class InvoiceRequest(BaseModel):
                                                            "payment terms.")
     total_net: str | None = Field(default=None, description="Checked against the lines when given.")
     total_tax: str | None = Field(default=None, description="Checked against the lines when given.")
-    currency: str | None = None
+    currency: str | None = Field(default=None, description="ISO 4217 currency of the invoice; default: the "
+                                                          "ledger's base currency.")
+    exchange_rate: str | None = Field(default=None, description="Foreign-currency invoices: units of the currency "
+                                                               "per 1 EUR, e.g. '1.0856'; default: the rate "
+                                                               "table's rate for the invoice date.")
     booking_date: str | None = Field(default=None, description="YYYY-MM-DD; default: the invoice date.")
     intent_id: str | None = Field(default=None, description="Link an intent already posted instead of posting.")
     document_id: str | None = Field(default=None, max_length=64)
@@ -105,6 +125,7 @@ class SettlementInfo(BaseModel):
     payment_intent_id: str
     booking_date: str
     amount: str
+    base_amount: str = Field(description="Base value of the item this payment cleared.")
     live: bool = Field(description="False once the payment intent has been reversed.")
 
 
@@ -124,6 +145,10 @@ class InvoiceInfo(BaseModel):
     total_gross: str
     settled_amount: str
     remaining_amount: str
+    base_currency: str
+    exchange_rate: str | None = Field(description="Rate the invoice was booked at; null in the base currency.")
+    total_gross_base: str = Field(description="Gross total in the base currency, as booked.")
+    remaining_amount_base: str = Field(description="What the open rest is carried at in the base currency.")
     status: str = Field(description="open, partially_paid, paid or cancelled")
     control_account: str
     intent_id: str
@@ -171,9 +196,12 @@ def state_query(as_of: date | None = None) -> Any:
     return select(Invoice, Party, settled, status).join(Party, col(Party.id) == Invoice.party_id)
 
 
-def info(invoice: Invoice, party: Party, settled: int, status: str) -> InvoiceInfo:
+def info(invoice: Invoice, party: Party, settled: int, status: str, base: str, carrying: int) -> InvoiceInfo:
     c = invoice.currency
     return InvoiceInfo(
+        base_currency=base, exchange_rate=invoice.exchange_rate,
+        total_gross_base=format_amount(invoice.total_gross_base, base),
+        remaining_amount_base=format_amount(0 if status == "cancelled" else carrying, base),
         id=invoice.id, direction=invoice.direction, type=invoice.type, party_id=party.id, party_name=party.name,
         party_number=party.number, invoice_number=invoice.invoice_number, invoice_date=invoice.invoice_date.isoformat(),
         due_date=invoice.due_date.isoformat(), currency=c, total_net=format_amount(invoice.total_net, c),
@@ -185,12 +213,47 @@ def info(invoice: Invoice, party: Party, settled: int, status: str) -> InvoiceIn
         created_by=invoice.created_by, updated_at=invoice.updated_at)
 
 
+async def carrying_base(session: AsyncSession, invoices: list[Invoice], as_of: date | None = None) -> dict[str, int]:
+    """Each invoice's open rest in the base currency: its base gross, less the base value its live
+    settlements cleared, plus its live revaluations (as of a date if given)."""
+    result = {i.id: i.total_gross_base for i in invoices}
+    if not result:
+        return result
+    parts: list[tuple[Any, Any, Any, int]] = [
+        (Settlement.invoice_id, Settlement.payment_intent_id, Settlement.base_amount, -1),
+        (RevaluationItem.invoice_id, RevaluationItem.intent_id, RevaluationItem.base_delta, 1)]
+    for invoice_id, intent_id, amount, sign in parts:
+        booked, reversal = aliased(Intent), aliased(Intent)
+        reversed_ = select(reversal.id).where(col(reversal.reverses_intent_id) == booked.id)
+        stmt = (select(invoice_id, func.sum(amount)).join(booked, col(booked.id) == intent_id)
+                .where(col(invoice_id).in_(list(result))))
+        if as_of:
+            reversed_ = reversed_.where(col(reversal.booking_date) <= as_of)
+            stmt = stmt.where(col(booked.booking_date) <= as_of)
+        for key, total in (await session.exec(stmt.where(~exists(reversed_)).group_by(invoice_id))).all():
+            result[key] += sign * int(total or 0)
+    return result
+
+
+def asset_like(invoice: Invoice) -> bool:
+    """Receivable invoices and payable credit notes sit on the debit side of their control account."""
+    return (invoice.direction == "receivable") != (invoice.type == "credit_note")
+
+
+async def infos(session: AsyncSession, rows: list[Any]) -> list[InvoiceInfo]:
+    """InvoiceInfo for state_query rows."""
+    base = (await read_meta(session))["base_currency"]
+    carrying = await carrying_base(session, [row[0] for row in rows])
+    return [info(invoice, party, settled, status, base, carrying[invoice.id])
+            for invoice, party, settled, status in rows]
+
+
 # --- operations ----------------------------------------------------------------------------------
 
 
 async def create_invoice(session: AsyncSession, request: InvoiceRequest, provenance: Provenance) -> InvoiceInfo:
     meta = await read_meta(session)
-    currency = (request.currency or meta["base_currency"]).strip().upper()
+    currency = fx.checked_currency(request.currency, meta["base_currency"])
     replay = await replayed_intent(session, request.idempotency_key, request)
     if replay:
         invoice = (await session.exec(select(Invoice).where(Invoice.intent_id == replay.id))).one()
@@ -224,6 +287,7 @@ async def create_invoice(session: AsyncSession, request: InvoiceRequest, provena
         if not request.lines:
             total_net, total_tax = gross, 0
     else:
+        rate = await fx.rate_for(session, currency, invoice_date, request.exchange_rate)
         legs = _legs(request.direction, request.type, lines, tax_codes, control, gross)
         kind = "Vendor invoice" if request.direction == "payable" else "Invoice"
         if request.type == "credit_note":
@@ -235,13 +299,15 @@ async def create_invoice(session: AsyncSession, request: InvoiceRequest, provena
             document_id=request.document_id, party_id=party.id, acknowledge_soft_lock=request.acknowledge_soft_lock,
             custom_metadata={**(request.custom_metadata or {}), "invoice_id": invoice_id, "party_id": party.id,
                              "party_number": party.number, "direction": request.direction,
-                             "due_date": due_date.isoformat()})
+                             "due_date": due_date.isoformat()}, rate=rate)
         intent_id = posted.intent_id
+    gross_base, rate_used = await control_base(session, intent_id, control)
     now = utc_now()
     invoice = Invoice(
         id=invoice_id, direction=request.direction, type=request.type, party_id=party.id, invoice_number=number,
         number_key=number.casefold(), invoice_date=invoice_date, due_date=due_date, currency=currency,
-        total_net=total_net, total_tax=total_tax, total_gross=gross, control_account=control, intent_id=intent_id,
+        total_net=total_net, total_tax=total_tax, total_gross=gross, total_gross_base=gross_base,
+        exchange_rate=rate_used, control_account=control, intent_id=intent_id,
         document_id=request.document_id, notes=request.notes, created_at=now,
         created_by=provenance.actor_display, updated_at=now)
     session.add(invoice)
@@ -255,7 +321,7 @@ async def get_invoice(session: AsyncSession, invoice_id: str) -> InvoiceInfo:
     if row is None:
         raise InvoiceNotFound(f"No invoice with id {invoice_id!r}.",
                               hint="Find it with list_invoices or list_open_items.")
-    result = info(*row)
+    (result,) = await infos(session, [row])
     stored = (await session.exec(select(InvoiceLine).where(InvoiceLine.invoice_id == invoice_id)
                                  .order_by(col(InvoiceLine.line_index)))).all()
     result.lines = [InvoiceLineInfo(line_index=li.line_index, description=li.description, account=li.account,
@@ -268,6 +334,7 @@ async def get_invoice(session: AsyncSession, invoice_id: str) -> InvoiceInfo:
     result.settlements = [SettlementInfo(payment_intent_id=s.payment_intent_id,
                                          booking_date=p.booking_date.isoformat(),
                                          amount=format_amount(s.amount, result.currency),
+                                         base_amount=format_amount(s.base_amount, result.base_currency),
                                          live=await reversed_by(session, p.id) is None) for s, p in payments]
     return result
 
@@ -298,10 +365,10 @@ async def list_invoices(session: AsyncSession, where: InvoiceFilter) -> list[Inv
     if where.end_date:
         stmt = stmt.where(col(Invoice.invoice_date) <= parse_date(where.end_date, field="end_date"))
     rows = (await session.exec(stmt.order_by(col(Invoice.invoice_date).desc(), col(Invoice.created_at).desc()))).all()
-    infos = [info(*row) for row in rows]
+    found = await infos(session, list(rows))
     if where.status:  # derived in SQL, filtered here so the status expression is written once
-        infos = [i for i in infos if i.status == where.status]
-    return infos[where.offset:where.offset + where.limit]
+        found = [i for i in found if i.status == where.status]
+    return found[where.offset:where.offset + where.limit]
 
 
 async def update_invoice(session: AsyncSession, invoice_id: str, due_date: str | None,
@@ -339,10 +406,20 @@ class _Line:
     tax_amount: int
 
 
-async def control_movement(session: AsyncSession, intent_id: str, control: str) -> int:
-    """What an intent credited minus what it debited on a control account, in minor units."""
+async def control_movement(session: AsyncSession, intent_id: str, control: str, *, base: bool = False) -> int:
+    """What an intent credited minus what it debited on a control account, in minor units (of the base
+    currency with `base`)."""
     lines = (await session.exec(select(JournalLine).where(JournalLine.intent_id == intent_id))).all()
-    return sum(li.amount * ((li.credit_account == control) - (li.debit_account == control)) for li in lines)
+    return sum((li.base_amount if base else li.amount)
+               * ((li.credit_account == control) - (li.debit_account == control)) for li in lines)
+
+
+async def control_base(session: AsyncSession, intent_id: str, control: str) -> tuple[int, str | None]:
+    """What an invoice intent put on its control account in the base currency, and the rate it used."""
+    lines = (await session.exec(select(JournalLine).where(JournalLine.intent_id == intent_id))).all()
+    on_control = [li for li in lines if control in (li.debit_account, li.credit_account)]
+    moved = sum(li.base_amount * ((li.credit_account == control) - (li.debit_account == control)) for li in on_control)
+    return abs(moved), next((li.exchange_rate for li in on_control if li.exchange_rate), None)
 
 
 async def control_account(session: AsyncSession, direction: str) -> str:

@@ -8,11 +8,12 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, case, func, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ledger_mcp.ledger.accounts import read_meta
 from ledger_mcp.ledger.clock import parse_date
 from ledger_mcp.ledger.errors import IntentNotFound, InvalidCursor, ValidationFailed
 from ledger_mcp.ledger.models import Account, Intent, Invoice, JournalLine, Settlement
@@ -62,6 +63,11 @@ class JournalEntry(BaseModel):
     amount: str = Field(description="Decimal string in the line's currency.")
     amount_minor: int = Field(description="Integer minor units (cents).")
     currency: str
+    base_amount: str = Field(description="The amount in the ledger's base currency (what reports add up).")
+    base_amount_minor: int
+    base_currency: str
+    exchange_rate: str | None = Field(description="Units of currency per 1 unit of base currency; null for "
+                                                  "base-currency lines.")
     tax_code: str | None
     line_role: str = Field(description="amount, tax (VAT split) or self_assessment (reverse charge).")
     description: str
@@ -87,8 +93,10 @@ class IntentSummary(BaseModel):
     reverses_intent_id: str | None
     reversed_by_intent_id: str | None
     reversal_reason: str | None
-    total_amount: str
+    total_amount: str = Field(description="Sum of the lines in the intent's currency.")
     currency: str
+    total_base_amount: str = Field(description="Sum of all lines in the base currency.")
+    base_currency: str
     journal_number_min: int
     journal_number_max: int
     custom_metadata: dict[str, Any] | None
@@ -124,13 +132,15 @@ async def _account_names(session: AsyncSession, numbers: set[str]) -> dict[str, 
     return dict(rows)
 
 
-def _entry(line: JournalLine, names: dict[str, str]) -> JournalEntry:
+def _entry(line: JournalLine, names: dict[str, str], base: str) -> JournalEntry:
     return JournalEntry(
         journal_number=line.journal_number, intent_id=line.intent_id, line_index=line.line_index,
         booking_date=line.booking_date.isoformat(), account_debit=line.debit_account,
         account_debit_name=names.get(line.debit_account, ""), account_credit=line.credit_account,
         account_credit_name=names.get(line.credit_account, ""), amount=format_amount(line.amount, line.currency),
-        amount_minor=line.amount, currency=line.currency, tax_code=line.tax_code, line_role=line.line_role,
+        amount_minor=line.amount, currency=line.currency, base_amount=format_amount(line.base_amount, base),
+        base_amount_minor=line.base_amount, base_currency=base, exchange_rate=line.exchange_rate,
+        tax_code=line.tax_code, line_role=line.line_role,
         description=line.description, created_at=line.created_at, created_by=line.actor_label, source=line.channel,
         content_hash=line.content_hash, prev_hash=line.prev_hash, audit_hash=line.audit_hash,
         provenance_summary=provenance_summary(line))
@@ -143,17 +153,20 @@ async def get_intent(session: AsyncSession, intent_id: str) -> IntentView:
                              hint="List recent intents with ledger://intents or search with query_journal.")
     lines = await intent_lines(session, intent.id)
     names = await _account_names(session, {n for line in lines for n in (line.debit_account, line.credit_account)})
+    base = (await read_meta(session))["base_currency"]
     return IntentView(
         intent_id=intent.id,
-        entries=[_entry(line, names) for line in lines],
+        entries=[_entry(line, names, base) for line in lines],
         summary=IntentSummary(
             category=intent.category, booking_date=intent.booking_date.isoformat(), description=intent.description,
             source=intent.channel, created_at=intent.created_at, created_by=intent.actor_label,
             provenance_summary=provenance_summary(intent), document_id=intent.document_id,
             external_reference=intent.external_reference, reverses_intent_id=intent.reverses_intent_id,
             reversed_by_intent_id=await reversed_by(session, intent.id), reversal_reason=intent.reversal_reason,
-            total_amount=format_amount(sum(line.amount for line in lines), intent.currency),
-            currency=intent.currency, journal_number_min=lines[0].journal_number if lines else 0,
+            total_amount=format_amount(sum(li.amount for li in lines if li.currency == intent.currency),
+                                       intent.currency),
+            currency=intent.currency, total_base_amount=format_amount(sum(li.base_amount for li in lines), base),
+            base_currency=base, journal_number_min=lines[0].journal_number if lines else 0,
             journal_number_max=lines[-1].journal_number if lines else 0,
             custom_metadata=json.loads(intent.custom_metadata) if intent.custom_metadata else None),
         linked_intents=await linked_intents(session, intent.id),
@@ -235,7 +248,8 @@ async def query_journal(session: AsyncSession, *, account: str | None = None, st
         stmt = stmt.where(col(JournalLine.journal_number) > int(after))
     limit = page_limit(limit)
     rows = (await session.exec(stmt.order_by(col(JournalLine.journal_number)).limit(limit + 1))).all()
-    entries = [_entry(line, {line.debit_account: dn, line.credit_account: cn}) for line, dn, cn in rows[:limit]]
+    base = (await read_meta(session))["base_currency"]
+    entries = [_entry(line, {line.debit_account: dn, line.credit_account: cn}, base) for line, dn, cn in rows[:limit]]
     more = len(rows) > limit
     return JournalPage(entries=entries, next_cursor=encode_cursor(entries[-1].journal_number) if more else None)
 
@@ -264,7 +278,8 @@ class IntentPage(BaseModel):
 async def list_intents(session: AsyncSession, *, limit: int = 50, cursor: str | None = None) -> IntentPage:
     """Intents, most recent first."""
     reversal = aliased(Intent)
-    total = (select(func.sum(JournalLine.amount)).where(JournalLine.intent_id == Intent.id)
+    in_currency = case((col(JournalLine.currency) == Intent.currency, JournalLine.amount), else_=0)
+    total = (select(func.sum(in_currency)).where(JournalLine.intent_id == Intent.id)
              .correlate(Intent).scalar_subquery())
     stmt: Any = (select(Intent, total, reversal.id)
                          .outerjoin(reversal, col(reversal.reverses_intent_id) == Intent.id))

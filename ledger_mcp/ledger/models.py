@@ -103,7 +103,11 @@ class Intent(ProvenanceColumns, table=True):
 
 class JournalLine(ProvenanceColumns, table=True):
     """One posting: amount from `credit_account` to `debit_account`, number `journal_number` in
-    the global gapless chain. `audit_hash` = sha256(prev_hash + content_hash)."""
+    the global gapless chain. `audit_hash` = sha256(prev_hash + content_hash).
+
+    `amount` is in the transaction `currency`; `base_amount` is the same amount in the ledger's base
+    currency at `exchange_rate` (1 base unit = rate foreign units), equal to `amount` for base lines.
+    Reports add up `base_amount`."""
 
     __tablename__ = "journal_line"
     __table_args__ = (
@@ -119,6 +123,8 @@ class JournalLine(ProvenanceColumns, table=True):
     credit_account: str = Field(foreign_key="account.number", max_length=16)
     amount: int = Field(sa_column=Column(BigInteger, nullable=False))
     currency: str = Field(max_length=3)
+    base_amount: int = Field(sa_column=Column(BigInteger, nullable=False))  # in the ledger's base currency
+    exchange_rate: str | None = Field(default=None, max_length=32)  # foreign units per base unit; None in base
     tax_code: str | None = Field(default=None, max_length=16)
     line_role: str = Field(max_length=16)  # amount | tax | self_assessment
     description: str
@@ -184,6 +190,8 @@ class Invoice(SQLModel, table=True):
     total_net: int = Field(sa_column=Column(BigInteger, nullable=False))
     total_tax: int = Field(sa_column=Column(BigInteger, nullable=False))
     total_gross: int = Field(sa_column=Column(BigInteger, nullable=False))
+    total_gross_base: int = Field(sa_column=Column(BigInteger, nullable=False))  # what the control account holds
+    exchange_rate: str | None = Field(default=None, max_length=32)  # None for base-currency invoices
     control_account: str = Field(foreign_key="account.number", max_length=16)
     intent_id: str = Field(foreign_key="intent.id", unique=True, max_length=36)
     document_id: str | None = Field(default=None, max_length=64)
@@ -209,6 +217,10 @@ class InvoiceLine(SQLModel, table=True):
 class Settlement(SQLModel, table=True):
     """`amount` of invoice `invoice_id` settled by the payment intent `payment_intent_id`.
 
+    `amount` is in the invoice's currency; `base_amount` is the share of the item's base value
+    (its carrying amount) that the payment cleared; the payment's exchange difference is booked
+    beside it.
+
     Rows are never changed: reversing the payment intent is what reopens the item.
     """
 
@@ -217,6 +229,7 @@ class Settlement(SQLModel, table=True):
     payment_intent_id: str = Field(foreign_key="intent.id", index=True, max_length=36)
     invoice_id: str = Field(foreign_key="invoice.id", index=True, max_length=36)
     amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    base_amount: int = Field(sa_column=Column(BigInteger, nullable=False))  # base value taken off the control account
     created_at: str
 
 
@@ -332,6 +345,37 @@ class ReviewCase(SQLModel, table=True):
     created_at: str = Field(index=True)
     created_by: str = Field(max_length=300)
     updated_at: str
+
+
+# --- Foreign currency ---
+
+
+class ExchangeRate(SQLModel, table=True):
+    """1 unit of the base currency = `rate` units of `currency` on `rate_date`, as the ECB quotes it.
+
+    `source`: ecb (reference rate, imported), monthly (the official monthly average for VAT, § 16 (6)
+    UStG, dated the first of its month), document (stated on an invoice) or manual. Bookings copy the
+    rate onto their lines, so changing a rate here never changes the books.
+    """
+
+    __tablename__ = "exchange_rate"
+    rate_date: date = Field(primary_key=True)
+    currency: str = Field(primary_key=True, max_length=3)
+    source: str = Field(primary_key=True, max_length=16)
+    rate: str = Field(max_length=32)
+    created_at: str
+    created_by: str = Field(max_length=300)
+
+
+class RevaluationItem(SQLModel, table=True):
+    """One open item's share of a period-end revaluation intent: `base_delta` (signed minor units,
+    positive = the item's base value rose) at `rate`. Never changed; reversing the intent undoes it."""
+
+    __tablename__ = "revaluation_item"
+    intent_id: str = Field(foreign_key="intent.id", primary_key=True, max_length=36)
+    invoice_id: str = Field(foreign_key="invoice.id", primary_key=True, index=True, max_length=36)
+    rate: str = Field(max_length=32)
+    base_delta: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 # --- Confirmations ---

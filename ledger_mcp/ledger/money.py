@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from ledger_mcp.ledger.errors import InvalidAmount, UnsupportedCurrency
+from ledger_mcp.ledger.errors import InvalidAmount, InvalidExchangeRate, UnsupportedCurrency
 
 # ISO 4217 minor units of the currencies the ledger accepts.
 MINOR_UNITS: dict[str, int] = {
     "EUR": 2, "USD": 2, "GBP": 2, "CHF": 2, "PLN": 2, "CZK": 2, "DKK": 2, "SEK": 2, "NOK": 2,
-    "HUF": 2, "RON": 2, "BGN": 2, "CAD": 2, "AUD": 2, "JPY": 0, "KRW": 0, "ISK": 0,
+    "HUF": 2, "RON": 2, "BGN": 2, "CAD": 2, "AUD": 2, "NZD": 2, "CNY": 2, "HKD": 2, "SGD": 2,
+    "INR": 2, "TRY": 2, "ZAR": 2, "MXN": 2, "BRL": 2, "ILS": 2, "THB": 2, "PHP": 2, "IDR": 2, "MYR": 2,
+    "JPY": 0, "KRW": 0, "ISK": 0, "KWD": 3, "BHD": 3, "OMR": 3, "JOD": 3, "TND": 3,
 }  # fmt: skip
 
 # Up to 15 integer digits keeps every amount, and sums of many, inside a signed 64-bit column.
@@ -74,3 +76,28 @@ def split_gross(gross: int, rate: Decimal) -> tuple[int, int]:
 def tax_on_net(net: int, rate: Decimal) -> int:
     """Tax on a net amount in minor units, rounded half up (reverse charge self-assessment)."""
     return int((Decimal(net) * rate / Decimal(100)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+# An exchange rate: 1 unit of base currency = rate units of foreign currency (as the ECB quotes it).
+_RATE = re.compile(r"^\d{1,9}(\.\d{1,10})?$")
+
+
+def parse_rate(text: str, *, field: str = "exchange_rate") -> Decimal:
+    """Parse a rate given as a decimal string ("1.0856"); positive, at most 10 decimals."""
+    cleaned = text.strip() if isinstance(text, str) else ""
+    if not _RATE.match(cleaned) or Decimal(cleaned) == 0:
+        raise InvalidExchangeRate(
+            f"{field} {text!r} is not a positive decimal rate.",
+            hint="Give the rate as the ECB quotes it, units of foreign currency per 1 EUR, e.g. \"1.0856\" for USD.")
+    return Decimal(cleaned).normalize()
+
+
+def rate_text(rate: Decimal) -> str:
+    """A rate as stored and hashed: plain decimal notation, no exponent, no trailing zeros."""
+    return format(rate.normalize(), "f")
+
+
+def to_base(units: int, currency: str, rate: Decimal, base_currency: str) -> int:
+    """Foreign minor units to base minor units at `rate` (foreign units per base unit), half up, once."""
+    value = Decimal(units).scaleb(-minor_units(currency)) / rate
+    return int(value.scaleb(minor_units(base_currency)).quantize(Decimal(1), rounding=ROUND_HALF_UP))

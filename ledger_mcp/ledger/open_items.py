@@ -4,6 +4,8 @@ An open item is an invoice or credit note that is not cancelled and has a remain
 `open_amount` is signed: positive for invoices, negative for credit notes, so a party's items add
 up to what it owes us (receivables) or we owe it (payables). The same figure is derived from the
 journal by `party_balance`, which is how the subledger is reconciled with the open items.
+Items keep their own currency; totals, aging and party balances are in the base currency, at the
+base value each item is carried at (see invoices.carrying_base).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp.ledger.accounts import read_meta
 from ledger_mcp.ledger.clock import parse_date, today
-from ledger_mcp.ledger.invoices import Direction, state_query
+from ledger_mcp.ledger.invoices import Direction, carrying_base, state_query
 from ledger_mcp.ledger.models import Intent, Invoice, JournalLine, Party, Settlement
 from ledger_mcp.ledger.money import format_amount
 from ledger_mcp.ledger.parties import PartyInfo, get_party, search_parties
@@ -46,16 +48,19 @@ class OpenItem(BaseModel):
     settled_amount: str
     remaining_amount: str
     open_amount: str = Field(description="remaining_amount, negative for credit notes.")
+    exchange_rate: str | None = Field(description="Rate the item was booked at; null in the base currency.")
+    remaining_amount_base: str = Field(description="The open rest as carried in the base currency.")
+    open_amount_base: str = Field(description="remaining_amount_base, negative for credit notes.")
     status: str
     control_account: str
 
 
 class OpenItemList(BaseModel):
     as_of: str
-    currency: str
+    currency: str = Field(description="The base currency the totals are in.")
     open_items: list[OpenItem]
-    total_receivable: str = Field(description="Sum of the receivable items' open_amount.")
-    total_payable: str = Field(description="Sum of the payable items' open_amount.")
+    total_receivable: str = Field(description="Sum of the receivable items' open_amount_base.")
+    total_payable: str = Field(description="Sum of the payable items' open_amount_base.")
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ class _Open:
     party: Party
     settled: int
     status: str
+    carrying: int  # the open rest in the base currency
 
     @property
     def remaining(self) -> int:
@@ -71,7 +77,8 @@ class _Open:
 
     @property
     def open_units(self) -> int:
-        return -self.remaining if self.invoice.type == "credit_note" else self.remaining
+        """The open rest in the base currency, negative for credit notes."""
+        return -self.carrying if self.invoice.type == "credit_note" else self.carrying
 
 
 async def _open(session: AsyncSession, day: date, historic: bool, kind: Direction | None = None,
@@ -87,9 +94,16 @@ async def _open(session: AsyncSession, day: date, historic: bool, kind: Directio
     if overdue_only:
         stmt = stmt.where(col(Invoice.due_date) < day)
     stmt = stmt.order_by(col(Invoice.due_date), binary(Invoice.invoice_number), binary(Invoice.id))
-    rows = (await session.exec(stmt)).all()
-    found = [_Open(invoice, party, int(settled), status) for invoice, party, settled, status in rows]
-    return [o for o in found if o.status != "cancelled" and o.remaining]
+    rows = [row for row in (await session.exec(stmt)).all()
+            if row[3] != "cancelled" and row[0].total_gross != int(row[2])]
+    carrying = await carrying_base(session, [row[0] for row in rows], day if historic else None)
+    return [_Open(invoice, party, int(settled), status, carrying[invoice.id])
+            for invoice, party, settled, status in rows]
+
+
+async def open_item_state(session: AsyncSession, day: date | None) -> list[_Open]:
+    """Every item open on `day` (None: now), with what it is carried at in the base currency then."""
+    return await _open(session, day, True) if day else await _open(session, date.max, False)
 
 
 async def open_items(session: AsyncSession, kind: Direction | None = None, party_id: str | None = None,
@@ -110,8 +124,10 @@ async def open_items(session: AsyncSession, kind: Direction | None = None, party
             invoice_number=invoice.invoice_number, invoice_date=invoice.invoice_date.isoformat(),
             due_date=invoice.due_date.isoformat(), days_overdue=(day - invoice.due_date).days, currency=c,
             total_gross=format_amount(invoice.total_gross, c), settled_amount=format_amount(o.settled, c),
-            remaining_amount=format_amount(o.remaining, c), open_amount=signed(o.open_units, c), status=o.status,
-            control_account=invoice.control_account))
+            remaining_amount=format_amount(o.remaining, c),
+            open_amount=signed(-o.remaining if invoice.type == "credit_note" else o.remaining, c),
+            exchange_rate=invoice.exchange_rate, remaining_amount_base=format_amount(o.carrying, currency),
+            open_amount_base=signed(o.open_units, currency), status=o.status, control_account=invoice.control_account))
     return OpenItemList(as_of=day.isoformat(), currency=currency, open_items=items,
                         total_receivable=signed(totals["receivable"], currency),
                         total_payable=signed(totals["payable"], currency))
@@ -187,7 +203,7 @@ async def party_balance(session: AsyncSession, party_id: str) -> int:
     own = union(invoices, payments).subquery()
     reversals = select(Intent.id).where(col(Intent.reverses_intent_id).in_(select(own.c.intent_id)))
     controls = select(Invoice.control_account).where(Invoice.party_id == party_id).distinct()
-    lines = select(JournalLine.debit_account, JournalLine.credit_account, JournalLine.amount).where(
+    lines = select(JournalLine.debit_account, JournalLine.credit_account, JournalLine.base_amount).where(
         or_(col(JournalLine.intent_id).in_(select(own.c.intent_id)), col(JournalLine.intent_id).in_(reversals)),
         or_(col(JournalLine.debit_account).in_(controls), col(JournalLine.credit_account).in_(controls)))
     control_accounts = set((await session.exec(controls)).all())

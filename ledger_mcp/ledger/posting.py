@@ -5,6 +5,10 @@ A line with a tax code is split into net and tax postings on the code's VAT acco
 like DATEV's BU key; reverse charge books the net and self-assesses the tax). One-sided lines are
 paired into two-sided journal lines, so every stored line moves one amount from a credit account
 to a debit account and every intent balances by construction.
+
+A booking in a foreign currency keeps each line's amount in that currency and converts it to the
+base currency at the booking's rate, half up, once per line; since each line carries one base
+amount on both sides, the intent balances in the base currency as it does in every currency.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger import chain, periods
+from ledger_mcp.ledger import chain, fx, periods
 from ledger_mcp.ledger.accounts import read_meta, require_accounts
 from ledger_mcp.ledger.clock import parse_date, today, utc_now
 from ledger_mcp.ledger.errors import (
@@ -33,11 +37,19 @@ from ledger_mcp.ledger.errors import (
     SettledItem,
     Unbalanced,
     UnknownTaxCode,
-    UnsupportedCurrency,
     ValidationFailed,
 )
-from ledger_mcp.ledger.models import Account, Document, Intent, Invoice, JournalLine, Settlement, TaxCode
-from ledger_mcp.ledger.money import format_amount, parse_amount, split_gross, tax_on_net
+from ledger_mcp.ledger.models import (
+    Account,
+    Document,
+    Intent,
+    Invoice,
+    JournalLine,
+    RevaluationItem,
+    Settlement,
+    TaxCode,
+)
+from ledger_mcp.ledger.money import format_amount, parse_amount, split_gross, tax_on_net, to_base
 from ledger_mcp.ledger.portable import binary
 from ledger_mcp.ledger.provenance import Provenance
 
@@ -49,8 +61,12 @@ OPENING_BALANCE_CATEGORY = "opening_balance"
 ACK_DESCRIPTION = "Book into a soft-locked period anyway (recorded); else PERIOD_SOFT_LOCKED."
 # Not part of what is booked: a replay with or without the acknowledgement is the same request.
 _UNHASHED_REQUEST_FIELDS = {"acknowledge_soft_lock"}
-# Request fields that came after requests were first hashed: part of the hash only when set.
-_HASHED_WHEN_SET = ("adjustment_period", "control_account_reason")
+# Request fields added later: left out of the hash while at their default, so older idempotency keys
+# still replay.
+_HASHED_WHEN_SET = ("adjustment_period", "control_account_reason", "exchange_rate")
+EXCHANGE_RATE_DESCRIPTION = ("Foreign-currency bookings only: units of the currency per 1 unit of base currency, "
+                             "as the ECB quotes it, e.g. '1.0856' for USD. Omit to use the rate table's rate for the "
+                             "date (save_exchange_rate, import_exchange_rates); without one the booking is refused.")
 
 
 class BookingLine(BaseModel):
@@ -74,6 +90,7 @@ class BookingRequest(BaseModel):
     description: str = Field(min_length=1, max_length=500)
     lines: list[BookingLine] = Field(min_length=1, max_length=MAX_LINES)
     currency: str | None = Field(default=None, description="ISO 4217; defaults to the ledger's base currency.")
+    exchange_rate: str | None = Field(default=None, description=EXCHANGE_RATE_DESCRIPTION)
     external_reference: str | None = Field(default=None, max_length=200,
                                            description="Invoice or document number (DATEV Belegfeld 1).")
     idempotency_key: str | None = Field(default=None, max_length=200)
@@ -116,7 +133,10 @@ class PostedLine(BaseModel):
     journal_number: int
     debit_account: str
     credit_account: str
-    amount: str
+    amount: str = Field(description="In the line's currency.")
+    currency: str
+    base_amount: str = Field(description="In the ledger's base currency.")
+    exchange_rate: str | None = Field(description="Units of currency per base unit; null for base-currency lines.")
     tax_code: str | None
     line_role: str
     description: str
@@ -130,7 +150,9 @@ class PostingResult(BaseModel):
     booking_date: str
     currency: str
     event_count: int = Field(description="Number of journal lines written.")
-    total_amount: str = Field(description="Sum of all line amounts.")
+    total_amount: str = Field(description="Sum of the line amounts in the intent's currency.")
+    base_currency: str
+    total_base_amount: str = Field(description="Sum of all lines' base amounts.")
     journal_number_first: int
     journal_number_last: int
     audit_hash: str = Field(description="audit_hash of the intent's last line (chain head after posting).")
@@ -148,7 +170,9 @@ class OpeningBalancesResult(PostingResult):
 
 @dataclass(frozen=True)
 class Leg:
-    """A one- or two-sided posting before pairing."""
+    """A one- or two-sided posting before pairing, in the intent's currency. A two-sided leg may name
+    its own `currency` and fix its `base` amount and `rate` (exchange differences, reversals); a leg
+    without `base` is converted at the intent's rate."""
 
     debit: str | None
     credit: str | None
@@ -156,15 +180,19 @@ class Leg:
     tax_code: str | None
     role: str
     description: str | None
+    currency: str | None = None
+    base: int | None = None
+    rate: str | None = None
 
 
 async def post_booking(session: AsyncSession, request: BookingRequest, provenance: Provenance) -> PostingResult:
     meta = await read_meta(session)
-    currency = _currency(request.currency, meta)
+    currency = fx.checked_currency(request.currency, meta["base_currency"])
     booking_date = parse_date(request.booking_date, field="booking_date")
     replay = await _replay(session, request.idempotency_key, request)
     if replay:
         return replay
+    rate = await fx.rate_for(session, currency, booking_date, request.exchange_rate)
     legs = [_leg(line, i, currency) for i, line in enumerate(request.lines, start=1)]
     account_numbers = {n for leg in legs for n in (leg.debit, leg.credit) if n}
     accounts = await require_accounts(session, account_numbers)
@@ -173,7 +201,7 @@ async def post_booking(session: AsyncSession, request: BookingRequest, provenanc
         await require_document(session, request.document_id)
     legs = await _apply_tax_codes(session, legs, accounts, currency)
     pairs = _pair(legs, currency)
-    fingerprint = _fingerprint(booking_date.isoformat(), pairs, request.external_reference)
+    fingerprint = _fingerprint(booking_date.isoformat(), pairs, request.external_reference, rate)
     if not request.skip_duplicate_check:
         await _refuse_duplicate(session, fingerprint)
     intent = Intent(
@@ -183,7 +211,7 @@ async def post_booking(session: AsyncSession, request: BookingRequest, provenanc
         document_id=request.document_id, custom_metadata=_booking_metadata(request),
         duplicate_override=request.skip_duplicate_check, created_at=utc_now(), line_count=0, content_hash="",
         **_provenance_columns(provenance))
-    return await _write(session, intent, pairs, acknowledge_soft_lock=request.acknowledge_soft_lock)
+    return await _write(session, intent, pairs, rate, acknowledge_soft_lock=request.acknowledge_soft_lock)
 
 
 def _booking_metadata(request: BookingRequest) -> str | None:
@@ -266,10 +294,14 @@ async def reverse_intent(session: AsyncSession, request: ReversalRequest, proven
                               hint="An intent is reversed once. To correct the correction, post a new booking.",
                               details={"reversal_intent_id": existing})
     await _refuse_settled(session, original.id)
+    await _refuse_revalued(session, original.id)
+    if original.category == "revaluation":
+        await _refuse_consumed_revaluation(session, original)
     lines = await intent_lines(session, original.id)
     booking_date = original.booking_date if request.posting_mode == "original_date" else today()
     pairs = [Leg(line.credit_account, line.debit_account, line.amount, line.tax_code, line.line_role,
-                 f"Storno: {line.description}") for line in lines]
+                 f"Storno: {line.description}", line.currency, line.base_amount, line.exchange_rate)
+             for line in lines]
     intent = Intent(
         id=str(uuid4()), category="reversal", booking_date=booking_date,
         description=f"Storno: {original.description}", currency=original.currency,
@@ -286,13 +318,13 @@ async def post_legs(session: AsyncSession, *, category: str, booking_date: date 
                     idempotency_key: str | None = None, request: BaseModel | None = None,
                     document_id: str | None = None, custom_metadata: dict[str, Any] | None = None,
                     skip_duplicate_check: bool = False, party_id: str | None = None,
-                    acknowledge_soft_lock: bool = False) -> PostingResult:
+                    acknowledge_soft_lock: bool = False, rate: fx.Rate | None = None) -> PostingResult:
     """Post legs the ledger prepared itself (invoices, settlements, the year-end close) through the same
     write path and period guard as every booking. One-sided legs are paired; `request` is what an
     idempotent replay is matched against; `party_id` keeps two parties' look-alike documents from being
-    taken for duplicates."""
+    taken for duplicates. With `rate` the legs are in its currency (else the base currency)."""
     meta = await read_meta(session)
-    currency = meta["base_currency"]
+    currency = rate.currency if rate else meta["base_currency"]
     date_ = booking_date if isinstance(booking_date, date) else parse_date(booking_date, field="booking_date")
     if idempotency_key and request is not None:
         replay = await _replay(session, idempotency_key, request)
@@ -301,7 +333,7 @@ async def post_legs(session: AsyncSession, *, category: str, booking_date: date 
     await require_accounts(session, {n for leg in legs for n in (leg.debit, leg.credit) if n})
     pairs = _pair(legs, currency)
     fingerprint = _fingerprint(date_.isoformat(), pairs, f"{party_id}:{external_reference}" if party_id
-                               else external_reference)
+                               else external_reference, rate)
     if not skip_duplicate_check:
         await _refuse_duplicate(session, fingerprint)
     intent = Intent(
@@ -312,7 +344,7 @@ async def post_legs(session: AsyncSession, *, category: str, booking_date: date 
         custom_metadata=chain.canonical_json(custom_metadata) if custom_metadata else None,
         duplicate_override=skip_duplicate_check, created_at=utc_now(), line_count=0, content_hash="",
         **_provenance_columns(provenance))
-    return await _write(session, intent, pairs, acknowledge_soft_lock=acknowledge_soft_lock)
+    return await _write(session, intent, pairs, rate, acknowledge_soft_lock=acknowledge_soft_lock)
 
 
 async def replayed_intent(session: AsyncSession, key: str | None, request: BaseModel) -> Intent | None:
@@ -331,11 +363,12 @@ async def intent_lines(session: AsyncSession, intent_id: str) -> list[JournalLin
     )).all())
 
 
-async def _write(session: AsyncSession, intent: Intent, pairs: list[Leg], *,
+async def _write(session: AsyncSession, intent: Intent, pairs: list[Leg], rate: fx.Rate | None = None, *,
                  acknowledge_soft_lock: bool = False) -> PostingResult:
     """Insert the intent and its lines at the chain head. The caller's transaction commits.
     Every intent is written here, so the period guard here covers every write path."""
     await periods.guard_write(session, intent, acknowledge_soft_lock=acknowledge_soft_lock)
+    base = (await read_meta(session))["base_currency"]
     intent.line_count = len(pairs)
     intent.content_hash = chain.intent_hash(intent)
     session.add(intent)
@@ -344,10 +377,13 @@ async def _write(session: AsyncSession, intent: Intent, pairs: list[Leg], *,
     for index, leg in enumerate(pairs, start=1):
         assert leg.debit and leg.credit
         number += 1
+        currency = leg.currency or intent.currency
+        base_amount, line_rate = _base_of(leg, currency, base, rate)
         line = JournalLine(
             journal_number=number, intent_id=intent.id, line_index=index, booking_date=intent.booking_date,
-            debit_account=leg.debit, credit_account=leg.credit, amount=leg.amount, currency=intent.currency,
-            tax_code=leg.tax_code, line_role=leg.role, description=leg.description or intent.description,
+            debit_account=leg.debit, credit_account=leg.credit, amount=leg.amount, currency=currency,
+            base_amount=base_amount, exchange_rate=line_rate, tax_code=leg.tax_code, line_role=leg.role,
+            description=leg.description or intent.description,
             created_at=intent.created_at, hash_version=chain.HASH_VERSION, content_hash="", prev_hash="",
             audit_hash="", **_provenance_columns_of(intent))
         chain.seal_line(line, intent.content_hash, prev)
@@ -355,20 +391,34 @@ async def _write(session: AsyncSession, intent: Intent, pairs: list[Leg], *,
         lines.append(line)
     session.add_all(lines)
     await session.flush()
-    return posting_result(intent, lines)
+    return posting_result(intent, lines, base)
 
 
-def posting_result(intent: Intent, lines: list[JournalLine], *, replayed: bool = False) -> PostingResult:
+def _base_of(leg: Leg, currency: str, base: str, rate: fx.Rate | None) -> tuple[int, str | None]:
+    """A line's base amount and rate: fixed on the leg, the amount itself in the base currency, else
+    converted at the intent's rate."""
+    if leg.base is not None:
+        return leg.base, leg.rate
+    if currency == base:
+        return leg.amount, None
+    assert rate is not None and rate.currency == currency, "a foreign-currency leg needs its rate"
+    return to_base(leg.amount, currency, rate.rate, base), rate.text
+
+
+def posting_result(intent: Intent, lines: list[JournalLine], base: str, *, replayed: bool = False) -> PostingResult:
     return PostingResult(
         intent_id=intent.id, category=intent.category, booking_date=intent.booking_date.isoformat(),
         currency=intent.currency, event_count=len(lines),
-        total_amount=format_amount(sum(line.amount for line in lines), intent.currency),
+        total_amount=format_amount(sum(li.amount for li in lines if li.currency == intent.currency), intent.currency),
+        base_currency=base, total_base_amount=format_amount(sum(li.base_amount for li in lines), base),
         journal_number_first=lines[0].journal_number, journal_number_last=lines[-1].journal_number,
         audit_hash=lines[-1].audit_hash, reverses_intent_id=intent.reverses_intent_id, replayed=replayed,
         duplicate_override=intent.duplicate_override,
         lines=[PostedLine(journal_number=line.journal_number, debit_account=line.debit_account,
                           credit_account=line.credit_account, amount=format_amount(line.amount, line.currency),
-                          tax_code=line.tax_code, line_role=line.line_role, description=line.description)
+                          currency=line.currency, base_amount=format_amount(line.base_amount, base),
+                          exchange_rate=line.exchange_rate, tax_code=line.tax_code, line_role=line.line_role,
+                          description=line.description)
                for line in lines])
 
 
@@ -383,25 +433,16 @@ async def _replay(session: AsyncSession, key: str | None, request: BaseModel) ->
             f"idempotency_key {key!r} was already used for a different request (intent {intent.id}).",
             hint="Use a new idempotency_key for a new booking, or resend exactly the original request.",
             details={"intent_id": intent.id})
-    return posting_result(intent, await intent_lines(session, intent.id), replayed=True)
+    base = (await read_meta(session))["base_currency"]
+    return posting_result(intent, await intent_lines(session, intent.id), base, replayed=True)
 
 
 def _request_hash(request: BaseModel) -> str:
     fields = request.model_dump(mode="json", exclude=_UNHASHED_REQUEST_FIELDS)
-    for name in _HASHED_WHEN_SET:  # fields added later: an older request's hash stays the same
+    for name in _HASHED_WHEN_SET:
         if name in fields and fields[name] == type(request).model_fields[name].default:
             del fields[name]
     return chain.sha256_hex(chain.canonical_json({"type": type(request).__name__, **fields}))
-
-
-def _currency(requested: str | None, meta: dict[str, str]) -> str:
-    base = meta["base_currency"]
-    currency = (requested or base).strip().upper()
-    if currency != base:
-        raise UnsupportedCurrency(f"This ledger books in {base}; {currency} postings need exchange rates.",
-                                  hint=f"Convert to {base} and book the {base} amount; keep the original "
-                                       "amount in custom_metadata.")
-    return currency
 
 
 def _leg(line: BookingLine, index: int, currency: str) -> Leg:
@@ -506,9 +547,12 @@ def _pair(legs: list[Leg], currency: str) -> list[Leg]:
     return paired
 
 
-def _fingerprint(booking_date: str, pairs: list[Leg], reference: str | None) -> str:
+def _fingerprint(booking_date: str, pairs: list[Leg], reference: str | None, rate: fx.Rate | None = None) -> str:
     parts = sorted((leg.debit or "", leg.credit or "", leg.amount) for leg in pairs)
-    return chain.sha256_hex(chain.canonical_json([booking_date, parts, (reference or "").strip().lower()]))
+    key: list[Any] = [booking_date, parts, (reference or "").strip().lower()]
+    if rate:  # 100 USD is not 100 EUR; base-currency fingerprints stay as they always were
+        key.append(rate.currency)
+    return chain.sha256_hex(chain.canonical_json(key))
 
 
 _REVERSAL = aliased(Intent)
@@ -543,6 +587,46 @@ async def _refuse_settled(session: AsyncSession, intent_id: str) -> None:
         raise SettledItem(f"Intent {intent_id} is an invoice with {len(payments)} payment(s) settling it.",
                           hint="Reverse the settling payment intents first (reverse_intent), then cancel the "
                                "invoice.", details={"settlement_intent_ids": payments})
+
+
+async def live_revaluations(session: AsyncSession, invoice_ids: list[str]) -> list[tuple[str, str, date]]:
+    """(invoice id, revaluation intent id, its date) of the live (not reversed) revaluations of invoices."""
+    reversal = aliased(Intent)
+    stmt = (select(col(RevaluationItem.invoice_id), col(Intent.id), col(Intent.booking_date))
+            .join(Intent, col(Intent.id) == RevaluationItem.intent_id)
+            .outerjoin(reversal, col(reversal.reverses_intent_id) == Intent.id)
+            .where(col(RevaluationItem.invoice_id).in_(invoice_ids), col(reversal.id).is_(None)))
+    return [(i, r, d) for i, r, d in (await session.exec(stmt)).all()]
+
+
+async def _refuse_revalued(session: AsyncSession, intent_id: str) -> None:
+    """A cancelled invoice would leave its live revaluation on the control account."""
+    invoice_ids = list((await session.exec(select(Invoice.id).where(Invoice.intent_id == intent_id))).all())
+    found = await live_revaluations(session, invoice_ids) if invoice_ids else []
+    if found:
+        raise SettledItem(f"Intent {intent_id} is an invoice revalued by {found[0][1]} on {found[0][2]}.",
+                          hint="Reverse the revaluation intent first (reverse_intent), then cancel the invoice.",
+                          details={"revaluation_intent_ids": sorted({r for _, r, _ in found})})
+
+
+async def _refuse_consumed_revaluation(session: AsyncSession, revaluation: Intent) -> None:
+    """A payment dated on or after a revaluation and recorded after it cleared the item at its revalued
+    value; reversing the revaluation then would leave the difference on the control account."""
+    payment = aliased(Intent)
+    reversal = aliased(Intent)
+    stmt = (select(Settlement.payment_intent_id)
+            .join(RevaluationItem, col(RevaluationItem.invoice_id) == Settlement.invoice_id)
+            .join(payment, col(payment.id) == Settlement.payment_intent_id)
+            .outerjoin(reversal, col(reversal.reverses_intent_id) == payment.id)
+            .where(RevaluationItem.intent_id == revaluation.id, col(reversal.id).is_(None),
+                   col(payment.booking_date) >= revaluation.booking_date,
+                   col(Settlement.created_at) >= revaluation.created_at))
+    payments = sorted(set((await session.exec(stmt)).all()))
+    if payments:
+        raise SettledItem(f"Revaluation {revaluation.id} was taken into account by {len(payments)} later payment(s).",
+                          hint="Reverse those payments first, or leave the revaluation: the payments already "
+                               "booked the exchange difference against the revalued amount.",
+                          details={"settlement_intent_ids": payments})
 
 
 def _provenance_columns(p: Provenance) -> dict[str, Any]:

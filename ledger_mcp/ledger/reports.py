@@ -1,4 +1,5 @@
-"""Reports computed in the database (GROUP BY over indexed columns), never by loading the journal."""
+"""Reports computed in the database (GROUP BY over indexed columns), never by loading the journal.
+Every figure is in the ledger's base currency: reports add up the lines' base amounts."""
 
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ def _side(balance: int) -> str:
 def _postings(end: date | None) -> Any:
     """Every line twice: once on its debit account (+amount), once on its credit account (-amount)."""
     debit: Any = select(col(JournalLine.debit_account).label("account"), col(JournalLine.booking_date).label("d"),
-                   col(JournalLine.amount).label("dr"), literal(0).label("cr"))
+                   col(JournalLine.base_amount).label("dr"), literal(0).label("cr"))
     credit: Any = select(col(JournalLine.credit_account).label("account"), col(JournalLine.booking_date).label("d"),
-                    literal(0).label("dr"), col(JournalLine.amount).label("cr"))
+                    literal(0).label("dr"), col(JournalLine.base_amount).label("cr"))
     if end:
         debit = debit.where(JournalLine.booking_date <= end)
         credit = credit.where(JournalLine.booking_date <= end)
@@ -120,7 +121,8 @@ async def account_statement(session: AsyncSession, account: str, start_date: str
     currency = (await read_meta(session))["base_currency"]
     limit = page_limit(limit)
     touches = or_(col(JournalLine.debit_account) == account, col(JournalLine.credit_account) == account)
-    signed = case((col(JournalLine.debit_account) == account, col(JournalLine.amount)), else_=-col(JournalLine.amount))
+    signed = case((col(JournalLine.debit_account) == account, col(JournalLine.base_amount)),
+                  else_=-col(JournalLine.base_amount))
     before_page: Any
     in_page: Any
     # The page starts after (start_date) or after the cursor's (date, journal number).
@@ -144,12 +146,12 @@ async def account_statement(session: AsyncSession, account: str, start_date: str
     out = []
     for line in lines[:limit]:
         is_debit = line.debit_account == account
-        balance += line.amount if is_debit else -line.amount
+        balance += line.base_amount if is_debit else -line.base_amount
         out.append(StatementLine(
             journal_number=line.journal_number, booking_date=line.booking_date.isoformat(), intent_id=line.intent_id,
             description=line.description, counter_account=line.credit_account if is_debit else line.debit_account,
-            debit=format_amount(line.amount if is_debit else 0, currency),
-            credit=format_amount(0 if is_debit else line.amount, currency),
+            debit=format_amount(line.base_amount if is_debit else 0, currency),
+            credit=format_amount(0 if is_debit else line.base_amount, currency),
             running_balance=_signed(balance, currency)))
     last = lines[limit - 1] if len(lines) > limit else None
     return AccountStatement(

@@ -4,10 +4,16 @@ The payment either is posted here (bank or cash account against the control acco
 intent already posted elsewhere, e.g. by bank reconciliation, that moves enough on the control
 account. Settlement rows are never changed; reversing the payment intent reopens the items.
 Credit notes count against invoices, so an invoice and a credit note can be netted.
+
+Items in a foreign currency are settled in that currency at the payment's rate (given, or the rate
+table's for the payment date). Each item's settled share of its base value is cleared from the
+control account; the difference to what the payment is worth in the base currency is the realised
+exchange gain or loss, booked in the same payment intent to the chart's fx_gain / fx_loss account.
 """
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import uuid4
 
@@ -15,13 +21,28 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger.clock import utc_now
-from ledger_mcp.ledger.errors import IntentNotFound, InvoiceNotFound, OverSettlement, ValidationFailed
-from ledger_mcp.ledger.invoices import control_movement, get_invoice, state_query
-from ledger_mcp.ledger.models import Intent, Invoice, Party, Settlement
-from ledger_mcp.ledger.money import format_amount, parse_amount
+from ledger_mcp.ledger import fx
+from ledger_mcp.ledger.accounts import read_meta
+from ledger_mcp.ledger.clock import parse_date, utc_now
+from ledger_mcp.ledger.errors import (
+    IntentNotFound,
+    InvoiceNotFound,
+    OverSettlement,
+    UnsupportedCurrency,
+    ValidationFailed,
+)
+from ledger_mcp.ledger.invoices import asset_like, carrying_base, control_movement, get_invoice, state_query
+from ledger_mcp.ledger.models import Intent, Invoice, JournalLine, Party, Settlement
+from ledger_mcp.ledger.money import format_amount, parse_amount, to_base
 from ledger_mcp.ledger.portable import binary
-from ledger_mcp.ledger.posting import ACK_DESCRIPTION, Leg, post_legs, replayed_intent, reversed_by
+from ledger_mcp.ledger.posting import (
+    ACK_DESCRIPTION,
+    Leg,
+    live_revaluations,
+    post_legs,
+    replayed_intent,
+    reversed_by,
+)
 from ledger_mcp.ledger.provenance import Provenance
 
 MAX_ITEMS = 100
@@ -47,6 +68,9 @@ class SettlementRequest(BaseModel):
     reference: str | None = Field(default=None, max_length=200)
     idempotency_key: str | None = Field(default=None, max_length=200)
     acknowledge_soft_lock: bool = Field(default=False, description=ACK_DESCRIPTION)
+    exchange_rate: str | None = Field(default=None, description="Foreign-currency items: the payment's rate, units "
+                                                               "of the currency per 1 EUR; default: the rate "
+                                                               "table's rate for payment_date.")
 
 
 class SettledItem(BaseModel):
@@ -54,6 +78,7 @@ class SettledItem(BaseModel):
     invoice_number: str
     type: str
     amount: str = Field(description="Settled by this payment.")
+    base_amount: str = Field(description="Base value of the item this payment cleared.")
     remaining_amount: str
     status: str
 
@@ -65,6 +90,10 @@ class SettlementResult(BaseModel):
     party_name: str
     currency: str
     net_amount: str = Field(description="Money moved: invoices minus credit notes.")
+    base_currency: str
+    exchange_rate: str | None = Field(description="The payment's rate; null in the base currency.")
+    exchange_difference: str = Field(description="Realised exchange gain (positive) or loss (negative) in the "
+                                                 "base currency.")
     items: list[SettledItem]
     replayed: bool = False
 
@@ -84,6 +113,7 @@ async def settle_open_items(session: AsyncSession, request: SettlementRequest,
         raise InvoiceNotFound(f"No invoice with id {missing[0]!r}.", hint="Take the ids from list_open_items.")
     first, party = rows[ids[0]][0], rows[ids[0]][1]
     allocations: list[tuple[Invoice, int]] = []
+    remaining_of: dict[str, int] = {}
     for index, item in enumerate(request.items, start=1):
         invoice, _, settled, status = rows[item.invoice_id]
         if (invoice.party_id, invoice.direction, invoice.currency) != (first.party_id, first.direction, first.currency):
@@ -103,16 +133,34 @@ async def settle_open_items(session: AsyncSession, request: SettlementRequest,
                 hint="Settle at most the remaining amount; book an overpayment separately.",
                 details={"invoice_id": invoice.id, "remaining_amount": format_amount(remaining, invoice.currency)})
         allocations.append((invoice, amount))
+        remaining_of[invoice.id] = remaining
     net = sum(amount * _sign(invoice) for invoice, amount in allocations)
+    payment_date = parse_date(request.payment_date, field="payment_date")
+    later = [r for r in await live_revaluations(session, ids) if r[2] > payment_date]
+    if later:
+        raise ValidationFailed(
+            f"An item was revalued on {later[0][2]} (intent {later[0][1]}), after this payment's date {payment_date}.",
+            hint="Reverse that revaluation first (reverse_intent), settle, then revalue again; or date the payment "
+                 "on or after the revaluation.", details={"revaluation_intent_id": later[0][1]})
+    carrying = await carrying_base(session, [invoice for invoice, _ in allocations], payment_date)
+    cleared = {invoice.id: share(carrying[invoice.id], amount, remaining_of[invoice.id])
+               for invoice, amount in allocations}
+    rate = await fx.rate_for(session, first.currency, payment_date, request.exchange_rate)
     if request.intent_id:
+        if rate is not None:
+            raise UnsupportedCurrency(
+                f"Linking a payment posted elsewhere to {first.currency} items is not supported yet.",
+                hint="Settle the items here with account and exchange_rate, which books the exchange difference.")
         payment_id = await _check_payment_intent(session, request.intent_id, first, net)
         posted = False
     else:
-        payment_id = (await _post_payment(session, request, party, first, allocations, net, provenance)).intent_id
+        payment_id = (await _post_payment(session, request, party, first, allocations, net, provenance,
+                                          rate, cleared)).intent_id
         posted = True
     now = utc_now()
     session.add_all([Settlement(id=str(uuid4()), payment_intent_id=payment_id, invoice_id=invoice.id,
-                                amount=amount, created_at=now) for invoice, amount in allocations])
+                                amount=amount, base_amount=cleared[invoice.id], created_at=now)
+                     for invoice, amount in allocations])
     await session.flush()
     return await _result(session, payment_id, posted=posted)
 
@@ -121,10 +169,19 @@ def _sign(invoice: Invoice) -> int:
     return -1 if invoice.type == "credit_note" else 1
 
 
+def share(carrying: int, amount: int, remaining: int) -> int:
+    """The base value a settlement of `amount` of `remaining` clears: all of it for the rest, else the
+    proportional share, half up."""
+    if amount == remaining:
+        return carrying
+    return int((Decimal(carrying) * amount / remaining).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 async def _post_payment(session: AsyncSession, request: SettlementRequest, party: Party, first: Invoice,
-                        allocations: list[tuple[Invoice, int]], net: int, provenance: Provenance) -> Any:
+                        allocations: list[tuple[Invoice, int]], net: int, provenance: Provenance,
+                        rate: fx.Rate | None = None, cleared: dict[str, int] | None = None) -> Any:
     account = (request.account or "").strip()
-    if net and not account:
+    if (net or rate is not None) and not account:
         raise ValidationFailed("A payment needs the bank or cash account the money moved through.",
                                hint="Pass account, e.g. '1200' (bank) or '1000' (cash), or intent_id to link a "
                                     "payment already posted.")
@@ -134,14 +191,18 @@ async def _post_payment(session: AsyncSession, request: SettlementRequest, party
     # Receivable invoices are paid in: control credited; payable invoices paid out: control debited.
     receivable = first.direction == "receivable"
     legs: list[Leg] = []
-    for invoice, amount in allocations:
-        reduces = (_sign(invoice) > 0) == receivable  # credit the control account
-        debit, credit = (None, invoice.control_account) if reduces else (invoice.control_account, None)
-        legs.append(Leg(debit, credit, amount, None, "amount", f"{invoice.invoice_number}"))
-    if net:
-        money_in = (net > 0) == receivable
-        legs.append(Leg(account, None, abs(net), None, "amount", None) if money_in
-                    else Leg(None, account, abs(net), None, "amount", None))
+    if rate is not None:
+        assert cleared is not None
+        legs = await _fx_legs(session, account, allocations, rate, cleared)
+    else:
+        for invoice, amount in allocations:
+            reduces = (_sign(invoice) > 0) == receivable  # credit the control account
+            debit, credit = (None, invoice.control_account) if reduces else (invoice.control_account, None)
+            legs.append(Leg(debit, credit, amount, None, "amount", f"{invoice.invoice_number}"))
+        if net:
+            money_in = (net > 0) == receivable
+            legs.append(Leg(account, None, abs(net), None, "amount", None) if money_in
+                        else Leg(None, account, abs(net), None, "amount", None))
     numbers = ", ".join(invoice.invoice_number for invoice, _ in allocations)
     verb = "Payment received" if receivable else "Payment"
     return await post_legs(
@@ -149,10 +210,34 @@ async def _post_payment(session: AsyncSession, request: SettlementRequest, party
         description=request.description or f"{verb} {party.name}: {numbers}"[:500], legs=legs,
         provenance=provenance, external_reference=request.reference or numbers[:200],
         idempotency_key=request.idempotency_key, request=request, party_id=party.id,
-        acknowledge_soft_lock=request.acknowledge_soft_lock,
+        acknowledge_soft_lock=request.acknowledge_soft_lock, rate=rate,
         custom_metadata={"party_id": party.id, "settles": [
             {"invoice_id": invoice.id, "amount": format_amount(amount, invoice.currency)}
             for invoice, amount in allocations]})
+
+
+async def _fx_legs(session: AsyncSession, account: str, allocations: list[tuple[Invoice, int]], rate: fx.Rate,
+                   cleared: dict[str, int]) -> list[Leg]:
+    """Per item: the payment between the bank and the control account at the payment's rate, and the
+    realised difference to the base value it clears, in the base currency."""
+    base = (await read_meta(session))["base_currency"]
+    gain, loss = await fx.fx_accounts(session)
+    legs: list[Leg] = []
+    for invoice, amount in allocations:
+        control, number = invoice.control_account, invoice.invoice_number
+        asset = asset_like(invoice)
+        # Money comes in for asset-like items (control credited), goes out for the others (control debited).
+        legs.append(Leg(account, control, amount, None, "amount", number) if asset
+                    else Leg(control, account, amount, None, "amount", number))
+        # Worth more in base than the item carried: a gain on what comes in, a loss on what goes out.
+        difference = to_base(amount, invoice.currency, rate.rate, base) - cleared[invoice.id]
+        if difference:
+            text = f"Kursdifferenz {number}"
+            value = abs(difference)
+            legs.append(Leg(control, gain, value, None, "fx_difference", text, base, value)
+                        if (difference > 0) == asset else
+                        Leg(loss, control, value, None, "fx_difference", text, base, value))
+    return legs
 
 
 async def _check_payment_intent(session: AsyncSession, intent_id: str, first: Invoice, net: int) -> str:
@@ -185,14 +270,22 @@ async def _result(session: AsyncSession, payment_id: str, *, posted: bool, repla
         .join(Party, col(Party.id) == Invoice.party_id).where(Settlement.payment_intent_id == payment_id)
         .order_by(col(Invoice.invoice_date), binary(Invoice.invoice_number)))).all()
     items = []
+    base = (await read_meta(session))["base_currency"]
     for settlement, invoice, _ in rows:
         state = await get_invoice(session, invoice.id)
         items.append(SettledItem(invoice_id=invoice.id, invoice_number=invoice.invoice_number, type=invoice.type,
                                  amount=format_amount(settlement.amount, invoice.currency),
+                                 base_amount=format_amount(settlement.base_amount, base),
                                  remaining_amount=state.remaining_amount, status=state.status))
     party, currency = rows[0][2], rows[0][1].currency
     net = sum(s.amount * _sign(inv) for s, inv, _ in rows)
+    lines = (await session.exec(select(JournalLine).where(JournalLine.intent_id == payment_id))).all()
+    differences = [li for li in lines if li.line_role == "fx_difference"]
+    gain = (await fx.fx_accounts(session))[0] if differences else ""
+    difference = sum(li.base_amount * (1 if li.credit_account == gain else -1) for li in differences)
+    rate = next((li.exchange_rate for li in lines if li.exchange_rate and li.currency == currency), None)
     return SettlementResult(payment_intent_id=payment_id, posted=posted, party_id=party.id, party_name=party.name,
-                            currency=currency, net_amount=format_amount(abs(net), currency), items=items,
-                            replayed=replayed)
+                            currency=currency, net_amount=format_amount(abs(net), currency), base_currency=base,
+                            exchange_rate=rate, exchange_difference=("-" if difference < 0 else "")
+                            + format_amount(abs(difference), base), items=items, replayed=replayed)
 

@@ -156,7 +156,7 @@ async def _balances(session: AsyncSession, start: date | None, end: date) -> dic
     """Every account's balance over [start, end] (from the beginning when start is None); debit positive."""
     balances: dict[str, int] = {}
     for column, sign in ((JournalLine.debit_account, 1), (JournalLine.credit_account, -1)):
-        stmt = select(col(column), func.sum(JournalLine.amount)).where(JournalLine.booking_date <= end)
+        stmt = select(col(column), func.sum(JournalLine.base_amount)).where(JournalLine.booking_date <= end)
         if start:
             stmt = stmt.where(JournalLine.booking_date >= start)
         for number, total in (await session.exec(stmt.group_by(col(column)))).all():

@@ -36,6 +36,7 @@ TOOL_SCOPES: dict[str, str] = {
     "list_invoices": READ,
     "list_review_cases": READ,
     "get_period_status": READ,
+    "list_exchange_rates": READ,
     # booking
     "post_booking": BOOK,
     "post_opening_balances": BOOK,
@@ -46,6 +47,9 @@ TOOL_SCOPES: dict[str, str] = {
     "update_invoice": BOOK,
     "ingest_document": BOOK,
     "update_review_case": BOOK,
+    "save_exchange_rate": BOOK,
+    "import_exchange_rates": BOOK,
+    "revalue_open_items": BOOK,
     # payments
     "settle_open_items": RECONCILE,
     # decisions

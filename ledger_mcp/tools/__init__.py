@@ -3,11 +3,11 @@
 from mcp.server.mcpserver import MCPServer
 
 from ledger_mcp.context import AppContext
-from ledger_mcp.tools import accounts, booking, confirmations, invoices, journal, parties, periods, reports, review
+from ledger_mcp.tools import accounts, booking, confirmations, fx, invoices, journal, parties, periods, reports, review
 
 
 def register_all(server: MCPServer, app: AppContext) -> None:  # type: ignore[type-arg]
-    for module in (booking, journal, accounts, reports, parties, invoices, periods, review):
+    for module in (booking, journal, accounts, reports, parties, invoices, periods, review, fx):
         module.register(server, app)
     if app.transport == "http":  # on stdio the human grants with the CLI (see tools/confirmations.py)
         confirmations.register(server, app)

@@ -27,9 +27,10 @@ APPEND = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempoten
 
 def _summary(verb: str, result: PostingResult) -> str:
     replay = " (replayed: this idempotency_key was already booked; nothing new written)" if result.replayed else ""
+    base = "" if result.currency == result.base_currency else f" = {result.total_base_amount} {result.base_currency}"
     return (f"{verb} intent {result.intent_id} on {result.booking_date}: {result.event_count} journal lines "
             f"#{result.journal_number_first}-{result.journal_number_last}, total {result.total_amount} "
-            f"{result.currency}{replay}.")
+            f"{result.currency}{base}{replay}.")
 
 
 async def reversal(ctx: Context[Any, Any], intent_id: str, reason: str, posting_mode: str = "original_date",
@@ -57,8 +58,9 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         description: Annotated[str, Field(description="Booking text, e.g. 'Büromaterial Müller GmbH RE-4711'")],
         lines: Annotated[list[BookingLine], Field(description="1-500 lines. Each moves a positive gross amount "
                                                               "from credit_account to debit_account.")],
-        currency: Annotated[str | None, Field(description="ISO 4217 code; default the ledger's base currency "
-                                                          "(EUR).")] = None,
+        currency: Annotated[str | None, Field(description="ISO 4217 code of the amounts, e.g. 'USD'; default: "
+                                                          "the ledger's base currency (EUR).")] = None,
+        exchange_rate: Annotated[str | None, Field(description=posting.EXCHANGE_RATE_DESCRIPTION)] = None,
         external_reference: Annotated[str | None, Field(description="Invoice/document number.")] = None,
         idempotency_key: Annotated[str | None, Field(description="Any unique string per booking; resending the "
                                                                   "same key and payload returns the original.")] = None,
@@ -86,6 +88,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         A split booking gives one side per line; those lines must balance."""
         request = BookingRequest(
             booking_date=booking_date, description=description, lines=lines, currency=currency,
+            exchange_rate=exchange_rate,
             external_reference=external_reference, idempotency_key=idempotency_key, document_id=document_id,
             custom_metadata=custom_metadata, skip_duplicate_check=skip_duplicate_check,
             acknowledge_soft_lock=acknowledge_soft_lock, adjustment_period=adjustment_period,

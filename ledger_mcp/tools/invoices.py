@@ -61,7 +61,11 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         due_date: Annotated[str | None, Field(description="YYYY-MM-DD; default: party payment terms.")] = None,
         total_net: str | None = None,
         total_tax: str | None = None,
-        currency: str | None = None,
+        currency: Annotated[str | None, Field(description="ISO 4217 code of the invoice, e.g. 'USD'; default: "
+                                                          "the base currency (EUR).")] = None,
+        exchange_rate: Annotated[str | None, Field(description="Foreign-currency invoices: units of the currency "
+                                                               "per 1 EUR, e.g. '1.0856'; default: the rate "
+                                                               "table's rate for invoice_date.")] = None,
         booking_date: Annotated[str | None, Field(description="Default: invoice_date.")] = None,
         intent_id: Annotated[str | None, Field(description="Link an intent already posted instead of "
                                                            "posting.")] = None,
@@ -79,7 +83,8 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         request = InvoiceRequest(
             direction=direction, party_id=party_id, invoice_number=invoice_number, invoice_date=invoice_date,
             total_gross=total_gross, lines=lines, type=type, due_date=due_date, total_net=total_net,
-            total_tax=total_tax, currency=currency, booking_date=booking_date, intent_id=intent_id,
+            total_tax=total_tax, currency=currency, exchange_rate=exchange_rate, booking_date=booking_date,
+            intent_id=intent_id,
             document_id=document_id, notes=notes, idempotency_key=idempotency_key,
             acknowledge_soft_lock=acknowledge_soft_lock)
         invoice = await app.db.write(invoices.create_invoice, request, provenance(ctx, app))
@@ -136,18 +141,25 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         reference: str | None = None,
         idempotency_key: str | None = None,
         acknowledge_soft_lock: Annotated[bool, Field(description=ACK_DESCRIPTION)] = False,
+        exchange_rate: Annotated[str | None, Field(description="Foreign-currency items: the payment's rate, units "
+                                                               "of the currency per 1 EUR; default: the rate "
+                                                               "table's rate for payment_date. The difference to "
+                                                               "the items' booked value is booked as exchange gain "
+                                                               "or loss.")] = None,
     ) -> Annotated[CallToolResult, SettlementResult]:
         """Record a payment that settles open items fully or partly (cash, or a transfer not coming from
         a bank import): posts bank/cash against the control account and links the payment to each item.
         Credit notes net against invoices. Reversing the payment intent reopens the items."""
         request = SettlementRequest(items=items, payment_date=payment_date, account=account, intent_id=intent_id,
                                     description=description, reference=reference, idempotency_key=idempotency_key,
-                                    acknowledge_soft_lock=acknowledge_soft_lock)
+                                    acknowledge_soft_lock=acknowledge_soft_lock, exchange_rate=exchange_rate)
         result = await app.db.write(settlements.settle_open_items, request, provenance(ctx, app))
         states = ", ".join(f"{i.invoice_number} {i.status} (remaining {i.remaining_amount})" for i in result.items)
         verb = "Posted" if result.posted else "Linked"
-        return answer(result, f"{verb} payment {result.payment_intent_id} of {result.net_amount} {result.currency} "
-                              f"for {result.party_name}: {states}.",
+        fx = (f" at {result.exchange_rate}, exchange difference {result.exchange_difference} {result.base_currency}"
+              if result.exchange_rate else "")
+        return answer(result, f"{verb} payment {result.payment_intent_id} of {result.net_amount} {result.currency}"
+                              f"{fx} for {result.party_name}: {states}.",
                       [(intent_uri(result.payment_intent_id), "payment intent")])
 
     @server.tool(title="List open items", annotations=READ_ONLY)

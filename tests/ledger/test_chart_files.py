@@ -39,7 +39,7 @@ CATEGORIES = {
     "tax_liabilities", "payroll_liabilities", "revenue", "other_income",
     "interest_income", "material", "personnel", "depreciation", "rent", "vehicle",
     "travel", "marketing", "office", "communication", "insurance", "fees",
-    "other_expenses", "interest_expense", "taxes_on_income", "other_taxes",
+    "other_expenses", "interest_expense", "taxes_on_income", "other_taxes", "fx_gain", "fx_loss",
 }
 REPORT_GROUPS = {
     "bs.fixed_assets.intangible", "bs.fixed_assets.tangible",
@@ -73,6 +73,8 @@ MANDATORY = {
     "bank_fees": ("4970", "6855", "fees", "expense"),
     "postage": ("4910", "6800", "communication", "expense"),
     "telephone": ("4920", "6805", "communication", "expense"),
+    "fx_gain": ("2660", "4840", "fx_gain", "revenue"),
+    "fx_loss": ("2150", "6880", "fx_loss", "expense"),
 }
 
 # Categories whose accounts must carry a fixed account type.

@@ -116,9 +116,13 @@ async def test_same_account_on_both_sides_is_refused(client: Client) -> None:
     assert error["code"] == "VALIDATION_ERROR"
 
 
-async def test_foreign_currency_is_refused_with_a_hint(client: Client) -> None:
+async def test_foreign_currency_without_a_rate_is_refused_with_a_hint(client: Client) -> None:
     error = await fail(client, "post_booking", booking_date="2026-03-02", description="x", currency="USD",
                        lines=[line("4930", "1200", "10.00")])
+    assert error["code"] == "EXCHANGE_RATE_MISSING"
+    assert "exchange_rate" in error["hint"] and "save_exchange_rate" in error["hint"]
+    error = await fail(client, "post_booking", booking_date="2026-03-02", description="x", currency="XYZ",
+                       exchange_rate="1.5", lines=[line("4930", "1200", "10.00")])
     assert error["code"] == "UNSUPPORTED_CURRENCY"
 
 

@@ -56,7 +56,7 @@ async def test_book_reverse_and_verify_over_stdio(settings: Settings, mode: str)
 def test_init_chooses_the_chart(settings: Settings) -> None:
     run = _cli(settings, "init", "--chart", "skr04")
     assert run.returncode == 0, run.stderr
-    assert "chart skr04" in run.stdout and "157 accounts" in run.stdout
+    assert "chart skr04" in run.stdout and "159 accounts" in run.stdout
     again = _cli(settings, "init", "--chart", "skr03")
     assert again.returncode == 1 and "already set up" in again.stdout
 

@@ -1,7 +1,7 @@
 """confirmation requests
 
 Revision ID: 839f57e9e64e
-Revises: f796ebd5168e
+Revises: 3b9e4f1c7a20
 Create Date: 2026-11-28
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '839f57e9e64e'
-down_revision: str | None = 'f796ebd5168e'
+down_revision: str | None = '3b9e4f1c7a20'
 branch_labels: str | None = None
 depends_on: str | None = None
 
