@@ -52,15 +52,15 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
                                                           "a customer.")],
         party_id: Annotated[str, Field(description="Vendor (payable) or customer (receivable) id; see "
                                                    "find_parties / save_party.")],
-        invoice_number: str,
+        invoice_number: Annotated[str, Field(description="As printed, e.g. 'RE-2026-0815'; once per party.")],
         invoice_date: Annotated[str, Field(description="YYYY-MM-DD")],
         total_gross: Annotated[str, Field(description="Gross total as printed, e.g. '226.10'.")],
         lines: Annotated[list[InvoiceLineInput], Field(description="Net amounts per line with tax code and "
                                                                    "account.")] = [],  # noqa: B006
-        type: InvoiceType = "invoice",
+        type: Annotated[InvoiceType, Field(description="credit_note reduces what is owed.")] = "invoice",
         due_date: Annotated[str | None, Field(description="YYYY-MM-DD; default: party payment terms.")] = None,
-        total_net: str | None = None,
-        total_tax: str | None = None,
+        total_net: Annotated[str | None, Field(description="As printed; checked against the lines.")] = None,
+        total_tax: Annotated[str | None, Field(description="As printed; checked against the lines.")] = None,
         currency: Annotated[str | None, Field(description="ISO 4217 code of the invoice, e.g. 'USD'; default: "
                                                           "the base currency (EUR).")] = None,
         exchange_rate: Annotated[str | None, Field(description="Foreign-currency invoices: units of the currency "
@@ -97,10 +97,10 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         ctx: Context[Any, Any],
         invoice_id: Annotated[str | None, Field(description="One invoice with its lines and settlements "
                                                             "(same as ledger://invoices/{invoice_id}).")] = None,
-        direction: Direction | None = None,
+        direction: Annotated[Direction | None, Field(description="payable or receivable; default both.")] = None,
         party_id: str | None = None,
-        status: Status | None = None,
-        type: InvoiceType | None = None,
+        status: Annotated[Status | None, Field(description="Only invoices in this status.")] = None,
+        type: Annotated[InvoiceType | None, Field(description="invoice or credit_note; default both.")] = None,
         start_date: Annotated[str | None, Field(description="invoice_date from, YYYY-MM-DD")] = None,
         end_date: Annotated[str | None, Field(description="invoice_date to, YYYY-MM-DD")] = None,
         limit: Annotated[int, Field(ge=1, le=500)] = 50,
