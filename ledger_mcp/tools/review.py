@@ -104,7 +104,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         ctx: Context[Any, Any],
         review_case_id: Annotated[str | None, Field(description="One case with the document's text (same as "
                                                                 "ledger://review-cases/{id}).")] = None,
-        queue_state: QueueState | None = None,
+        queue_state: Annotated[QueueState | None, Field(description="Only cases in this state.")] = None,
         include_ingestion_log: Annotated[bool, Field(description="Also the 50 latest intake attempts.")] = False,
         limit: Annotated[int, Field(ge=1, le=200)] = 50,
         offset: Annotated[int, Field(ge=0)] = 0,
@@ -172,7 +172,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
     async def reject_review_case(
         ctx: Context[Any, Any],
         review_case_id: str,
-        reason: Annotated[str, Field(min_length=1, max_length=1000)],
+        reason: Annotated[str, Field(min_length=1, max_length=1000, description="Why, recorded on the case.")],
     ) -> Annotated[CallToolResult, ReviewCaseInfo]:
         """Reject a case that must not be booked (not our invoice, duplicate, spam); the reason is kept."""
         case = await app.db.write(review_cases.reject_case, review_case_id, reason, provenance(ctx, app))
