@@ -3,9 +3,9 @@
 from mcp.server.mcpserver import MCPServer
 
 from ledger_mcp.context import AppContext
-from ledger_mcp.tools import accounts, booking, invoices, journal, parties, periods, reports, review
+from ledger_mcp.tools import accounts, bank, booking, invoices, journal, parties, periods, reports, review
 
 
 def register_all(server: MCPServer, app: AppContext) -> None:  # type: ignore[type-arg]
-    for module in (booking, journal, accounts, reports, parties, invoices, periods, review):
+    for module in (booking, journal, accounts, reports, parties, invoices, periods, review, bank):
         module.register(server, app)
