@@ -284,7 +284,7 @@ def parse_mt940(data: bytes, default_currency: str) -> ParsedStatement:
     try:
         transactions = mt940.models.Transactions(
             processors={"post_transaction_details": [mt940.processors.transaction_details_post_processor]},
-            options=mt940.processors.Options(applicant_iban=True))
+            options=mt940.Options(applicant_iban=True, strip_bom=True))
         transactions.parse(text)
     except Exception as exc:  # the parser raises plain exceptions of many kinds on broken input
         raise malformed("mt940", f"{type(exc).__name__}: {exc}") from None
