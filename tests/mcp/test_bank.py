@@ -177,7 +177,7 @@ async def test_camt_statement_reconciled_end_to_end(client: Client) -> None:
     assert (recon["ledger_balance"], recon["statement_balance"]) == ("503.98", "4503.98")
     # 503.98 - 4503.98 = -4001.00: the opening balance 5000.00 was never booked, the transfer was dismissed.
     assert recon["difference"] == "-4000.00"
-    assert recon["explanation"]["opening_balance_not_booked"] == "-5000.00"
+    assert recon["explanation"]["statement_opening_balance"] == "-5000.00"
     assert recon["explanation"]["dismissed_transactions"] == "1000.00"
     assert recon["explanation"]["unexplained"] == "0.00"
     page = await call(client, "list_bank_transactions", bank_account_id=account["id"], status="reconciled", limit=2)

@@ -251,14 +251,19 @@ class ReconciliationView(BaseModel):
     reconciled: StatusTotals
     dismissed: StatusTotals
     ledger_balance: str
-    statement_balance: str = Field(description="Stated closing balance of the newest statement, else the first "
-                                               "stated opening balance plus all imported transactions.")
-    statement_balance_date: str | None
+    statement_balance: str = Field(description="The balance by the bank's lines: the first stated opening balance "
+                                               "plus every imported transaction.")
+    statement_balance_date: str | None = Field(description="Booking date of the last imported transaction.")
     difference: str = Field(description="ledger_balance minus statement_balance.")
     explanation: dict[str, str] = Field(description="The difference taken apart: open transactions not booked yet "
-                                                    "(negated), dismissed transactions, ledger postings on the account "
-                                                    "linked to no transaction, the opening balance not booked, "
-                                                    "transactions after the statement date, and the unexplained rest.")
+                                                    "(negated), dismissed transactions (negated), postings on the "
+                                                    "account linked to no transaction (e.g. the opening balance "
+                                                    "booking), the statement's opening balance (negated), and the "
+                                                    "unexplained rest.")
+    stated_closing_balance: str | None = Field(description="The newest closing balance a statement states.")
+    stated_closing_date: str | None
+    statement_gap: str | None = Field(description="Stated closing balance minus the balance by the imported lines "
+                                                  "on that day; not 0.00 means lines or a statement are missing.")
     unlinked_intents: list[UnlinkedIntent] = Field(description="Up to 20 postings on the account no bank "
                                                                "transaction explains.")
     summary: str
@@ -272,25 +277,24 @@ async def reconciliation_view(session: AsyncSession, bank_account_id: str) -> Re
         select(status, func.count(), func.coalesce(func.sum(BankTransaction.amount), 0))
         .where(BankTransaction.bank_account_id == account.id).group_by(status))).all()}
     ledger = await _ledger_balance(session, number)
-    anchor_date, anchor = await _anchor(session, account.id)
+    _, anchor = await _anchor(session, account.id)
     info = await bank_account_info(session, account)
-    computed = anchor + sum(t for _, t in totals.values())
-    stated = signed_units(info.statement_balance, c) if info.statement_balance else None
-    statement = stated if stated is not None else computed
-    later = 0
-    if stated is not None and info.statement_balance_date:
-        later = int((await session.exec(select(func.coalesce(func.sum(BankTransaction.amount), 0)).where(
+    statement = anchor + sum(t for _, t in totals.values())
+    gap = None
+    if info.statement_balance is not None and info.statement_balance_date:
+        upto = int((await session.exec(select(func.coalesce(func.sum(BankTransaction.amount), 0)).where(
             BankTransaction.bank_account_id == account.id,
-            col(BankTransaction.booking_date) > date.fromisoformat(info.statement_balance_date)))).one())
+            col(BankTransaction.booking_date) <= date.fromisoformat(info.statement_balance_date)))).one())
+        gap = signed_units(info.statement_balance, c) - (anchor + upto)
     unlinked = await _unlinked(session, account)
     unlinked_total = sum(u for _, u in unlinked)
     open_total, dismissed_total = totals.get("open", (0, 0))[1], totals.get("dismissed", (0, 0))[1]
     difference = ledger - statement
-    # ledger = reconciled + unlinked; statement = anchor + open + dismissed + reconciled - later (stated case)
-    explained = unlinked_total - anchor - open_total - dismissed_total + later
+    # ledger = reconciled + unlinked; statement = anchor + open + dismissed + reconciled
+    explained = unlinked_total - anchor - open_total - dismissed_total
     parts = {"open_transactions": signed(-open_total, c), "dismissed_transactions": signed(-dismissed_total, c),
-             "unlinked_ledger_postings": signed(unlinked_total, c), "opening_balance_not_booked": signed(-anchor, c),
-             "transactions_after_statement_date": signed(later, c), "unexplained": signed(difference - explained, c)}
+             "unlinked_ledger_postings": signed(unlinked_total, c), "statement_opening_balance": signed(-anchor, c),
+             "unexplained": signed(difference - explained, c)}
     views = []
     for intent_id, amount in unlinked[:20]:
         intent = await session.get(Intent, intent_id)
@@ -298,11 +302,13 @@ async def reconciliation_view(session: AsyncSession, bank_account_id: str) -> Re
         views.append(UnlinkedIntent(intent_id=intent_id, booking_date=intent.booking_date.isoformat(),
                                     description=intent.description, amount=signed(amount, c)))
     n_open = totals.get("open", (0, 0))[0]
-    summary = (f"{account.name}: {n_open} open transaction(s) ({signed(open_total, c)} {c}), ledger {number} "
-               f"{signed(ledger, c)} vs statement {signed(statement, c)}: difference {signed(difference, c)}"
-               + (" fully explained." if difference == explained else f", {signed(difference - explained, c)} "
-                  "unexplained."))
-    del anchor_date
+    agrees = "agrees with" if difference == 0 else f"differs by {signed(difference, c)} from"
+    summary = (f"{account.name}: {n_open} open transaction(s) ({signed(open_total, c)} {c}); ledger {number} "
+               f"{signed(ledger, c)} {agrees} the statement balance {signed(statement, c)}"
+               + ("." if difference == 0 else " (fully explained)." if difference == explained else
+                  f", {signed(difference - explained, c)} unexplained.")
+               + (f" The statement of {info.statement_balance_date} states {info.statement_balance}: "
+                  f"{signed(gap, c)} missing from the imported lines." if gap else ""))
     return ReconciliationView(
         bank_account_id=account.id, name=account.name, ledger_account=number, currency=c,
         open=StatusTotals(count=n_open, total=signed(open_total, c)),
@@ -310,8 +316,9 @@ async def reconciliation_view(session: AsyncSession, bank_account_id: str) -> Re
                                 total=signed(totals.get("reconciled", (0, 0))[1], c)),
         dismissed=StatusTotals(count=totals.get("dismissed", (0, 0))[0], total=signed(dismissed_total, c)),
         ledger_balance=signed(ledger, c), statement_balance=signed(statement, c),
-        statement_balance_date=info.statement_balance_date if stated is not None else info.last_tx_date,
-        difference=signed(difference, c), explanation=parts, unlinked_intents=views, summary=summary)
+        statement_balance_date=info.last_tx_date, difference=signed(difference, c), explanation=parts,
+        stated_closing_balance=info.statement_balance, stated_closing_date=info.statement_balance_date,
+        statement_gap=signed(gap, c) if gap is not None else None, unlinked_intents=views, summary=summary)
 
 
 async def _unlinked(session: AsyncSession, account: BankAccount) -> list[tuple[str, int]]:
