@@ -374,3 +374,24 @@ async def test_csv_presets_and_refused_files(client: Client) -> None:
     assert foreign["code"] == "STATEMENT_ACCOUNT_MISMATCH"
     after = (await call(client, "list_bank_accounts", bank_account_id=account["id"]))["bank_accounts"][0]
     assert after["tx_count"] == before["tx_count"] == 6
+
+
+async def test_skonto_over_two_tax_rates_corrects_each_rate(client: Client) -> None:
+    vendor = await call(client, "save_party", kind="vendor", name="Nordsee Logistik GmbH", iban=VENDOR_IBAN)
+    await call(client, "create_invoice", direction="payable", party_id=vendor["id"], invoice_number="UBL-7781",
+               invoice_date="2026-03-12", total_gross="791.30",
+               lines=[{"net_amount": "620.00", "tax_code": "VSt19", "account": "4930"},
+                      {"net_amount": "50.00", "tax_code": "VSt7", "account": "4940"}])
+    account = await bank_account(client)
+    await call(client, "import_bank_statement", bank_account_id=account["id"], rows=[
+        {"booking_date": "2026-03-20", "amount": "-775.47", "counterparty_iban": VENDOR_IBAN,
+         "remittance_information": "UBL-7781 abzgl. 2% Skonto"}])
+    tx = (await call(client, "list_bank_transactions"))["transactions"][0]
+    top = (await call(client, "suggest_matches", bank_account_id=account["id"]))["suggestions"][0]["candidates"][0]
+    assert top["reconcile"]["adjustments"] == [{"kind": "skonto", "amount": "15.83"}]
+    done = await call(client, "reconcile_transaction", bank_transaction_ids=[tx["id"]], **top["reconcile"])
+    assert done["items"][0]["status"] == "paid"
+    view = await call(client, "get_intent", intent_id=done["intent_id"])
+    credited = sorted((e["account_credit"], e["amount"]) for e in view["entries"])
+    # 15.83 split 737.80 : 53.50 -> 14.76 at 19 % (12.40 + 2.36) and 1.07 at 7 % (1.00 + 0.07).
+    assert credited == [("1200", "775.47"), ("1571", "0.07"), ("1576", "2.36"), ("3736", "1.00"), ("3736", "12.40")]

@@ -100,7 +100,8 @@ class Adjustment(BaseModel):
                                                           "3736 (received), rounding 4900/2700 (SKR04: 6855, "
                                                           "4736/5736, 6300/4830).")
     tax_code: str | None = Field(default=None, description="Skonto's VAT correction, e.g. USt19 (granted) or "
-                                                           "VSt19 (received); default: the items' only tax code.")
+                                                           "VSt19 (received); default: split over the items' tax "
+                                                           "codes in proportion to their gross amounts.")
 
 
 class ReconcileRequest(BaseModel):
@@ -406,30 +407,45 @@ async def _adjustment_legs(session: AsyncSession, adjustment: Adjustment, units:
     key = adjustment.kind if adjustment.kind != "skonto" else ("skonto_granted" if cost else "skonto_received")
     account = (adjustment.account or defaults[key][0 if cost else 1]).strip()
     await require_accounts(session, {account})
-    tax = await _skonto_tax(session, adjustment, cost, allocations) if adjustment.kind == "skonto" else None
-    parts: list[tuple[str, int, str | None, str]] = [(account, units, None, "amount")]
-    if tax is not None and tax.vat_account:
-        net, vat = split_gross(units, Decimal(tax.rate))
-        parts = [(account, net, tax.code, "amount"), (tax.vat_account, vat, tax.code, "tax")]
+    shares = (await _skonto_shares(session, adjustment, units, cost, allocations) if adjustment.kind == "skonto"
+              else [(None, units)])
+    parts: list[tuple[str, int, str | None, str]] = []
+    for tax, part in shares:
+        if tax is not None and tax.vat_account:
+            net, vat = split_gross(part, Decimal(tax.rate))
+            parts += [(account, net, tax.code, "amount"), (tax.vat_account, vat, tax.code, "tax")]
+        else:
+            parts.append((account, part, None, "amount"))
     text = {"fee": "Bank fee", "skonto": "Skonto", "rounding": "Rounding difference"}[adjustment.kind]
     return [Leg(number, None, value, code, role, text) if cost else Leg(None, number, value, code, role, text)
             for number, value, code, role in parts if value]
 
 
-async def _skonto_tax(session: AsyncSession, adjustment: Adjustment, granted: bool,
-                      allocations: list[tuple[Invoice, int]]) -> TaxCode | None:
-    """The tax code whose VAT the discount corrects: given, or the only one on the items' lines."""
-    code = adjustment.tax_code
-    if code is None:
-        codes = set((await session.exec(select(InvoiceLine.tax_code).where(
-            col(InvoiceLine.invoice_id).in_([inv.id for inv, _ in allocations])))).all())
-        if len(codes) > 1:
-            raise ValidationFailed(f"The items carry several tax codes ({', '.join(sorted(c or '-' for c in codes))}); "
-                                   "the Skonto's VAT correction needs one.",
-                                   hint="Give one skonto adjustment per tax code, each with its tax_code.")
-        code = next(iter(codes), None)
-    if code is None:
-        return None
+async def _skonto_shares(session: AsyncSession, adjustment: Adjustment, units: int, granted: bool,
+                         allocations: list[tuple[Invoice, int]]) -> list[tuple[TaxCode | None, int]]:
+    """The discount split over the tax codes whose VAT it corrects: the one given, else the items' codes in
+    proportion to their gross amounts (a Skonto reduces every rate's base alike)."""
+    if adjustment.tax_code:
+        return [(await _skonto_tax(session, adjustment.tax_code, granted), units)]
+    gross: dict[str | None, int] = {}
+    for code, net, tax in (await session.exec(select(InvoiceLine.tax_code, InvoiceLine.net_amount,
+                                                     InvoiceLine.tax_amount).where(
+            col(InvoiceLine.invoice_id).in_([inv.id for inv, _ in allocations])))).all():
+        gross[code] = gross.get(code, 0) + net + tax
+    total = sum(gross.values())
+    if total <= 0:
+        return [(None, units)]
+    codes = sorted(gross, key=lambda c: (c is None, c or ""))
+    shares = [units * gross[c] // total for c in codes]
+    # Largest remainder: the cents lost to rounding go to the largest shares.
+    order = sorted(range(len(codes)), key=lambda i: -(units * gross[codes[i]] % total))
+    for i in order[:units - sum(shares)]:
+        shares[i] += 1
+    return [(await _skonto_tax(session, code, granted) if code else None, share)
+            for code, share in zip(codes, shares, strict=True) if share]
+
+
+async def _skonto_tax(session: AsyncSession, code: str, granted: bool) -> TaxCode | None:
     tax = await session.get(TaxCode, code)
     if tax is None:
         raise UnknownTaxCode(f"Tax code {code!r} does not exist.", hint="See list_tax_codes.")
@@ -437,7 +453,7 @@ async def _skonto_tax(session: AsyncSession, adjustment: Adjustment, granted: bo
     if tax.kind not in {wanted, "exempt"}:
         raise ValidationFailed(f"Tax code {code} is {tax.kind} VAT; a Skonto {'granted' if granted else 'received'} "
                                f"corrects {wanted} VAT.", hint="e.g. USt19 for Skonto granted, VSt19 for Skonto "
-                                                               "received; reverse charge Skonto is booked by hand.")
+                                                               "received; a reverse-charge Skonto is booked by hand.")
     return tax if tax.kind != "exempt" else None
 
 
