@@ -32,7 +32,7 @@ from ledger_mcp.ledger.bank.reconcile import (
     ReconcileResult,
 )
 from ledger_mcp.ledger.bank.suggest import SuggestionList
-from ledger_mcp.ledger.errors import LedgerError
+from ledger_mcp.ledger.errors import LedgerError, ValidationFailed
 from ledger_mcp.ledger.posting import ACK_DESCRIPTION
 from ledger_mcp.tools.booking import APPEND
 from ledger_mcp.tools.result import READ_ONLY, answer, intent_uri
@@ -124,7 +124,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
             data, name = app.documents.read_source(path, content_base64, filename)
             request = request.model_copy(update={"filename": name})
         elif rows is None:
-            raise LedgerError("Give path, content_base64 or rows.",
+            raise ValidationFailed("Give path, content_base64 or rows.",
                               hint="Pass the statement file (path in the inbox or base64), or rows.")
 
         async def progress(done: int, total: int, message: str) -> None:

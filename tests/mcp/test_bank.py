@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -395,3 +395,20 @@ async def test_skonto_over_two_tax_rates_corrects_each_rate(client: Client) -> N
     credited = sorted((e["account_credit"], e["amount"]) for e in view["entries"])
     # 15.83 split 737.80 : 53.50 -> 14.76 at 19 % (12.40 + 2.36) and 1.07 at 7 % (1.00 + 0.07).
     assert credited == [("1200", "775.47"), ("1571", "0.07"), ("1576", "2.36"), ("3736", "1.00"), ("3736", "12.40")]
+
+
+async def test_a_long_import_reports_progress(client: Client) -> None:
+    account = await bank_account(client)
+    lines = [Line(date(2026, 3, 1) + timedelta(days=i % 28), Decimal(i + 1) / 100, f"Kunde {i}", "", f"Zahlung {i}",
+                  f"P{i:05d}") for i in range(5000)]
+    progress: list[float] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    result = await client.call_tool("import_bank_statement", {"bank_account_id": account["id"],
+                                                              "content_base64": b64(camt053(OWN_IBAN, lines))},
+                                    progress_callback=on_progress)
+    assert not result.is_error, result.content
+    assert (result.structured_content or {})["imported"] == 5000
+    assert progress == [2000, 4000, 5000]
