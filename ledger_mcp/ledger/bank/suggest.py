@@ -17,6 +17,7 @@ from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from sqlalchemy import func
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,8 +26,16 @@ from ledger_mcp.ledger.bank.accounts import get_bank_account
 from ledger_mcp.ledger.bank.reconcile import counterparty_key
 from ledger_mcp.ledger.bank.state import live_group, live_mode
 from ledger_mcp.ledger.errors import BankTransactionNotFound
-from ledger_mcp.ledger.invoices import state_query
-from ledger_mcp.ledger.models import BankAccount, BankMatchGroup, BankTransaction, Intent, Invoice, JournalLine, Party
+from ledger_mcp.ledger.models import (
+    BankAccount,
+    BankMatchGroup,
+    BankTransaction,
+    Intent,
+    Invoice,
+    JournalLine,
+    Party,
+    Settlement,
+)
 from ledger_mcp.ledger.money import format_amount
 from ledger_mcp.ledger.open_items import signed
 
@@ -96,9 +105,9 @@ def _name(text: str) -> str:
 
 async def build_index(session: AsyncSession, account: BankAccount) -> Index:
     index = Index()
-    for invoice, party, settled, status in (await session.exec(state_query())).all():
-        remaining = invoice.total_gross - int(settled)
-        if status == "cancelled" or remaining <= 0 or invoice.currency != account.currency:
+    for invoice, party, settled in await _open_items(session):
+        remaining = invoice.total_gross - settled
+        if remaining <= 0 or invoice.currency != account.currency:
             continue
         sign = 1 if (invoice.type == "invoice") == (invoice.direction == "receivable") else -1
         item = _Item(invoice, party, remaining, sign * remaining)
@@ -118,6 +127,22 @@ async def build_index(session: AsyncSession, account: BankAccount) -> Index:
     await _index_intents(session, account, index)
     await _index_rules(session, account, index)
     return index
+
+
+async def _open_items(session: AsyncSession) -> list[tuple[Invoice, Party, int]]:
+    """Invoices not cancelled with what live payments settled: two flat queries joined here, which on
+    10,000 invoices costs a fraction of the per-invoice subqueries of the invoice state query."""
+    cancelled = aliased(Intent)
+    invoices = (await session.exec(
+        select(Invoice, Party).join(Party, col(Party.id) == Invoice.party_id)
+        .outerjoin(cancelled, col(cancelled.reverses_intent_id) == Invoice.intent_id)
+        .where(col(cancelled.id).is_(None)))).all()
+    reversal = aliased(Intent)
+    settled = dict((await session.exec(
+        select(Settlement.invoice_id, func.sum(Settlement.amount))
+        .outerjoin(reversal, col(reversal.reverses_intent_id) == Settlement.payment_intent_id)
+        .where(col(reversal.id).is_(None)).group_by(col(Settlement.invoice_id)))).all())
+    return [(invoice, party, int(settled.get(invoice.id) or 0)) for invoice, party in invoices]
 
 
 async def _index_intents(session: AsyncSession, account: BankAccount, index: Index) -> None:
