@@ -98,3 +98,14 @@ def test_fingerprints_keep_equal_lines_apart_and_are_stable() -> None:
     # An overlapping statement holding the second day and both fees yields the same prints.
     assert set(fingerprints("acc", [other, fee, fee])) == set(twice)
     assert fingerprints("other", [fee]) != fingerprints("acc", [fee])[:1]
+
+
+def test_commerzbank_style_export() -> None:
+    data = ("Buchungstag;Wertstellung;Umsatzart;Buchungstext;Betrag;Währung;IBAN Auftraggeberkonto;Kategorie\n"
+            "31.03.2026;31.03.2026;Lastschrift;Stadtwerke Abschlag 03/2026;-85,00;EUR;DE12500105170648489890;Energie\n"
+            "30.03.2026;30.03.2026;Gutschrift;Kunde AG RE-100;1.190,00;EUR;DE89370400440532013000;\n")
+    parsed = formats.parse(data.encode("cp1252"), "csv", csv_preset="commerzbank")
+    assert [(r.booking_date, r.amount, r.counterparty_iban, r.transaction_code) for r in parsed.rows
+            if isinstance(r, StatementRow)] == [
+        (date(2026, 3, 31), -8500, "DE12500105170648489890", "Lastschrift"),
+        (date(2026, 3, 30), 119000, "DE89370400440532013000", "Gutschrift")]
