@@ -163,10 +163,12 @@ async def main() -> None:
     parser.add_argument("--transactions", type=int, default=100_000)
     parser.add_argument("--open-items", type=int, default=10_000)
     parser.add_argument("--pg", default=os.environ.get("LEDGER_MCP_BENCH_PG_URL"))
+    parser.add_argument("--no-sqlite", action="store_true", help="only the PostgreSQL run")
     args = parser.parse_args()
     print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.platform()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        await run(f"sqlite+aiosqlite:///{tmp}/bench.sqlite3", "SQLite", args)
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            await run(f"sqlite+aiosqlite:///{tmp}/bench.sqlite3", "SQLite", args)
     if args.pg:
         name = f"ledger_bench_{uuid4().hex[:12]}"
         await admin(args.pg, f'CREATE DATABASE "{name}"')
