@@ -173,8 +173,9 @@ async def reconcile(session: AsyncSession, request: ReconcileRequest, provenance
                            idempotency_key=request.idempotency_key,
                            request_hash=request_hash if request.idempotency_key else None, created_at=utc_now(),
                            **provenance.columns())
-    metadata: dict[str, object] = {"bank_transaction_ids": [t.id for t in transactions], "match_group_id": group.id,
-                **({"evidence": request.evidence} if request.evidence else {})}
+    metadata: dict[str, object] = {"bank_transaction_ids": [t.id for t in transactions], "match_group_id": group.id}
+    if request.evidence:
+        metadata["evidence"] = request.evidence
     try:
         if request.mode == "dismiss":
             if not group.reason:
@@ -193,7 +194,7 @@ async def reconcile(session: AsyncSession, request: ReconcileRequest, provenance
             group.intent_id, party_id = await _settle(session, request, account, transactions, total, day, metadata,
                                                       provenance)
             group.posted = group.intent_id is not None
-            group.rule = chain.canonical_json({"party_id": party_id})
+            group.rule = chain.canonical_json({"party_id": party_id}) if party_id else None
     except PeriodLocked as exc:
         if request.posting_mode == "current_date":
             raise
