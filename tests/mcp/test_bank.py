@@ -149,8 +149,11 @@ async def test_camt_statement_reconciled_end_to_end(client: Client) -> None:
     assert view["summary"]["provenance_summary"]["channel"] == "MCP"
 
     # Direct bookings: a bank fee without tax, a card payment with 19 % input VAT, a private withdrawal.
-    await call(client, "reconcile_transaction", bank_transaction_ids=[tx["R-003"]["id"]], mode="booking",
-               account="4970", description="Kontoführung März")
+    fee = await call(client, "reconcile_transaction", bank_transaction_ids=[tx["R-003"]["id"]], mode="booking",
+                     account="4970", description="Kontoführung März", evidence="Entgeltaufstellung März geprüft")
+    fee_view = await call(client, "get_intent", intent_id=fee["intent_id"])
+    assert fee_view["summary"]["custom_metadata"]["evidence"] == "Entgeltaufstellung März geprüft"
+    assert fee_view["summary"]["external_reference"] == "R-003"
     card = await call(client, "reconcile_transaction", bank_transaction_ids=[tx["R-004"]["id"]], mode="booking",
                       account="4930", tax_code="VSt19")
     card_view = await call(client, "get_intent", intent_id=card["intent_id"])
