@@ -247,21 +247,21 @@ def _flatten(entry: Any, strip: int) -> tuple[dict[str, str], list[str]]:
     dozen searches."""
     found: dict[str, str] = {}
     texts: list[str] = []
-    stack = [(child, "") for child in reversed(entry)]
-    while stack:
-        node, prefix = stack.pop()
+    prefixes = {entry: ""}  # lxml hands out the same proxy for a node while one is held
+    for node in entry.iterdescendants():
         tag = node.tag
         if not isinstance(tag, str):
             continue
-        path = prefix + tag[strip:]
+        path = prefixes[node.getparent()] + tag[strip:]
+        prefixes[node] = path + "/"
         text = node.text.strip() if node.text else ""
         if text:
             if path.endswith(("RmtInf/Ustrd", "/CdtrRefInf/Ref")):
                 texts.append(text)
-            found.setdefault(path, text)
+            elif path not in found:
+                found[path] = text
         for name, value in node.attrib.items():
             found.setdefault(f"{path}@{name}", value)
-        stack.extend((child, path + "/") for child in reversed(node))
     return found, texts
 
 
