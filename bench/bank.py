@@ -8,6 +8,12 @@ a database is created and dropped), on PostgreSQL.
 
     python bench/bank.py
     python bench/bank.py --transactions 20000 --pg postgresql+asyncpg://postgres@127.0.0.1:5433/postgres
+
+Last measured (2026-11-28, 2 cores shared with other work, 100,000 lines = 88.8 MB, 10,000 open items):
+SQLite      import 7,169 rows/s (re-import 12,894), index 1,185 ms, per line median 0.010 ms, p95 0.091 ms
+            (load average 4.9-5.1)
+PostgreSQL  import 10,121 rows/s (re-import 16,696), index 716 ms, per line median 0.009 ms, p95 0.091 ms
+            (PostgreSQL 15, default settings; load average 3.3-4.2)
 """
 
 from __future__ import annotations
