@@ -207,6 +207,7 @@ def parse_camt(data: bytes) -> ParsedStatement:
     if not statements:
         raise malformed("camt", "no Stmt, Rpt or Ntfctn element; this is not a camt.052/053/054 message.")
     parsed = ParsedStatement(format="camt", rows=[])
+    entries = 0
     for statement in statements:
         parsed.statement_id = parsed.statement_id or x.text(statement, "{*}Id")
         parsed.account_iban = parsed.account_iban or _iban(x.text(statement, "{*}Acct/{*}Id/{*}IBAN"))
@@ -214,14 +215,11 @@ def parse_camt(data: bytes) -> ParsedStatement:
         for balance in statement.iterfind(x.q("{*}Bal")):
             _camt_balance(x, parsed, balance)
         for entry in statement.iterfind(x.q("{*}Ntry")):
-            number = len(parsed.rows) + 1
+            entries += 1
             try:
-                row = _camt_entry(x, entry)
+                parsed.rows.extend(_camt_entry(x, entry))
             except (ValueError, LedgerError) as exc:
-                parsed.rows.append(RowError(number, "INVALID_ROW", str(exc)))
-                continue
-            if row is not None:
-                parsed.rows.append(row)
+                parsed.rows.append(RowError(entries, "INVALID_ROW", str(exc)))
     return parsed
 
 
@@ -265,43 +263,64 @@ def _flatten(entry: Any, strip: int) -> tuple[dict[str, str], list[str]]:
     return found, texts
 
 
-def _camt_entry(x: _Xml, entry: Any) -> StatementRow | None:
-    f, texts = _flatten(entry, len(x.namespace))
+def _camt_entry(x: _Xml, entry: Any) -> list[StatementRow]:
+    """The rows of one booked entry: one, or one per transaction detail of a batch booking
+    (Sammelbuchung) whose details carry their own amounts adding up to the entry's."""
+    strip = len(x.namespace)
+    f, texts = _flatten(entry, strip)
     status = f.get("Sts") or f.get("Sts/Cd")
     if status and status != "BOOK":
-        return None
+        return []
     currency = f.get("Amt@Ccy")
     if not currency or "Amt" not in f:
         raise ValueError("entry without Amt and its Ccy")
-    units = signed_units(f["Amt"], currency)
     indicator = f.get("CdtDbtInd")
     if indicator not in {"CRDT", "DBIT"}:
         raise ValueError("entry without CdtDbtInd CRDT or DBIT")
-    if indicator == "DBIT":
-        units = -units
-    if f.get("RvslInd") == "true":
-        units = -units
+    reversal = f.get("RvslInd") == "true"
+    units = _signed(f["Amt"], currency, indicator, reversal)
     day = f.get("BookgDt/Dt") or f.get("BookgDt/DtTm")
     if not day:
         raise ValueError("entry without BookgDt")
     value_day = f.get("ValDt/Dt") or f.get("ValDt/DtTm")
+    common = {"booking_date": parse_day(day), "value_date": parse_day(value_day) if value_day else None,
+              "currency": currency,
+              "transaction_code": _clean(f.get("BkTxCd/Prtry/Cd") or f.get("BkTxCd/Domn/Fmly/SubFmlyCd"), 64)}
+    reference = f.get("AcctSvcrRef")
+    details = entry.findall(x.q("{*}NtryDtls/{*}TxDtls"))
+    if len(details) > 1:
+        parts = [_flatten(detail, strip) for detail in details]
+        amounts = [d.get("AmtDtls/TxAmt/Amt") or d.get("Amt") for d, _ in parts]
+        if all(amounts):
+            split = [_signed(str(amount), currency, d.get("CdtDbtInd") or indicator, reversal)
+                     for amount, (d, _) in zip(amounts, parts, strict=True)]
+            if sum(split) == units:
+                return [_camt_row(d, t, "", amount, common, d.get("Refs/AcctSvcrRef") or (
+                    f"{reference}/{number}" if reference else None), None)
+                        for number, (amount, (d, t)) in enumerate(zip(split, parts, strict=True), start=1)]
+    return [_camt_row(f, texts, "NtryDtls/TxDtls/", units, common,
+                      reference or f.get("NtryDtls/TxDtls/Refs/AcctSvcrRef"), f.get("AddtlNtryInf"))]
+
+
+def _signed(text: str, currency: str, indicator: str, reversal: bool) -> int:
+    units = signed_units(text, currency)
+    return -units if (indicator == "DBIT") != reversal else units
+
+
+def _camt_row(f: dict[str, str], texts: list[str], tx: str, units: int, common: dict[str, Any],
+              reference: str | None, fallback_text: str | None) -> StatementRow:
     # The counterparty is the debtor of money coming in and the creditor of money going out.
     party = "Dbtr" if units > 0 else "Cdtr"
-    tx = "NtryDtls/TxDtls/"
     name = f.get(f"{tx}RltdPties/{party}/Nm") or f.get(f"{tx}RltdPties/{party}/Pty/Nm")
-    bic = (f.get(f"{tx}RltdAgts/{party}Agt/FinInstnId/BIC") or f.get(f"{tx}RltdAgts/{party}Agt/FinInstnId/BICFI"))
+    bic = f.get(f"{tx}RltdAgts/{party}Agt/FinInstnId/BIC") or f.get(f"{tx}RltdAgts/{party}Agt/FinInstnId/BICFI")
     e2e = f.get(f"{tx}Refs/EndToEndId")
-    remittance = " ".join(texts) or f.get("AddtlNtryInf")
-    code = f.get("BkTxCd/Prtry/Cd") or f.get("BkTxCd/Domn/Fmly/SubFmlyCd")
     return StatementRow(
-        booking_date=parse_day(day), amount=units, currency=currency,
-        value_date=parse_day(value_day) if value_day else None, counterparty_name=_clean(name, 200),
+        amount=units, counterparty_name=_clean(name, 200),
         counterparty_iban=_iban(f.get(f"{tx}RltdPties/{party}Acct/Id/IBAN")), counterparty_bic=_clean(bic, 11),
-        remittance_information=_clean(remittance),
-        bank_reference=_clean(f.get("AcctSvcrRef") or f.get(f"{tx}Refs/AcctSvcrRef"), 200),
+        remittance_information=_clean(" ".join(texts) or fallback_text), bank_reference=_clean(reference, 200),
         end_to_end_id=_clean(e2e if e2e != "NOTPROVIDED" else None, 200),
         mandate_reference=_clean(f.get(f"{tx}Refs/MndtId"), 200),
-        creditor_id=_clean(f.get(f"{tx}RltdPties/Cdtr/Id/PrvtId/Othr/Id"), 64), transaction_code=_clean(code, 64))
+        creditor_id=_clean(f.get(f"{tx}RltdPties/Cdtr/Id/PrvtId/Othr/Id"), 64), **common)
 
 
 # --- MT940 ----------------------------------------------------------------------------------------------

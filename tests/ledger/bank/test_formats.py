@@ -65,7 +65,7 @@ def test_camt054_newer_version_reversal_pending_and_a_bad_entry() -> None:
     assert len(parsed.rows) == 2  # the pending entry is not booked yet
     reversal, bad = parsed.rows
     assert isinstance(reversal, StatementRow) and (reversal.amount, reversal.booking_date) == (-1000, date(2026, 3, 5))
-    assert isinstance(bad, RowError) and bad.row == 2
+    assert isinstance(bad, RowError) and bad.row == 3  # the third entry of the file
 
 
 @pytest.mark.parametrize("data", [
@@ -109,3 +109,38 @@ def test_commerzbank_style_export() -> None:
             if isinstance(r, StatementRow)] == [
         (date(2026, 3, 31), -8500, "DE12500105170648489890", "Lastschrift"),
         (date(2026, 3, 30), 119000, "DE89370400440532013000", "Gutschrift")]
+
+
+BATCH = b"""<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt>
+<GrpHdr><MsgId>M1</MsgId><CreDtTm>2026-04-01T08:00:00</CreDtTm></GrpHdr>
+<Stmt><Id>S1</Id><CreDtTm>2026-04-01T08:00:00</CreDtTm>
+<Acct><Id><IBAN>DE02120300000000202051</IBAN></Id><Ccy>EUR</Ccy></Acct>
+<Bal><Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">0.00</Amt><CdtDbtInd>CRDT</CdtDbtInd>
+<Dt><Dt>2026-03-31</Dt></Dt></Bal>
+<Ntry><Amt Ccy="EUR">300.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>2026-03-31</Dt></BookgDt>
+<AcctSvcrRef>BATCH-7</AcctSvcrRef>
+<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>IDDT</Cd><SubFmlyCd>ESDD</SubFmlyCd></Fmly></Domn></BkTxCd>
+<NtryDtls>
+<TxDtls><Refs><EndToEndId>LS-1</EndToEndId><MndtId>M-1</MndtId></Refs>
+<AmtDtls><TxAmt><Amt Ccy="EUR">100.00</Amt></TxAmt></AmtDtls>
+<RltdPties><Dbtr><Nm>Kunde Eins</Nm></Dbtr><DbtrAcct><Id><IBAN>DE89370400440532013000</IBAN></Id></DbtrAcct></RltdPties>
+<RmtInf><Ustrd>RE-1</Ustrd></RmtInf></TxDtls>
+<TxDtls><Refs><EndToEndId>LS-2</EndToEndId><MndtId>M-2</MndtId></Refs>
+<AmtDtls><TxAmt><Amt Ccy="EUR">200.00</Amt></TxAmt></AmtDtls>
+<RltdPties><Dbtr><Nm>Kunde Zwei</Nm></Dbtr><DbtrAcct><Id><IBAN>DE02100500000054540402</IBAN></Id></DbtrAcct></RltdPties>
+<RmtInf><Ustrd>RE-2</Ustrd></RmtInf></TxDtls>
+</NtryDtls></Ntry></Stmt></BkToCstmrStmt></Document>"""
+
+
+def test_a_batch_booking_becomes_one_row_per_detail() -> None:
+    schema = _xsd("camt.053.001.02.xsd")
+    assert schema.validate(etree.fromstring(BATCH)), schema.error_log
+    rows = formats.parse(BATCH, "camt").rows
+    assert [(r.amount, r.counterparty_name, r.remittance_information, r.bank_reference, r.mandate_reference)
+            for r in rows if isinstance(r, StatementRow)] == [
+        (10000, "Kunde Eins", "RE-1", "BATCH-7/1", "M-1"), (20000, "Kunde Zwei", "RE-2", "BATCH-7/2", "M-2")]
+    # Details that do not add up to the entry stay one row with the entry's amount.
+    rows = formats.parse(BATCH.replace(b"200.00</Amt></TxAmt>", b"150.00</Amt></TxAmt>"), "camt").rows
+    assert [(r.amount, r.remittance_information) for r in rows if isinstance(r, StatementRow)] == [
+        (30000, "RE-1 RE-2")]
