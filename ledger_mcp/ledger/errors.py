@@ -270,3 +270,42 @@ class ConfirmationRequired(LedgerError):
 
 class ConfirmationInvalid(LedgerError):
     code = "CONFIRMATION_INVALID"
+
+
+# --- Bank ---
+
+
+class BankAccountNotFound(LedgerError):
+    code = "BANK_ACCOUNT_NOT_FOUND"
+
+
+class BankAccountExists(LedgerError):
+    code = "BANK_ACCOUNT_EXISTS"
+
+
+class BankTransactionNotFound(LedgerError):
+    code = "BANK_TRANSACTION_NOT_FOUND"
+
+
+class StatementMalformed(LedgerError):
+    """A statement file that cannot be read at all; nothing of it was imported."""
+
+    code = "STATEMENT_MALFORMED"
+
+
+class StatementAccountMismatch(LedgerError):
+    code = "STATEMENT_ACCOUNT_MISMATCH"
+
+
+class AlreadyReconciled(LedgerError):
+    code = "ALREADY_RECONCILED"
+
+
+class NotReconciled(LedgerError):
+    code = "NOT_RECONCILED"
+
+
+class ReconciliationMismatch(LedgerError):
+    """The amounts of a reconciliation do not add up to the bank transactions."""
+
+    code = "RECONCILIATION_MISMATCH"

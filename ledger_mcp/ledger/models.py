@@ -400,3 +400,107 @@ class ConfirmationRequest(SQLModel, table=True):
     created_at: str
     decided_at: str | None = None
     used_at: str | None = None
+
+
+# --- Bank ---
+
+
+class BankAccount(SQLModel, table=True):
+    """A bank account whose statements are imported. `ledger_account` is the asset account (SKR03 1200ff,
+    SKR04 1800ff) the money is booked on; each bank account has its own."""
+
+    __tablename__ = "bank_account"
+    id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    iban: str | None = Field(default=None, unique=True, max_length=34)
+    bic: str | None = Field(default=None, max_length=11)
+    account_number: str | None = Field(default=None, max_length=34)
+    currency: str = Field(max_length=3)
+    ledger_account: str = Field(foreign_key="account.number", unique=True, max_length=16)
+    created_at: str
+    created_by: str = Field(max_length=300)
+
+
+class BankImportBatch(SQLModel, table=True):
+    """One statement import: the stored file, what it held and what was taken. Opening and closing
+    balances are the statement's own booked balances (CAMT OPBD/CLBD, MT940 :60F:/:62F:), if given."""
+
+    __tablename__ = "bank_import_batch"
+    id: str = Field(primary_key=True, max_length=36)
+    bank_account_id: str = Field(foreign_key="bank_account.id", index=True, max_length=36)
+    format: str = Field(max_length=16)  # camt | mt940 | csv | json
+    document_id: str | None = Field(default=None, foreign_key="document.id", max_length=64)
+    statement_id: str | None = Field(default=None, max_length=200)
+    total_rows: int
+    imported: int
+    skipped_duplicates: int
+    error_count: int
+    opening_date: date | None = None
+    opening_balance: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    closing_date: date | None = None
+    closing_balance: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    created_at: str
+    created_by: str = Field(max_length=300)
+
+
+class BankTransaction(SQLModel, table=True):
+    """One line of a bank statement, never changed after import. `amount` is signed minor units
+    (positive: money in). `fingerprint` identifies the line across imports (the bank's reference when
+    it gives one), so a re-imported or overlapping statement adds nothing twice. Its state (open,
+    reconciled, dismissed) is derived from the live match group that names it."""
+
+    __tablename__ = "bank_transaction"
+    __table_args__ = (Index("uq_bank_transaction_fingerprint", "bank_account_id", "fingerprint", unique=True),
+                      Index("ix_bank_transaction_account_date", "bank_account_id", "booking_date", "id"))
+    id: str = Field(primary_key=True, max_length=36)
+    bank_account_id: str = Field(foreign_key="bank_account.id", max_length=36)
+    batch_id: str = Field(foreign_key="bank_import_batch.id", index=True, max_length=36)
+    fingerprint: str = Field(max_length=64)
+    booking_date: date
+    value_date: date | None = None
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    counterparty_name: str | None = Field(default=None, max_length=200)
+    counterparty_iban: str | None = Field(default=None, max_length=34)
+    counterparty_bic: str | None = Field(default=None, max_length=11)
+    remittance_information: str | None = Field(default=None, sa_column=Column(Text))
+    bank_reference: str | None = Field(default=None, max_length=200)
+    end_to_end_id: str | None = Field(default=None, max_length=200)
+    mandate_reference: str | None = Field(default=None, max_length=200)
+    creditor_id: str | None = Field(default=None, max_length=64)
+    transaction_code: str | None = Field(default=None, max_length=64)
+    created_at: str
+
+
+class BankMatchGroup(ProvenanceColumns, table=True):
+    """How one or more bank transactions are explained: `mode` open_items (a payment intent settling
+    invoices), intent (an intent booked elsewhere), booking (a direct booking) or dismissed (not booked,
+    with `reason`). Live until unmatched: `unmatched_at` is then set and, when the group posted an
+    intent, `reversal_intent_id` names its Storno; the row and the intents stay as history. A group
+    whose intent was reversed by other means is no longer live either."""
+
+    __tablename__ = "bank_match_group"
+    id: str = Field(primary_key=True, max_length=36)
+    bank_account_id: str = Field(foreign_key="bank_account.id", index=True, max_length=36)
+    mode: str = Field(max_length=16)
+    intent_id: str | None = Field(default=None, foreign_key="intent.id", index=True, max_length=36)
+    posted: bool = False
+    reason: str | None = Field(default=None, max_length=500)
+    counterparty_key: str | None = Field(default=None, index=True, max_length=240)
+    rule: str | None = Field(default=None, sa_column=Column(Text))  # what was done, as JSON, for suggestions
+    idempotency_key: str | None = Field(default=None, unique=True, max_length=200)
+    request_hash: str | None = Field(default=None, max_length=64)
+    created_at: str
+    unmatched_at: str | None = None
+    unmatched_by: str | None = Field(default=None, max_length=300)
+    unmatch_reason: str | None = Field(default=None, max_length=500)
+    reversal_intent_id: str | None = Field(default=None, foreign_key="intent.id", max_length=36)
+
+
+class BankMatch(SQLModel, table=True):
+    """A bank transaction's membership in a match group."""
+
+    __tablename__ = "bank_match"
+    match_group_id: str = Field(foreign_key="bank_match_group.id", primary_key=True, max_length=36)
+    bank_transaction_id: str = Field(foreign_key="bank_transaction.id", primary_key=True, index=True,
+                                     max_length=36)

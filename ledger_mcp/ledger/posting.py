@@ -58,7 +58,7 @@ MAX_LINES = 500
 # account created in them): only invoices and settlements post there.
 CONTROL_CATEGORIES = frozenset({"receivables", "payables"})
 OPENING_BALANCE_CATEGORY = "opening_balance"
-ACK_DESCRIPTION = "Book into a soft-locked period anyway (recorded); else PERIOD_SOFT_LOCKED."
+ACK_DESCRIPTION = "Book into a soft-locked month anyway (recorded)."
 # Not part of what is booked: a replay with or without the acknowledgement is the same request.
 _UNHASHED_REQUEST_FIELDS = {"acknowledge_soft_lock"}
 # Request fields added later: left out of the hash while at their default, so older idempotency keys

@@ -37,6 +37,10 @@ TOOL_SCOPES: dict[str, str] = {
     "list_review_cases": READ,
     "get_period_status": READ,
     "list_exchange_rates": READ,
+    "suggest_matches": READ,
+    "list_bank_accounts": READ,
+    "list_bank_transactions": READ,
+    "get_bank_reconciliation": READ,
     # booking
     "post_booking": BOOK,
     "post_opening_balances": BOOK,
@@ -52,6 +56,10 @@ TOOL_SCOPES: dict[str, str] = {
     "revalue_open_items": BOOK,
     # payments
     "settle_open_items": RECONCILE,
+    "save_bank_account": RECONCILE,
+    "import_bank_statement": RECONCILE,
+    "reconcile_transaction": RECONCILE,
+    "batch_reconcile": RECONCILE,
     # decisions
     "approve_review_case": APPROVE,
     "reject_review_case": APPROVE,
@@ -83,6 +91,9 @@ RESOURCE_SCOPES: dict[str, str] = {
     "ledger://periods/{start_period}/{end_period}": READ,
     "ledger://review-cases": READ,
     "ledger://review-cases/{review_case_id}": READ,
+    "ledger://bank-accounts": READ,
+    "ledger://bank-accounts/{bank_account_id}": READ,
+    "ledger://bank-accounts/{bank_account_id}/reconciliation": READ,
 }
 """Resource URI or URI template -> required scope."""
 

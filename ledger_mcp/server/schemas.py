@@ -10,10 +10,7 @@ result, whose fields are self-describing JSON.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
-
-from ledger_mcp.ledger.errors import ValidationFailed
 
 _SIMPLE = {"type", "format", "pattern", "enum", "maxLength", "minLength", "maximum", "minimum", "items",
            "additionalProperties", "description", "maxItems", "minItems"}
@@ -53,8 +50,7 @@ SHARED_ARGUMENTS = {
     "party_id": "A vendor's or customer's id (uuid), from save_party or find_parties.",
     "review_case_id": "A review case's id (uuid), from ingest_document or list_review_cases.",
     "document_id": "A stored document's id (its sha256), from ingest_document.",
-    "idempotency_key": "Any unique string for this write; a retry with the same key and payload returns the "
-                       "original instead of writing twice.",
+    "idempotency_key": "Unique per write; a retry with it returns the original, never writes twice.",
     "currency": "ISO 4217 code, e.g. EUR; default the ledger's base currency.",
     "limit": "Most rows to return.",
     "offset": "Rows to skip, for the next page.",
@@ -129,49 +125,3 @@ def tidy_description(text: str | None) -> str | None:
         else:
             items[-1] += " " + line
     return "\n".join(items)
-
-
-def refuse_unknown_arguments(tool: str, arguments: dict[str, Any], schema: dict[str, Any]) -> None:
-    """A misspelt argument (e.g. `idempotencyKey`, or `taxCode` inside a line) must not be dropped
-    silently: refuse the call, naming each unknown field with its closest known one."""
-    definitions: dict[str, Any] = schema.get("$defs", {})
-    unknown: list[str] = []
-    suggestions: dict[str, str] = {}
-
-    def walk(value: Any, node: dict[str, Any], path: str) -> None:
-        ref = node.get("$ref")
-        if isinstance(ref, str):
-            node = definitions.get(ref.rsplit("/", 1)[-1], {})
-        for option in node.get("anyOf", []):
-            if isinstance(value, dict) == (option.get("type") == "object" or "$ref" in option):
-                walk(value, option, path)
-        if isinstance(value, list) and isinstance(node.get("items"), dict):
-            for i, item in enumerate(value):
-                walk(item, node["items"], f"{path}[{i}]")
-        if not isinstance(value, dict) or "properties" not in node:
-            return
-        known = list(node["properties"])
-        for name, sub in value.items():
-            where = f"{path}.{name}" if path else name
-            if name in node["properties"]:
-                walk(sub, node["properties"][name], where)
-                continue
-            unknown.append(where)
-            match = difflib.get_close_matches(_snake(name), known, n=1, cutoff=0.6)
-            if match:
-                suggestions[where] = f"{path}.{match[0]}" if path else match[0]
-
-    walk(arguments, schema, "")
-    if not unknown:
-        return
-    did_you_mean = "; ".join(f"{name} -> {right}" for name, right in suggestions.items())
-    top = ", ".join(schema.get("properties", {}))
-    raise ValidationFailed(
-        f"{tool} does not take {', '.join(unknown)}; nothing was written.",
-        hint=(f"Did you mean: {did_you_mean}. " if did_you_mean else "") + f"Arguments of {tool}: {top}.",
-        details={"unknown_arguments": unknown, "did_you_mean": suggestions})
-
-
-def _snake(name: str) -> str:
-    """idempotencyKey -> idempotency_key, so camelCase spellings find their argument."""
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_").replace("-", "_")

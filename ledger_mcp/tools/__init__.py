@@ -3,11 +3,23 @@
 from mcp.server.mcpserver import MCPServer
 
 from ledger_mcp.context import AppContext
-from ledger_mcp.tools import accounts, booking, confirmations, fx, invoices, journal, parties, periods, reports, review
+from ledger_mcp.tools import (
+    accounts,
+    bank,
+    booking,
+    confirmations,
+    fx,
+    invoices,
+    journal,
+    parties,
+    periods,
+    reports,
+    review,
+)
 
 
 def register_all(server: MCPServer, app: AppContext) -> None:  # type: ignore[type-arg]
-    for module in (booking, journal, accounts, reports, parties, invoices, periods, review, fx):
+    for module in (booking, journal, accounts, reports, parties, invoices, periods, review, fx, bank):
         module.register(server, app)
     if app.transport == "http":  # on stdio the human grants with the CLI (see tools/confirmations.py)
         confirmations.register(server, app)

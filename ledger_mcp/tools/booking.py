@@ -62,8 +62,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
                                                           "the ledger's base currency (EUR).")] = None,
         exchange_rate: Annotated[str | None, Field(description=posting.EXCHANGE_RATE_DESCRIPTION)] = None,
         external_reference: Annotated[str | None, Field(description="Invoice/document number.")] = None,
-        idempotency_key: Annotated[str | None, Field(description="Any unique string per booking; resending the "
-                                                                  "same key and payload returns the original.")] = None,
+        idempotency_key: str | None = None,
         document_id: Annotated[str | None, Field(description="Id of a stored document (from ingest_document) "
                                                              "this booking is based on.")] = None,
         custom_metadata: Annotated[dict[str, Any] | None, Field(description="Your own JSON object, kept with the "
@@ -102,8 +101,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         booking_date: Annotated[str, Field(description="YYYY-MM-DD, usually the first day of the fiscal year")],
         balances: Annotated[list[OpeningBalance], Field(description="One entry per balance sheet account.")],
         description: Annotated[str, Field(description="Booking text.")] = "Eröffnungsbilanz / opening balances",
-        idempotency_key: Annotated[str | None, Field(description="Unique string; a retry with it returns the "
-                                                                  "original.")] = None,
+        idempotency_key: str | None = None,
         acknowledge_soft_lock: Annotated[bool, Field(description=posting.ACK_DESCRIPTION)] = False,
     ) -> Annotated[CallToolResult, OpeningBalancesResult]:
         """Book opening balances (Saldenvorträge) against the opening balance account (SKR03/04 9000).

@@ -105,7 +105,25 @@ async def book_customer_invoice(agent: Agent, steps: list[str]) -> None:
 
 
 async def record_payment(agent: Agent, steps: list[str]) -> None:
-    if "settle_open_items" in steps:
+    if "reconcile_transaction" in steps:  # import the statement line, take the suggestion, reconcile
+        assert steps.index("import_bank_statement") < steps.index("suggest_matches") < steps.index(
+            "reconcile_transaction") < steps.index("get_bank_reconciliation"), steps
+        found = (await agent.call("list_bank_accounts"))["bank_accounts"]
+        bank = found[0] if found else await agent.call("save_bank_account", name="Sparkasse Geschäftskonto",
+                                                       iban="DE89370400440532013000", ledger_account="1200")
+        imported = await agent.call("import_bank_statement", bank_account_id=bank["id"], rows=[
+            {"booking_date": "2026-03-20", "amount": "2380.00", "counterparty_name": "Kanzlei Weber & Partner",
+             "remittance_information": "AR-2026-007"}])
+        assert imported["imported"] == 1
+        suggested = (await agent.call("suggest_matches", bank_account_id=bank["id"]))["suggestions"]
+        best = suggested[0]["candidates"][0]
+        assert best["score"] >= 0.8, best
+        transaction_id = suggested[0]["bank_transaction_id"]
+        await agent.call("reconcile_transaction", **{"bank_transaction_ids": [transaction_id], **best["reconcile"]},
+                         idempotency_key=f"rec-{transaction_id}")
+        view = await agent.call("get_bank_reconciliation", bank_account_id=bank["id"])
+        assert view["open"]["count"] == 0, view
+    elif "settle_open_items" in steps:
         items = (await agent.call("list_open_items", kind="receivable"))["open_items"]
         item = next(i for i in items if i["invoice_number"] == "AR-2026-007")
         await agent.call("settle_open_items", items=[{"invoice_id": item["invoice_id"]}], payment_date="2026-03-20",
