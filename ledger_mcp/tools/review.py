@@ -100,10 +100,11 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         ctx: Context[Any, Any],
         review_case_id: Annotated[str | None, Field(description="One case with the document's text (same as "
                                                                 "ledger://review-cases/{id}).")] = None,
-        queue_state: QueueState | None = None,
+        queue_state: Annotated[QueueState | None, Field(description="Only cases in this state: needs_review, "
+                                                                    "ready, approved, rejected or error.")] = None,
         include_ingestion_log: Annotated[bool, Field(description="Also the 50 latest intake attempts.")] = False,
-        limit: Annotated[int, Field(ge=1, le=200)] = 50,
-        offset: Annotated[int, Field(ge=0)] = 0,
+        limit: Annotated[int, Field(ge=1, le=200, description="At most this many cases (1-200).")] = 50,
+        offset: Annotated[int, Field(ge=0, description="Skip this many cases, for paging.")] = 0,
     ) -> Annotated[CallToolResult, ReviewQueue]:
         """The review queue (oldest first) with normalized invoice, field sources and confidence, vendor
         candidates and compliance findings. The document's text appears only in the field
@@ -121,7 +122,8 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
     @server.tool(title="Correct a review case", annotations=EDIT)
     async def update_review_case(
         ctx: Context[Any, Any],
-        review_case_id: str,
+        review_case_id: Annotated[str, Field(description="The review case's id, from ingest_document or "
+                                                      "list_review_cases.")],
         vendor_id: Annotated[str | None, Field(description="The vendor, e.g. one of vendor_candidates.")] = None,
         create_vendor: Annotated[bool, Field(description="Create the vendor from the case's vendor fields "
                                                          "(name, VAT ID, IBAN, address).")] = False,
@@ -140,7 +142,8 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
     async def approve_review_case(
         ctx: Context[Any, Any],
         confirmed: Annotated[Confirmation, CONFIRM_APPROVAL],
-        review_case_id: str,
+        review_case_id: Annotated[str, Field(description="The review case's id, from ingest_document or "
+                                                      "list_review_cases.")],
         override_reason: Annotated[str | None, Field(description="Needed only to book despite blocking "
                                                                  "findings; recorded on the case and the "
                                                                  "intent.")] = None,
@@ -159,15 +162,22 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
                 await app.db.write(review_cases.record_posting_error, review_case_id, error)
             raise
         again = " (approved before; nothing new written)" if result.replayed else ""
-        return answer(result, f"Approved review case {result.reviewCaseId}: invoice {result.invoiceId}, intent "
-                              f"{result.intentId}{again}.",
-                      [(intent_uri(result.intentId), "intent"), (f"ledger://invoices/{result.invoiceId}", "invoice")])
+        if result.intent_id is None:
+            return answer(result, f"Approved review case {result.review_case_id} without a posting (zero invoice)"
+                                  f"{again}.", [(case_uri(result.review_case_id), "review case")])
+        links = [(intent_uri(result.intent_id), "intent"), (f"ledger://invoices/{result.invoice_id}", "invoice")]
+        if result.prepaid_intent_id:
+            links.append((intent_uri(result.prepaid_intent_id), "prepaid part cleared"))
+        return answer(result, f"Approved review case {result.review_case_id}: invoice {result.invoice_id}, intent "
+                              f"{result.intent_id}{again}.", links)
 
     @server.tool(title="Reject a review case", annotations=EDIT)
     async def reject_review_case(
         ctx: Context[Any, Any],
-        review_case_id: str,
-        reason: Annotated[str, Field(min_length=1, max_length=1000)],
+        review_case_id: Annotated[str, Field(description="The review case's id, from ingest_document or "
+                                                      "list_review_cases.")],
+        reason: Annotated[str, Field(min_length=1, max_length=1000, description="Why it is not booked, e.g. "
+                                                                               "'not our invoice'.")],
     ) -> Annotated[CallToolResult, ReviewCaseInfo]:
         """Reject a case that must not be booked (not our invoice, duplicate, spam); the reason is kept."""
         case = await app.db.write(review_cases.reject_case, review_case_id, reason, provenance(ctx, app))
