@@ -56,7 +56,7 @@ FOREIGN_VAT_NOTE = "VAT not deductible here"
 # Where a prepayment made before the invoice sits until the invoice clears it (Sonstige Vermögensgegenstände).
 PREPAID_ACCOUNT = {"skr03": "1500", "skr04": "1300"}
 # Blocking findings no override passes: approving would book wrong amounts, not merely incomplete ones.
-NOT_OVERRIDABLE = frozenset({"FOREIGN_CURRENCY"})
+NOT_OVERRIDABLE = frozenset({"FOREIGN_CURRENCY", "MISSING_LINES", "NEGATIVE_LINE"})
 CENT = Decimal("0.01")
 
 
@@ -229,8 +229,10 @@ def normalize(extracted: ExtractedInvoice) -> tuple[NormalizedInvoice, dict[str,
         doc_type = "invoice" if doc_type == "credit_note" else "credit_note"
         values.update({k: _signed(values[k], sign) or values[k] for k in SIGNED_FIELDS if values.get(k)})
     lines = _tax_lines(extracted, sign)
-    if not lines and values.get("total_net"):
-        net, tax = values["total_net"], values.get("total_tax")
+    net, tax, gross = values.get("total_net"), values.get("total_tax"), _decimal(values.get("total_gross"))
+    if not net and gross is not None:
+        net = _amount(gross - (_decimal(tax) or Decimal(0)))  # a MINIMUM-profile file may state no net total
+    if not lines and net and _decimal(net):
         code = _rate_from_totals(net, tax)
         charged = _decimal(tax) or Decimal(0)
         if code is None and charged:
@@ -447,6 +449,9 @@ async def check_compliance(session: AsyncSession, invoice: NormalizedInvoice, ve
     if gross == 0:
         block("ZERO_TOTAL", "The invoice totals 0.00: there is nothing to post. Reject the case, or approve it "
                             "with override_reason to record it as approved without a posting.", "total_gross")
+    if not invoice.lines and gross:
+        block("MISSING_LINES", "There is nothing to post: no line. Add lines (net_amount, tax_code, account) with "
+                               "update_review_case.", "lines")
     for li in invoice.lines:
         if (_decimal(li.net_amount) or Decimal(0)) < 0:
             block("NEGATIVE_LINE", f"Line {li.description!r} ({li.tax_code or 'no tax code'}) is negative "
@@ -489,28 +494,40 @@ def _check_vat_id(invoice: NormalizedInvoice, warn: Any) -> None:
 
 
 def _check_amount_due(invoice: NormalizedInvoice, block: Any, warn: Any) -> None:
-    """The payable opens at the amount due (BT-115 = gross - prepaid + rounding)."""
+    """The payable opens at the amount due (BT-115 = gross - prepaid + rounding; see _payable)."""
     gross, due = _decimal(invoice.total_gross), _decimal(invoice.amount_due)
     if gross is None or due is None:
         return
-    prepaid = _decimal(invoice.prepaid_amount) or Decimal(0)
-    rounding = _decimal(invoice.rounding_amount) or Decimal(0)
-    if gross - prepaid + rounding != due:
-        block("AMOUNT_DUE_MISMATCH", f"Gross {gross} minus prepaid {prepaid} plus rounding {rounding} is "
-                                     f"{gross - prepaid + rounding}, not the amount due {due}.", "amount_due")
-    elif due > gross:
-        block("AMOUNT_DUE_ABOVE_GROSS", f"The amount due {due} is above the gross {gross}: the payable can open "
-                                        "at the gross only. Add the difference as a line, or override to open it "
-                                        "at the gross.", "amount_due")
+    prepaid, rounding = _decimal(invoice.prepaid_amount), _decimal(invoice.rounding_amount)
+    posted = _posted_gross(invoice) or gross
+    stated = prepaid is not None or rounding is not None
+    expected = gross - (prepaid or Decimal(0)) + (rounding or Decimal(0))
+    if (stated and expected != due) or (not stated and due > gross):
+        block("AMOUNT_DUE_MISMATCH", f"Gross {gross} minus prepaid {prepaid or 0} plus rounding {rounding or 0} is "
+                                     f"{expected}, not the amount due {due}. Correct the amounts, or override to "
+                                     "open the payable at the gross.", "amount_due")
+    elif due > posted:
+        block("AMOUNT_DUE_ABOVE_GROSS", f"The amount due {due} is above the gross {gross} (prepaid {prepaid}): the "
+                                        "payable can open at the gross only. Add the difference as a line, or "
+                                        "override to open it at the gross.", "amount_due")
     elif due < 0:
         block("AMOUNT_DUE_NEGATIVE", f"The prepaid {prepaid} exceeds the gross {gross}: the vendor owes {-due} "
                                      "back, which is not booked as an open item. With an override the whole gross "
                                      "is cleared against the prepayment; book the refund claim separately.",
               "amount_due")
-    elif due < gross:
-        warn("PREPAID", f"{gross - due} of the gross {gross} was paid before (prepaid {prepaid}, rounding "
-                        f"{rounding}): the payable opens at the amount due {due}; the prepaid part is cleared "
-                        "against the prepayments account on approval.", "amount_due")
+    elif due < posted:
+        warn("PREPAID", f"{posted - due} of the gross {posted} was paid before (prepaid {prepaid or posted - due}): "
+                        f"the payable opens at the amount due {due}; the prepaid part is cleared against the "
+                        "prepayments account on approval.", "amount_due")
+
+
+def _posted_gross(invoice: NormalizedInvoice) -> Decimal | None:
+    """The gross approval posts: the invoice's, plus a rounding up of the amount due (BT-114), booked as a
+    line of its own. A rounding down is cleared with the prepaid part."""
+    gross = _decimal(invoice.total_gross)
+    if gross is None:
+        return None
+    return gross + max(_decimal(invoice.rounding_amount) or Decimal(0), Decimal(0))
 
 
 def _check_arithmetic(invoice: NormalizedInvoice, block: Any) -> None:
@@ -742,14 +759,17 @@ def _invoice_request(case: ReviewCase, invoice: NormalizedInvoice, overrides: li
     invoice_date, due = _date(invoice.invoice_date), _date(invoice.due_date)
     # A due date before the invoice date passed an override: the invoice is due at once.
     due_date = invoice.invoice_date if invoice_date and due and due < invoice_date else invoice.due_date
+    lines = [InvoiceLineInput(net_amount=li.net_amount, tax_code=li.tax_code, account=li.account,
+                              tax_amount=li.tax_amount, description=li.description or None) for li in invoice.lines]
+    gross, posted = _decimal(invoice.total_gross), _posted_gross(invoice)
+    if gross is not None and posted is not None and posted > gross:
+        lines.append(InvoiceLineInput(net_amount=_amount(posted - gross), account=lines[0].account if lines else None,
+                                      description="Rounding of the amount due"))
     return InvoiceRequest(
         direction="payable", type=invoice.type, party_id=case.vendor_id or "",
         invoice_number=invoice.invoice_number or f"DOC-{case.document_id[:12]}",
-        invoice_date=invoice.invoice_date or "", due_date=due_date, total_gross=invoice.total_gross or "",
-        currency=invoice.currency,
-        lines=[InvoiceLineInput(net_amount=li.net_amount, tax_code=li.tax_code, account=li.account,
-                                tax_amount=li.tax_amount, description=li.description or None)
-               for li in invoice.lines],
+        invoice_date=invoice.invoice_date or "", due_date=due_date,
+        total_gross=_amount(posted) if posted is not None else "", currency=invoice.currency, lines=lines,
         document_id=case.document_id, idempotency_key=f"review-case:{case.id}",
         acknowledge_soft_lock=acknowledge_soft_lock,
         custom_metadata={"review_case_id": case.id,
@@ -762,7 +782,7 @@ async def _clear_prepaid(session: AsyncSession, case: ReviewCase, invoice: Norma
                          acknowledge_soft_lock: bool) -> str | None:
     """Clear what was paid before (gross minus amount due) against the prepayments account, so the open
     item is the amount due. Same transaction as the invoice: both or neither."""
-    gross, due = _decimal(invoice.total_gross), _decimal(invoice.amount_due)
+    gross, due = _posted_gross(invoice), _decimal(invoice.amount_due)
     if gross is None or due is None or due >= gross:
         return None
     cleared = gross - max(due, Decimal(0))
