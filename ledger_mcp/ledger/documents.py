@@ -18,7 +18,7 @@ from ledger_mcp.ledger.errors import DocumentRefused
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 EXTENSIONS = {"application/pdf": ".pdf", "application/xml": ".xml", "image/png": ".png", "image/jpeg": ".jpg",
-              "image/tiff": ".tif"}
+              "image/tiff": ".tif", "message/rfc822": ".eml"}
 
 
 @dataclass(frozen=True)

@@ -199,6 +199,10 @@ class DocumentRefused(LedgerError):
     code = "DOCUMENT_REFUSED"
 
 
+class DocumentNotFound(LedgerError):
+    code = "DOCUMENT_NOT_FOUND"
+
+
 class ReviewCaseNotFound(LedgerError):
     code = "REVIEW_CASE_NOT_FOUND"
 

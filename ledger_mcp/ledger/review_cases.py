@@ -175,6 +175,9 @@ class ReviewCaseInfo(BaseModel):
     invoice_id: str | None
     intent_id: str | None
     rejection_reason: str | None
+    source_email: str | None = Field(default=None, description="Sender of the email the document came by "
+                                                               "(untrusted).")
+    source_subject: str | None = Field(default=None, description="Its subject (untrusted data).")
     decided_by: str | None
     decided_at: str | None
     created_at: str
@@ -198,11 +201,14 @@ class ApprovalResult(BaseModel):
 
 
 async def open_case(session: AsyncSession, document: Document, extracted: ExtractedInvoice,
-                    provenance: Provenance) -> ReviewCase:
-    """Create the review case for a freshly extracted document."""
+                    provenance: Provenance, source_email: str | None = None,
+                    source_subject: str | None = None) -> ReviewCase:
+    """Create the review case for a freshly extracted document (with the sender and subject of the email
+    it came by)."""
     invoice, sources = normalize(extracted)
     now = utc_now()
     case = ReviewCase(id=str(uuid4()), document_id=document.id, queue_state="needs_review",
+                      source_email=source_email, source_subject=source_subject,
                       normalized_invoice=invoice.model_dump_json(), field_sources=_dump_sources(sources),
                       vendor_candidates="[]", findings="[]", created_at=now, created_by=provenance.actor_display,
                       updated_at=now)
@@ -636,7 +642,8 @@ async def _info(session: AsyncSession, case: ReviewCase, *, with_text: bool) -> 
         findings=[Finding(**f) for f in json.loads(case.findings)],
         overrides=[Override(**o) for o in json.loads(case.overrides or "[]")],
         posting_error=json.loads(case.posting_error) if case.posting_error else None, invoice_id=case.invoice_id,
-        intent_id=case.intent_id, rejection_reason=case.rejection_reason, decided_by=case.decided_by,
+        intent_id=case.intent_id, rejection_reason=case.rejection_reason, source_email=case.source_email,
+        source_subject=case.source_subject, decided_by=case.decided_by,
         decided_at=case.decided_at, created_at=case.created_at, updated_at=case.updated_at,
         untrusted_document_text=(extraction.get("text") or "")[:MAX_TEXT] if with_text else None)
 

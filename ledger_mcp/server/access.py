@@ -34,6 +34,7 @@ TOOL_SCOPES: dict[str, str] = {
     "find_parties": READ,
     "list_invoices": READ,
     "list_review_cases": READ,
+    "get_document": READ,
     # booking
     "post_booking": BOOK,
     "post_opening_balances": BOOK,
@@ -75,6 +76,8 @@ RESOURCE_SCOPES: dict[str, str] = {
     "ledger://periods/{start_period}/{end_period}": READ,
     "ledger://review-cases": READ,
     "ledger://review-cases/{review_case_id}": READ,
+    "ledger://documents/{document_id}": READ,
+    "ledger://documents/{document_id}/extraction": READ,
 }
 """Resource URI or URI template -> required scope."""
 
