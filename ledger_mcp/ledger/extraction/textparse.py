@@ -40,7 +40,8 @@ def _labels(*patterns: str) -> re.Pattern[str]:
 
 
 INVOICE_NUMBER = _labels(
-    r"Rechnungs\s?-?\s?(?:nummer|nr\.?)", r"Rechnung\s+(?:Nr\.?|Nummer)", r"Beleg\s?-?\s?(?:nummer|nr\.?)",
+    r"Rechnungs\s?-?\s?(?:nummer|nr\.?)", r"(?:Handels)?[Rr]echnung\s+(?:Nr\.?|Nummer)",
+    r"Beleg\s?-?\s?(?:nummer|nr\.?)", r"Facture\s*(?:N°|No\.?)?", r"Avoir\s*(?:N°|No\.?)?",
     r"Gutschrifts?\s?-?\s?(?:nummer|nr\.?)", r"Gutschrift\s+Nr\.?", r"Invoice\s*(?:No\.?|Number|#|Nr\.?)",
     r"Credit\s+note\s+(?:No\.?|number)", r"Document\s+(?:No\.?|number)",
 )
@@ -56,7 +57,8 @@ TERM_DAYS = re.compile(r"(\d{1,3})\s*(?:Tage|Tagen|days)|net\s+(\d{1,3})|netto\s
 VAT_LABEL = _labels(r"USt\.?\s?-?\s?Id(?:ent)?\.?\s?-?\s?(?:Nr\.?|Nummer)?", r"UID(?:-Nr\.?)?",
                     r"Umsatzsteuer-?\s?Ident(?:ifikations)?-?\s?(?:nummer|nr\.?)", r"VAT\s*(?:ID|No\.?|Number|Reg\.?)",
                     r"VAT\s+registration\s+(?:no\.?|number)", r"TVA", r"P\.?IVA")  # fmt: skip
-BUYER_HINT = re.compile(r"Ihre|Kunden|Customer|Buyer|Your|Leistungsempfänger|Rechnungsempfänger|Bill\s+to", _I)
+BUYER_HINT = re.compile(r"Ihre|Kunden|Customer|Buyer|Your|Leistungsempfänger|Rechnungsempfänger|Bill\s+to|client|"
+                        r"acheteur|Käufer", _I)
 TAX_NUMBER = re.compile(r"(?<![A-Za-zÄÖÜäöüß-])(?:Steuer\s?-?\s?(?:nummer|nr\.?)|St\.?\s?-?\s?Nr\.?|"
                         r"Tax\s+(?:No\.?|number))\s*:?\s*(\d{2,3}\s?/\s?\d{3,4}\s?/\s?\d{4,5}|\d{10,13})",
                         _I)  # fmt: skip
@@ -72,26 +74,43 @@ INVOICE_NUMBER_VALUE = re.compile(r"[:#.]?\s*([A-Z0-9][A-Z0-9\-/_.]*\d[A-Z0-9\-/
 NET_LABEL = _labels(r"Nettobetrag", r"Netto\s?-?\s?(?:summe|betrag|gesamt)", r"Summe\s+netto", r"Gesamt\s+netto",
                     r"Zwischensumme", r"Warenwert", r"Rechnungsbetrag\s+netto", r"Net\s+(?:total|amount)", r"Subtotal",
                     r"Sub-total", r"Total\s+(?:net|excl\.?(?:uding)?\s+VAT|before\s+tax)", r"Amount\s+excl\.?\s+VAT",
-                    r"Netto")  # fmt: skip
-GROSS_LABEL = _labels(r"Gesamtbetrag", r"Rechnungsbetrag", r"Bruttobetrag", r"Gesamtsumme", r"Endbetrag",
-                      r"Summe\s+brutto", r"Gesamt\s+brutto", r"Brutto(?:summe)?", r"Zahlbetrag", r"zu\s+zahlen",
-                      r"Total\s+due", r"Amount\s+due", r"Balance\s+due", r"Grand\s+total", r"Total\s+amount",
+                    r"(?:Rechnungs)?[Ss]umme\s+ohne\s+(?:USt|MwSt)\.?", r"Gesamtbetrag\s+ohne\s+(?:USt|MwSt)\.?",
+                    r"Total\s+HT", r"Netto")  # fmt: skip
+GROSS_LABEL = _labels(r"Gesamtbetrag(?!\s+der\s+(?:Zu|Ab)schl)", r"Rechnungsbetrag", r"Bruttobetrag", r"Gesamtsumme",
+                      r"Endbetrag", r"Rechnungssumme(?:\s+(?:mit|inkl\.?)\s+(?:USt|MwSt)\.?)?", r"Total\s+TTC",
+                      r"Summe\s+brutto", r"Gesamt\s+brutto", r"Brutto(?:summe)?",
+                      r"Total\s+due", r"Grand\s+total", r"Total\s+amount",
                       r"Total\s+incl\.?(?:uding)?\s+VAT", r"Invoice\s+total", r"Total(?!\s*(?:net|excl|VAT|tax))",
                       r"Gesamt(?!\s*netto)", r"Summe(?!\s*netto)")  # fmt: skip
+# The amount payable (BT-115): the gross less what was prepaid; never the gross itself.
+AMOUNT_DUE_LABEL = _labels(r"Zahlbetrag", r"zu\s+zahlen(?:der\s+Betrag)?", r"Amount\s+due", r"Balance\s+due",
+                           r"Solde\s+à\s+payer", r"Net\s+à\s+payer", r"Restbetrag")  # fmt: skip
 TAX_TOTAL_LABEL = _labels(r"(?:Summe|Gesamt)\s+(?:MwSt|USt|Umsatzsteuer|Mehrwertsteuer)", r"Total\s+(?:VAT|tax)",
+                          r"Total\s+(?:taxes|TVA)", r"Steuerbetrag\s+in\s+[A-Z]{3}",
                           r"VAT\s+total", r"Tax\s+total", r"MwSt\.?-?Betrag", r"USt\.?-?Betrag")  # fmt: skip
 TAX_WORD = r"(?:MwSt|USt|Umsatzsteuer|Mehrwertsteuer|VAT|Tax|Steuer)\.?"
 RATE = r"(\d{1,2}(?:[.,]\d{1,2})?)\s?%"
 TAX_RATE_LINE = re.compile(rf"{TAX_WORD}\s*(?:\(\s*)?{RATE}|{RATE}\s*{TAX_WORD}", _I)
 REVERSE_CHARGE = re.compile(r"Steuerschuldnerschaft\s+des\s+Leistungsempfängers|reverse\s+charge|§\s?13b", _I)
 INTRA_EU = re.compile(r"innergemeinschaftliche\s+Lieferung|intra-community\s+supply", _I)
-CREDIT_NOTE = re.compile(r"^\s*(?:Gutschrift|Credit\s+note|Rechnungskorrektur|Stornorechnung)\b", _I | re.M)
+CREDIT_NOTE = re.compile(r"^\s*(?:Credit\s+note|Rechnungskorrektur|Korrekturrechnung|Stornorechnung|Storno|Avoir)\b",
+                         _I | re.M)
+# A "Gutschrift" is, under §14 (2) UStG, an invoice the buyer issues for the seller (self-billing, type 389);
+# only with words of correction or refund is it the credit note of everyday speech.
+SELF_BILLED = re.compile(r"^\s*Gutschrift\b", _I | re.M)
+CORRECTION_WORDS = re.compile(r"Korrektur|Storno|Erstattung|Rückerstattung|Rückvergütung|Minderung|Retoure|"
+                              r"zu\s+(?:unserer\s+|der\s+)?Rechnung", _I)
 INVOICE_WORD = re.compile(r"\b(?:Rechnung|Invoice|Tax\s+invoice)\b", _I)
 LEGAL_FORM = re.compile(r"\b(?:GmbH(?:\s*&\s*Co\.?\s*KG)?|AG|UG|KG|OHG|e\.\s?K\.|GbR|mbH|Ltd\.?|Limited|Inc\.?|LLC|"
                         r"S\.A\.|SAS|SARL|S\.r\.l\.|B\.V\.|N\.V\.|plc|e\.V\.)(?=$|[\s,·|])")  # fmt: skip
-BUYER_BLOCK = re.compile(r"(?:Rechnungsempfänger|Rechnung\s+an|Bill\s+to|Invoice\s+to|Kunde|Customer|Sold\s+to|An)"
+BUYER_BLOCK = re.compile(r"(?:Rechnungsempfänger|Rechnung\s+an|Bill\s+to|Invoice\s+to|Kunde|Customer|Sold\s+to|"
+                         r"Käufer(?:/Leistungsempfänger)?|Leistungsempfänger|An)"
                          r"(?![A-Za-zÄÖÜäöüß])\s*:?", _I)
-VENDOR_LABEL = _labels(r"Rechnungssteller", r"Verkäufer", r"Lieferant", r"Seller", r"Supplier", r"Vendor", r"From")
+VENDOR_LABEL = _labels(r"Rechnungssteller\s*:", r"Verkäufer\s*:", r"Lieferant\s*:", r"Seller\s*:", r"Supplier\s*:",
+                       r"Vendor\s*:", r"From\s*:", r"Rechnungssteller", r"Verkäufer", r"Seller", r"Supplier")
+# Lines in a party block that are identifiers, not the party's name.
+IDENTIFIER_LINE = re.compile(r"^(?:Globale\s+Nummer|Nummer|GLN|GTIN|Lief(?:eranten)?-?Nr|Kunden-?Nr|ID)\b|"
+                             r"\((?:GTIN|GLN)\)", _I)
 SEPARATORS = re.compile(r"\s*(?:·|•|\||\s-\s|,|;)\s*")
 # Postcode + city: German/Austrian/Swiss digits, Irish Eircode, UK postcode.
 POSTCODE_CITY = re.compile(r"^(?:[A-Z]{1,2}-)?(?:\d{4,5}|[A-Z]\d{2}\s?[A-Z0-9]{4}|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2})"
@@ -206,6 +225,7 @@ def _identifiers(p: _Parser) -> None:
                 p.put("vendor_bic", bic, VALIDATED, line)
     if re.search(r"Lastschrift|direct\s+debit|abgebucht|SEPA-Mandat", p.text, _I) and "vendor_iban" in p.out.fields:
         p.out.warnings.append("The document mentions a direct debit: the IBAN found may be the buyer's account.")
+    in_buyer_block = _buyer_block_lines(p)
     for index, line in enumerate(p.lines):
         masked = line
         for span_index, span in iban_spans:
@@ -220,12 +240,25 @@ def _identifiers(p: _Parser) -> None:
                 continue
             value = vat or compact(vat_match.group(0))
             confidence = VALIDATED if vat and labelled else LABELLED if vat else GUESSED
-            is_buyer = BUYER_HINT.search(line[: vat_match.start()] or line) is not None
+            is_buyer = index in in_buyer_block or BUYER_HINT.search(line[: vat_match.start()] or line) is not None
             p.put("buyer_vat_id" if is_buyer else "vendor_vat_id", value, confidence, line)
     for line in p.lines:
         tax_match = TAX_NUMBER.search(line)
         if tax_match:
             p.put("vendor_tax_id", re.sub(r"\s", "", tax_match.group(1)), LABELLED, line)
+
+
+def _buyer_block_lines(p: _Parser) -> set[int]:
+    """Lines of a block headed "Käufer:", "Rechnungsempfänger:" and the like: what they hold is the buyer's.
+    A block ends at a seller's heading or after eight lines."""
+    inside: set[int] = set()
+    for index, line in enumerate(p.lines):
+        if BUYER_BLOCK.match(line) and line.rstrip().endswith(":"):
+            for offset in range(1, 9):
+                if index + offset >= len(p.lines) or VENDOR_LABEL.match(p.lines[index + offset]):
+                    break
+                inside.add(index + offset)
+    return inside
 
 
 # Characters OCR confuses with the letters of a country code ("1E6388047V" for IE6388047V).
@@ -275,9 +308,16 @@ def _parties(p: _Parser) -> None:
                 p.put("buyer_name", top[index + 1], LABELLED, top[index + 1])
             buyer_index = index
             break
-    for rest, line in p.after_label(VENDOR_LABEL):
-        if rest.strip() and not find_date(rest):
-            p.put("vendor_name", rest.strip(" :"), LABELLED, line)
+    for index, line in enumerate(p.lines):
+        match = VENDOR_LABEL.match(line)
+        if match is None:
+            continue
+        # The name follows the label, or is the first line below it that is no identifier (GTIN, GLN, number).
+        candidates = [line[match.end() :].strip(" :"), *p.lines[index + 1 : index + 5]]
+        name = next((c for c in candidates if c and not IDENTIFIER_LINE.search(c) and not find_date(c)
+                     and re.search(r"[A-Za-zÄÖÜäöüß]{2}", c)), None)
+        if name:
+            p.put("vendor_name", name, LABELLED, line)
             break
     # DIN 5008 return-address line above the address window: "Vendor GmbH · Street 1 · 12345 City".
     for index, line in enumerate(top):
@@ -353,7 +393,14 @@ def _document_type(p: _Parser) -> None:
     head = "\n".join(p.lines[:30])
     credit = CREDIT_NOTE.search(head)
     invoice = INVOICE_WORD.search(head)
-    if credit:
+    self_billed = SELF_BILLED.search(head)
+    if self_billed and not credit:
+        if CORRECTION_WORDS.search(head):
+            p.put("document_type", "credit_note", LABELLED, self_billed.group(0))
+        else:
+            p.put("document_type", "invoice", LABELLED, self_billed.group(0))
+            p.put("type_code", "389", LABELLED, self_billed.group(0))
+    elif credit:
         p.put("document_type", "credit_note", LABELLED, credit.group(0))
     elif invoice:
         p.put("document_type", "invoice", VALIDATED, invoice.group(0))
@@ -421,6 +468,7 @@ def _amounts(p: _Parser) -> None:
     net: list[tuple[str, str]] = []
     gross: list[tuple[str, str]] = []
     tax_total: list[tuple[str, str]] = []
+    due: list[tuple[str, str]] = []
     taxes: list[ExtractedTax] = []
     rate_lines: list[tuple[str, str]] = []  # (rate, tax) where the line gave no net
     for index, line in enumerate(p.lines):
@@ -434,7 +482,8 @@ def _amounts(p: _Parser) -> None:
                 else:
                     rate_lines.append((rate, values[-1]))
                 continue
-        for label, found in ((TAX_TOTAL_LABEL, tax_total), (NET_LABEL, net), (GROSS_LABEL, gross)):
+        for label, found in ((TAX_TOTAL_LABEL, tax_total), (NET_LABEL, net), (AMOUNT_DUE_LABEL, due),
+                             (GROSS_LABEL, gross)):
             match = label.search(line)
             if match and (label is not GROSS_LABEL or not NET_LABEL.search(line)):
                 value = _amount_after(p, index, line, match.end())
@@ -490,6 +539,10 @@ def _amounts(p: _Parser) -> None:
         p.put("total_tax", tax_sum, LABELLED, None)
     if gross_value:
         p.put("total_gross", gross_value[0], LABELLED, gross_value[1])
+    if due:
+        p.put("amount_due", due[-1][0], LABELLED, due[-1][1])
+        if gross_value is None:  # nothing but the amount payable printed: with nothing prepaid, it is the gross
+            p.put("total_gross", due[-1][0], GUESSED, due[-1][1])
     _cross_check(p, taxes)
 
 
