@@ -11,7 +11,7 @@ the extracted value equals the true value exactly; a missing field counts as wro
 Corpus part: every PDF with embedded e-invoice XML under tests/data/einvoice-corpus (or --corpus). The
 XML gives the true values; the text layer (pypdf) and OCR (pages rendered as the cascade renders a
 scan) are parsed without it, exactly as a PDF whose XML was removed. Amounts compare by sign-free
-value, the seller name case- and space-insensitively.
+value, the seller name as vendor matching compares names (legal form, case and spacing aside).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from ledger_mcp.ledger.extraction.documents import (
 from ledger_mcp.ledger.extraction.einvoice import extract_einvoice
 from ledger_mcp.ledger.extraction.ocr import ocr_image
 from ledger_mcp.ledger.extraction.textparse import ParsedText, parse_text
+from ledger_mcp.ledger.review_cases import _name_key
 
 SAMPLES = Path(__file__).resolve().parents[1] / "examples" / "invoices"
 KINDS = {
@@ -64,8 +65,8 @@ def _same(name: str, got: str | None, true: str | None) -> bool:
         return got == true
     if name.startswith("total_"):
         return abs(Decimal(got)) == abs(Decimal(true))
-    if name == "vendor_name":
-        return " ".join(got.casefold().split()) == " ".join(true.casefold().split())
+    if name == "vendor_name":  # as vendor matching compares names: legal forms and case aside
+        return _name_key(got) == _name_key(true)
     return got == true
 
 

@@ -40,7 +40,8 @@ def _labels(*patterns: str) -> re.Pattern[str]:
 
 
 INVOICE_NUMBER = _labels(
-    r"Rechnungs\s?-?\s?(?:nummer|nr\.?)", r"(?:Handels)?[Rr]echnung\s+(?:Nr\.?|Nummer)",
+    r"Rechnungs\s?-?\s?(?:nummer|nr\.?)",
+    r"(?:Handels)?[Rr]echnung(?:\s*\(\d{3}\))?(?:\s+\d{1,2}\.\d{1,2}\.\d{4})?\s+(?:Nr\.?|Nummer)",
     r"Beleg\s?-?\s?(?:nummer|nr\.?)", r"Facture\s*(?:N°|No\.?)?", r"Avoir\s*(?:N°|No\.?)?",
     r"Gutschrifts?\s?-?\s?(?:nummer|nr\.?)", r"Gutschrift\s+Nr\.?", r"Invoice\s*(?:No\.?|Number|#|Nr\.?)",
     r"Credit\s+note\s+(?:No\.?|number)", r"Document\s+(?:No\.?|number)",
@@ -86,7 +87,7 @@ GROSS_LABEL = _labels(r"Gesamtbetrag(?!\s+der\s+(?:Zu|Ab)schl)", r"Rechnungsbetr
 AMOUNT_DUE_LABEL = _labels(r"Zahlbetrag", r"zu\s+zahlen(?:der\s+Betrag)?", r"Amount\s+due", r"Balance\s+due",
                            r"Solde\s+à\s+payer", r"Net\s+à\s+payer", r"Restbetrag")  # fmt: skip
 TAX_TOTAL_LABEL = _labels(r"(?:Summe|Gesamt)\s+(?:MwSt|USt|Umsatzsteuer|Mehrwertsteuer)", r"Total\s+(?:VAT|tax)",
-                          r"Total\s+(?:taxes|TVA)", r"Steuerbetrag\s+in\s+[A-Z]{3}",
+                          r"Total\s+(?:taxes|TVA)", r"Steuerbetrag(?:\s+in\s+[A-Z]{3})?(?=\s*:?\s*-?\d)",
                           r"VAT\s+total", r"Tax\s+total", r"MwSt\.?-?Betrag", r"USt\.?-?Betrag")  # fmt: skip
 TAX_WORD = r"(?:MwSt|USt|Umsatzsteuer|Mehrwertsteuer|VAT|Tax|Steuer)\.?"
 RATE = r"(\d{1,2}(?:[.,]\d{1,2})?)\s?%"
@@ -108,6 +109,7 @@ BUYER_BLOCK = re.compile(r"(?:Rechnungsempfänger|Rechnung\s+an|Bill\s+to|Invoic
                          r"(?![A-Za-zÄÖÜäöüß])\s*:?", _I)
 VENDOR_LABEL = _labels(r"Rechnungssteller\s*:", r"Verkäufer\s*:", r"Lieferant\s*:", r"Seller\s*:", r"Supplier\s*:",
                        r"Vendor\s*:", r"From\s*:", r"Rechnungssteller", r"Verkäufer", r"Seller", r"Supplier")
+NAME_PREFIX = re.compile(r"^\s*(?:Name|Firma|Company)?\s*:?\s*", _I)
 # Lines in a party block that are identifiers, not the party's name.
 IDENTIFIER_LINE = re.compile(r"^(?:Globale\s+Nummer|Nummer|GLN|GTIN|Lief(?:eranten)?-?Nr|Kunden-?Nr|ID)\b|"
                              r"\((?:GTIN|GLN)\)", _I)
@@ -272,10 +274,12 @@ def _repair_country_codes(line: str) -> str:
 
 
 def _numbers_and_dates(p: _Parser) -> None:
+    number_line = None
     for rest, line in p.after_label(INVOICE_NUMBER):
         match = INVOICE_NUMBER_VALUE.match(rest)
         if match and find_date(match.group(1)) is None:
             p.put("invoice_number", match.group(1).rstrip("."), LABELLED, line)
+            number_line = line
             break
     for name, pattern in (("delivery_date", DELIVERY_DATE), ("due_date", DUE_DATE), ("invoice_date", INVOICE_DATE)):
         for rest, line in p.after_label(pattern):
@@ -285,6 +289,10 @@ def _numbers_and_dates(p: _Parser) -> None:
             if found:
                 p.put(name, found[0], LABELLED, line)
                 break
+    title_date = find_date(number_line) if number_line else None
+    if "invoice_date" not in p.out.fields and title_date:
+        # "Rechnung Nr. 4711 vom 05.03.2018": the date on the invoice number's line is the issue date.
+        p.put("invoice_date", title_date[0], LABELLED, number_line)
     if "invoice_date" not in p.out.fields:
         # No labelled date: the first date in the top part of the first page is usually the issue date.
         for line in p.lines[:25]:
@@ -313,7 +321,7 @@ def _parties(p: _Parser) -> None:
         if match is None:
             continue
         # The name follows the label, or is the first line below it that is no identifier (GTIN, GLN, number).
-        candidates = [line[match.end() :].strip(" :"), *p.lines[index + 1 : index + 5]]
+        candidates = [NAME_PREFIX.sub("", c) for c in [line[match.end() :], *p.lines[index + 1 : index + 5]]]
         name = next((c for c in candidates if c and not IDENTIFIER_LINE.search(c) and not find_date(c)
                      and re.search(r"[A-Za-zÄÖÜäöüß]{2}", c)), None)
         if name:
