@@ -41,7 +41,7 @@ from ledger_mcp.ledger.extraction.documents import (
 from ledger_mcp.ledger.extraction.einvoice import extract_einvoice
 from ledger_mcp.ledger.extraction.ocr import ocr_image
 from ledger_mcp.ledger.extraction.textparse import ParsedText, parse_text
-from ledger_mcp.ledger.review_cases import _name_key
+from ledger_mcp.ledger.review_cases import name_key
 
 SAMPLES = Path(__file__).resolve().parents[1] / "examples" / "invoices"
 KINDS = {
@@ -66,7 +66,7 @@ def _same(name: str, got: str | None, true: str | None) -> bool:
     if name.startswith("total_"):
         return abs(Decimal(got)) == abs(Decimal(true))
     if name == "vendor_name":  # as vendor matching compares names: legal forms and case aside
-        return _name_key(got) == _name_key(true)
+        return name_key(got) == name_key(true)
     return got == true
 
 

@@ -376,9 +376,9 @@ async def match_vendor(session: AsyncSession, invoice: NormalizedInvoice) -> lis
         for party in (await session.exec(vendors.where(Party.iban == iban))).all():
             consider(party, 0.95, "IBAN matches")
     if invoice.vendor_name:
-        wanted = _name_key(invoice.vendor_name)
+        wanted = name_key(invoice.vendor_name)
         for party in (await session.exec(vendors)).all():
-            ratio = difflib.SequenceMatcher(None, wanted, _name_key(party.name)).ratio()
+            ratio = difflib.SequenceMatcher(None, wanted, name_key(party.name)).ratio()
             if ratio >= NAME_AGREES:
                 consider(party, round(ratio * 0.85, 3), f"name {ratio:.0%} similar")
     ranked = sorted(found.values(), key=lambda t: (-(t[1] + 0.02 * (len(t[2]) - 1)), t[0].name))
@@ -390,7 +390,7 @@ def _name_differs(invoice: NormalizedInvoice, candidate: VendorCandidate) -> boo
     """A VAT ID or IBAN match under a clearly different name is a suggestion, not a decision."""
     if not invoice.vendor_name:
         return False
-    ratio = difflib.SequenceMatcher(None, _name_key(invoice.vendor_name), _name_key(candidate.name)).ratio()
+    ratio = difflib.SequenceMatcher(None, name_key(invoice.vendor_name), name_key(candidate.name)).ratio()
     return ratio < NAME_AGREES
 
 
@@ -403,7 +403,7 @@ def _compact_or_none(value: str | None, normalise: Any) -> str | None:
         return None
 
 
-def _name_key(name: str) -> str:
+def name_key(name: str) -> str:
     return " ".join(LEGAL_FORMS.sub(" ", name.casefold().replace("&", " ")).split())
 
 
