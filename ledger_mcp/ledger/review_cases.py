@@ -191,8 +191,9 @@ class ApprovalResult(BaseModel):
     review_case_id: str
     intent_id: str | None = Field(description="The invoice's intent; null for a zero invoice (nothing posted).")
     invoice_id: str | None
-    prepaid_intent_id: str | None = Field(default=None, description="The intent clearing the prepaid part, so "
-                                                                    "the payable is the amount due.")
+    clearing_intent_ids: list[str] = Field(default_factory=list, description="Intents clearing the prepaid part "
+                                                                             "and allowances without VAT, so the "
+                                                                             "payable is the amount due.")
     queue_state: str
     replayed: bool = Field(default=False, description="True: the case was approved before; nothing new written.")
 
@@ -459,10 +460,17 @@ async def check_compliance(session: AsyncSession, invoice: NormalizedInvoice, ve
         block("MISSING_LINES", "There is nothing to post: no line. Add lines (net_amount, tax_code, account) with "
                                "update_review_case.", "lines")
     for li in invoice.lines:
-        if (_decimal(li.net_amount) or Decimal(0)) < 0:
-            block("NEGATIVE_LINE", f"Line {li.description!r} ({li.tax_code or 'no tax code'}) is negative "
-                                   f"({li.net_amount}) after netting its VAT group: give each line a positive net "
-                                   "(move the allowance into lines it reduces) with update_review_case.", "lines")
+        if (_decimal(li.net_amount) or Decimal(0)) >= 0:
+            continue
+        if li in _netted(invoice):
+            warn("ALLOWANCE_NETTED", f"Line {li.description!r} is negative ({li.net_amount}) without VAT: approval "
+                                     f"posts the other lines and clears it against account {li.account}, so the "
+                                     "payable is the amount due.", "lines")
+        else:
+            block("NEGATIVE_LINE", f"Line {li.description!r} ({li.tax_code}) is negative ({li.net_amount}) after "
+                                   "netting its VAT group: a VAT reduction needs a credit note. Give each line a "
+                                   "positive net with update_review_case, or reject the case and book the credit "
+                                   "note on its own.", "lines")
     if vendor and invoice.invoice_number:
         existing = (await session.exec(
             select(Invoice.id).where(Invoice.party_id == vendor.id,
@@ -525,6 +533,13 @@ def _check_amount_due(invoice: NormalizedInvoice, block: Any, warn: Any) -> None
         warn("PREPAID", f"{posted - due} of the gross {posted} was paid before (prepaid {prepaid or posted - due}): "
                         f"the payable opens at the amount due {due}; the prepaid part is cleared against the "
                         "prepayments account on approval.", "amount_due")
+
+
+def _netted(invoice: NormalizedInvoice) -> list[ReviewLine]:
+    """Negative lines without VAT (a deposit returned, a zero-rated allowance): not posted as lines but
+    cleared against their account after the invoice, which posts the others."""
+    return [li for li in invoice.lines if li.tax_code in (None, "EXEMPT") and li.account
+            and (_decimal(li.net_amount) or Decimal(0)) < 0]
 
 
 def _posted_gross(invoice: NormalizedInvoice) -> Decimal | None:
@@ -740,13 +755,21 @@ async def approve_case(session: AsyncSession, case_id: str, override_reason: str
         raise ValidationFailed("The case has no vendor.",
                                hint="Pick one of vendor_candidates with update_review_case vendor_id, or pass "
                                     "create_vendor=true to create it from the invoice.")
-    prepaid_intent = None
+    clearings: list[str] = []
     if _decimal(invoice.total_gross) == 0:
         posted = None  # a zero invoice is recorded as decided; there is nothing to post
     else:
         posted = await invoices.create_invoice(session, _invoice_request(case, invoice, overrides, confirmation,
                                                                          acknowledge_soft_lock), provenance)
-        prepaid_intent = await _clear_prepaid(session, case, invoice, posted, provenance, acknowledge_soft_lock)
+        chart = (await read_meta(session)).get("chart", "skr03")
+        for index, (account, amount, what) in enumerate(_clearings(invoice, chart)):
+            result = await settlements.settle_open_items(session, settlements.SettlementRequest(
+                items=[settlements.SettlementItem(invoice_id=posted.id, amount=_amount(amount))],
+                payment_date=invoice.invoice_date or "", account=account,
+                description=f"{what} of {posted.invoice_number} cleared"[:500],
+                idempotency_key=f"review-case:{case.id}:clearing:{index}",
+                acknowledge_soft_lock=acknowledge_soft_lock), provenance)
+            clearings.append(result.payment_intent_id)
     case.queue_state = "approved"
     case.invoice_id, case.intent_id = (posted.id, posted.intent_id) if posted else (None, None)
     case.overrides = json.dumps([o.model_dump() for o in overrides]) if overrides else None
@@ -756,7 +779,7 @@ async def approve_case(session: AsyncSession, case_id: str, override_reason: str
     session.add(case)
     await session.flush()
     return ApprovalResult(review_case_id=case.id, intent_id=case.intent_id, invoice_id=case.invoice_id,
-                          prepaid_intent_id=prepaid_intent, queue_state=case.queue_state)
+                          clearing_intent_ids=clearings, queue_state=case.queue_state)
 
 
 def _invoice_request(case: ReviewCase, invoice: NormalizedInvoice, overrides: list[Override],
@@ -766,8 +789,10 @@ def _invoice_request(case: ReviewCase, invoice: NormalizedInvoice, overrides: li
     invoice_date, due = _date(invoice.invoice_date), _date(invoice.due_date)
     # A due date before the invoice date passed an override: the invoice is due at once.
     due_date = invoice.invoice_date if invoice_date and due and due < invoice_date else invoice.due_date
+    netted = _netted(invoice)
     lines = [InvoiceLineInput(net_amount=li.net_amount, tax_code=li.tax_code, account=li.account,
-                              tax_amount=li.tax_amount, description=li.description or None) for li in invoice.lines]
+                              tax_amount=li.tax_amount, description=li.description or None)
+             for li in invoice.lines if li not in netted]
     gross, posted = _decimal(invoice.total_gross), _posted_gross(invoice)
     if gross is not None and posted is not None and posted > gross:
         lines.append(InvoiceLineInput(net_amount=_amount(posted - gross), account=lines[0].account if lines else None,
@@ -776,7 +801,8 @@ def _invoice_request(case: ReviewCase, invoice: NormalizedInvoice, overrides: li
         direction="payable", type=invoice.type, party_id=case.vendor_id or "",
         invoice_number=invoice.invoice_number or f"DOC-{case.document_id[:12]}",
         invoice_date=invoice.invoice_date or "", due_date=due_date,
-        total_gross=_amount(posted) if posted is not None else "", currency=invoice.currency, lines=lines,
+        total_gross=_amount(posted + _netted_total(invoice)) if posted is not None else "",
+        currency=invoice.currency, lines=lines,
         document_id=case.document_id, idempotency_key=f"review-case:{case.id}",
         acknowledge_soft_lock=acknowledge_soft_lock,
         custom_metadata={"review_case_id": case.id,
@@ -784,23 +810,21 @@ def _invoice_request(case: ReviewCase, invoice: NormalizedInvoice, overrides: li
                          **({"confirmation": confirmation} if confirmation else {})})
 
 
-async def _clear_prepaid(session: AsyncSession, case: ReviewCase, invoice: NormalizedInvoice,
-                         posted: invoices.InvoiceInfo, provenance: Provenance,
-                         acknowledge_soft_lock: bool) -> str | None:
-    """Clear what was paid before (gross minus amount due) against the prepayments account, so the open
-    item is the amount due. Same transaction as the invoice: both or neither."""
+def _netted_total(invoice: NormalizedInvoice) -> Decimal:
+    return -sum((_decimal(li.net_amount) or Decimal(0) for li in _netted(invoice)), Decimal(0))
+
+
+def _clearings(invoice: NormalizedInvoice, chart: str) -> list[tuple[str, Decimal, str]]:
+    """(account, amount, what) cleared from the posted invoice so that its open item is the amount due:
+    each allowance without VAT against its account, then what was paid before (gross minus amount due)
+    against the prepayments account. Posted in the approval's transaction: all or nothing."""
+    out = [(li.account or "", -(_decimal(li.net_amount) or Decimal(0)), f"Allowance {li.description!r}")
+           for li in _netted(invoice)]
     gross, due = _posted_gross(invoice), _decimal(invoice.amount_due)
-    if gross is None or due is None or due >= gross:
-        return None
-    cleared = gross - max(due, Decimal(0))
-    chart = (await read_meta(session)).get("chart", "skr03")
-    result = await settlements.settle_open_items(session, settlements.SettlementRequest(
-        items=[settlements.SettlementItem(invoice_id=posted.id, amount=_amount(cleared))],
-        payment_date=invoice.invoice_date or "", account=PREPAID_ACCOUNT.get(chart, PREPAID_ACCOUNT["skr03"]),
-        description=f"Prepaid part of {posted.invoice_number} cleared"[:500],
-        idempotency_key=f"review-case:{case.id}:prepaid", acknowledge_soft_lock=acknowledge_soft_lock),
-        provenance)
-    return result.payment_intent_id
+    if gross is not None and due is not None and due < gross:
+        out.append((PREPAID_ACCOUNT.get(chart, PREPAID_ACCOUNT["skr03"]), gross - max(due, Decimal(0)),
+                    "Prepaid part"))
+    return out
 
 
 async def record_posting_error(session: AsyncSession, case_id: str, error: LedgerError) -> None:

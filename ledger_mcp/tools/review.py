@@ -175,8 +175,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
             return answer(result, f"Approved review case {result.review_case_id} without a posting (zero invoice)"
                                   f"{again}.", [(case_uri(result.review_case_id), "review case")])
         links = [(intent_uri(result.intent_id), "intent"), (f"ledger://invoices/{result.invoice_id}", "invoice")]
-        if result.prepaid_intent_id:
-            links.append((intent_uri(result.prepaid_intent_id), "prepaid part cleared"))
+        links += [(intent_uri(intent_id), "cleared to the amount due") for intent_id in result.clearing_intent_ids]
         return answer(result, f"Approved review case {result.review_case_id}: invoice {result.invoice_id}, intent "
                               f"{result.intent_id}{again}.", links)
 

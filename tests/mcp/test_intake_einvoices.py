@@ -65,7 +65,7 @@ async def test_partial_invoice_opens_the_payable_at_the_amount_due(client: Clien
     assert inv["prepaid_amount"] and inv["amount_due"] != inv["total_gross"]
     assert "PREPAID" in {f["code"] for f in case["findings"]} and not blocking(case)
     approved = await call(client, "approve_review_case", review_case_id=case["id"])
-    assert approved["prepaid_intent_id"]
+    assert len(approved["clearing_intent_ids"]) == 1
     assert await remaining(client, approved["invoice_id"]) == inv["amount_due"]
 
 
@@ -84,6 +84,16 @@ async def test_zero_rated_group_and_rounding_of_the_amount_due(client: Client) -
         "0.01", "336.91")
     approved = await call(client, "approve_review_case", review_case_id=case["id"])
     assert await remaining(client, approved["invoice_id"]) == "336.91"
+
+
+async def test_negative_zero_rated_group_nets_and_the_payable_is_the_amount_due(client: Client) -> None:
+    case = await with_vendor(client, KOSIT / "standard/03.06a-INVOICE_ubl.xml")
+    assert not blocking(case) and "ALLOWANCE_NETTED" in {f["code"] for f in case["findings"]}
+    approved = await call(client, "approve_review_case", review_case_id=case["id"])
+    assert await remaining(client, approved["invoice_id"]) == "1804.00"
+    view = await call(client, "get_intent", intent_id=approved["clearing_intent_ids"][0])
+    assert sorted((e["account_debit"], e["account_credit"], e["amount"]) for e in view["entries"]) == [
+        ("1600", case["normalized_invoice"]["lines"][-1]["account"], "100.00")]
 
 
 async def test_due_date_before_invoice_date_posts_after_an_override(client: Client) -> None:
