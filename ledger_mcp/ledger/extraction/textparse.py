@@ -42,7 +42,9 @@ def _labels(*patterns: str) -> re.Pattern[str]:
 INVOICE_NUMBER = _labels(
     r"Rechnungs\s?-?\s?(?:nummer|nr\.?)",
     r"(?:Handels)?[Rr]echnung(?:\s*\(\d{3}\))?(?:\s+\d{1,2}\.\d{1,2}\.\d{4})?\s+(?:Nr\.?|Nummer)",
-    r"Beleg\s?-?\s?(?:nummer|nr\.?)", r"Facture\s*(?:N°|No\.?)?", r"Avoir\s*(?:N°|No\.?)?",
+    r"Beleg\s?-?\s?(?:nummer|nr\.?)", r"Facture\s*(?:N°|No\.?)?", r"Avoir\s*(?:N°|No\.?)?", r"Rechnung\s*#",
+    # A title followed by nothing but the number: "Invoice FA-2017-0008".
+    r"(?:Invoice|Rechnung|Credit\s+note)(?=\s+[A-Z0-9][A-Z0-9\-/_.]*\d[A-Z0-9\-/_]*\s*$)",
     r"Gutschrifts?\s?-?\s?(?:nummer|nr\.?)", r"Gutschrift\s+Nr\.?", r"Invoice\s*(?:No\.?|Number|#|Nr\.?)",
     r"Credit\s+note\s+(?:No\.?|number)", r"Document\s+(?:No\.?|number)",
 )
@@ -113,7 +115,8 @@ NAME_PREFIX = re.compile(r"^\s*(?:Name|Firma|Company)?\s*:?\s*", _I)
 # Lines in a party block that are identifiers, not the party's name.
 IDENTIFIER_LINE = re.compile(r"^(?:Globale\s+Nummer|Nummer|GLN|GTIN|Lief(?:eranten)?-?Nr|Kunden-?Nr|ID)\b|"
                              r"\((?:GTIN|GLN)\)", _I)
-SEPARATORS = re.compile(r"\s*(?:·|•|\||\s-\s|,|;)\s*")
+SEPARATORS = re.compile(r"\s*(?:·|•|●|\||\s-\s|,|;)\s*")
+COPYRIGHT = re.compile(r"^\s*(?:\(c\)|©|Copyright)", _I)
 # Postcode + city: German/Austrian/Swiss digits, Irish Eircode, UK postcode.
 POSTCODE_CITY = re.compile(r"^(?:[A-Z]{1,2}-)?(?:\d{4,5}|[A-Z]\d{2}\s?[A-Z0-9]{4}|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2})"
                            r"\s+\S+")
@@ -338,10 +341,17 @@ def _parties(p: _Parser) -> None:
     for index, line in enumerate(top):
         if index == buyer_index or (buyer_index is not None and buyer_index < index <= buyer_index + 1):
             continue
-        name = SEPARATORS.split(line)[0] if LEGAL_FORM.search(line) else None
+        name = SEPARATORS.split(line)[0] if LEGAL_FORM.search(line) and not COPYRIGHT.match(line) else None
         if name and LEGAL_FORM.search(name) and not INVOICE_WORD.search(name):
             p.put("vendor_name", name, LABELLED, line)
             break
+    if "vendor_name" not in p.out.fields:
+        # A return-address line anywhere (some layouts print the letterhead at the foot of the page).
+        for line in p.segmented:
+            parts = [part for part in SEPARATORS.split(line) if part]
+            if len(parts) >= 3 and LEGAL_FORM.search(parts[0]) and any(POSTCODE_CITY.match(x) for x in parts[1:]):
+                p.put("vendor_name", parts[0], LABELLED, line)
+                break
     if "vendor_name" not in p.out.fields and p.lines:
         first = next((line for line in top if not INVOICE_WORD.fullmatch(line) and not find_date(line)), None)
         if first:
