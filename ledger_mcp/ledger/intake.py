@@ -91,7 +91,11 @@ class LogEntry(BaseModel):
 
 async def ingest_document(db: Database, store: DocumentStore, request: IntakeRequest, provenance: Provenance,
                           progress: Progress | None = None) -> IntakeResult:
-    data, name = store.read_source(request.path, request.content_base64, request.filename)
+    try:
+        data, name = store.read_source(request.path, request.content_base64, request.filename)
+    except LedgerError as error:  # refused before it was read: logged all the same, without a document
+        await db.write(_record_failure, None, request.filename or request.path or "upload", error, provenance)
+        raise
     if looks_like_email(data, name):
         return await _ingest_email(db, store, data, name, provenance, progress)
     duplicate, case_id = await _ingest(db, store, data, name, provenance, progress, None)
@@ -182,7 +186,7 @@ async def _open(session: AsyncSession, digest: str, name: str, mime: str, size: 
     return case.id
 
 
-async def _record_failure(session: AsyncSession, digest: str, name: str, error: LedgerError,
+async def _record_failure(session: AsyncSession, digest: str | None, name: str, error: LedgerError,
                           provenance: Provenance) -> None:
     await _log(session, digest, name, "failed", error, provenance)
 

@@ -111,8 +111,9 @@ async def test_bad_files_are_refused_and_logged(client: Client) -> None:
     assert error["code"] == "DOCUMENT_REFUSED"
     queue = await call(client, "list_review_cases", include_ingestion_log=True)
     assert queue["review_cases"] == []
-    assert [(e["outcome"], e["original_name"]) for e in queue["ingestion_log"]] == [
-        ("failed", "cut.pdf"), ("failed", "virus.exe")]
+    assert [(e["outcome"], e["original_name"], e["code"]) for e in queue["ingestion_log"]] == [
+        ("failed", "x.pdf", "DOCUMENT_REFUSED"), ("failed", "cut.pdf", "DOCUMENT_CORRUPT"),
+        ("failed", "virus.exe", "UNSUPPORTED_DOCUMENT")]
 
 
 async def test_ocr_of_a_scan_reports_progress(client: Client) -> None:
