@@ -12,7 +12,7 @@ from tests.conftest import book, call, fail, line
 pytestmark = pytest.mark.anyio
 
 READ_TOOLS = {"get_intent", "list_intents", "query_journal", "verify_chain", "search_accounts", "list_tax_codes",
-              "run_report", "list_open_items", "find_parties", "list_invoices", "list_review_cases"}
+              "run_report", "list_open_items", "find_parties", "list_invoices", "list_review_cases", "get_document"}
 WRITE_TOOLS = {"post_booking", "post_opening_balances", "reverse_intent", "create_account", "save_tax_code",
                "save_party", "create_invoice", "update_invoice", "settle_open_items", "lock_period",
                "close_fiscal_year", "ingest_document", "update_review_case", "approve_review_case",
