@@ -200,3 +200,14 @@ def test_english_credit_note() -> None:
     assert values["invoice_date"] == "2026-02-04"
     assert values["currency"] == "GBP"
     assert values["total_gross"] == "12.00"
+
+
+def test_totals_printed_as_a_table_with_a_unit_gross_price_above() -> None:
+    text = ("Rechnung Nr. 4711\n"
+            "   Bruttopreis: 30,0000 €    Artikelgesamtrabatt: -1,80 €\n"
+            "   Warenwert  Zu-/Abschlag    Nettobetrag    MwSt-Betrag  MwSt-%     Endbetrag\n"
+            "      326,50      -8,10            321,40          61,07   19,0          382,47\n"
+            "      130,70      -3,11            127,59           8,93    7,0          136,52\n"
+            "      457,20     -11,21            448,99          70,00    EUR          518,99\n")
+    values = {key: found.value for key, found in parse_text(text).fields.items()}
+    assert (values["total_net"], values["total_tax"], values["total_gross"]) == ("448.99", "70.00", "518.99")

@@ -81,7 +81,7 @@ NET_LABEL = _labels(r"Nettobetrag", r"Netto\s?-?\s?(?:summe|betrag|gesamt)", r"S
                     r"Total\s+HT", r"Netto")  # fmt: skip
 GROSS_LABEL = _labels(r"Gesamtbetrag(?!\s+der\s+(?:Zu|Ab)schl)", r"Rechnungsbetrag", r"Bruttobetrag", r"Gesamtsumme",
                       r"Endbetrag", r"Rechnungssumme(?:\s+(?:mit|inkl\.?)\s+(?:USt|MwSt)\.?)?", r"Total\s+TTC",
-                      r"Summe\s+brutto", r"Gesamt\s+brutto", r"Brutto(?:summe)?",
+                      r"Summe\s+brutto", r"Gesamt\s+brutto", r"Brutto(?:summe)?(?!preis)",
                       r"Total\s+due", r"Grand\s+total", r"Total\s+amount",
                       r"Total\s+incl\.?(?:uding)?\s+VAT", r"Invoice\s+total", r"Total(?!\s*(?:net|excl|VAT|tax))",
                       r"Gesamt(?!\s*netto)", r"Summe(?!\s*netto)")  # fmt: skip
@@ -155,6 +155,7 @@ class _Parser:
     source: Source
     scale: float  # multiplies every confidence: 1.0 for a text layer, below for OCR
     lines: list[str] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)  # the lines as printed, spacing kept (column positions)
     # The same lines with wide gaps (separate columns that OCR put on one line) turned into " | ".
     segmented: list[str] = field(default_factory=list)
     out: ParsedText = field(default_factory=ParsedText)
@@ -193,6 +194,7 @@ def parse_text(text: str, *, source: Source = "text", scale: float = 1.0) -> Par
     parser = _Parser(text=text, source=source, scale=scale)
     # Invoice lines are short; capping them bounds the regex work on hostile or garbled text.
     raw_lines = [line[:MAX_LINE] for line in text.splitlines() if line.strip()]
+    parser.raw = raw_lines
     parser.lines = [" ".join(line.split()) for line in raw_lines]
     parser.segmented = [" | ".join(" ".join(cell.split()) for cell in re.split(r"\s{3,}", line.strip()))
                         for line in raw_lines]  # fmt: skip
@@ -508,6 +510,11 @@ def _amounts(p: _Parser) -> None:
                 if value is not None:
                     found.append((value, line))
                 break
+    # A totals table, where there is one, states the totals explicitly: it goes before labelled amounts.
+    table = _totals_table(p)
+    net[:0] = [(table["net"], "totals table")] if "net" in table else []
+    tax_total[:0] = [(table["tax"], "totals table")] if "tax" in table else []
+    gross += [(table["gross"], "totals table")] if "gross" in table else []
     total_net = net[0] if net else None
     # Tax lines that printed only the tax: their net is the total net when there is one rate,
     # else the sum of the line items at that rate.
@@ -562,6 +569,38 @@ def _amounts(p: _Parser) -> None:
         if gross_value is None:  # nothing but the amount payable printed: with nothing prepaid, it is the gross
             p.put("total_gross", due[-1][0], GUESSED, due[-1][1])
     _cross_check(p, taxes)
+
+
+TABLE_COLUMNS = {
+    "net": re.compile(r"Nettobetrag|Netto(?:summe|wert)?\b|Net\s+amount", _I),
+    "tax": re.compile(r"(?:MwSt|USt)\.?-?Betrag|Steuerbetrag|VAT\s+amount", _I),
+    "gross": re.compile(r"Endbetrag|Bruttobetrag|Brutto\b|Gesamtbetrag|Rechnungsbetrag|Gross\s+amount", _I),
+}
+
+
+def _totals_table(p: _Parser) -> dict[str, str]:
+    """Totals printed as a table: a header row naming net, VAT and gross columns, one row per rate and the
+    last row the totals. Each amount of that row belongs to the header label whose right edge is nearest."""
+    for index, header in enumerate(p.raw):
+        columns = {name: m.end() for name, pattern in TABLE_COLUMNS.items() if (m := pattern.search(header))}
+        if len(columns) < 2 or _amounts_on(header):
+            continue
+        last = None
+        for row in p.raw[index + 1 : index + 8]:
+            if not AMOUNT.search(row):
+                break
+            last = row
+        if last is None:
+            continue
+        found: dict[str, str] = {}
+        for match in AMOUNT.finditer(last):
+            value = parse_amount(match.group(0))
+            name = min(columns, key=lambda n: abs(columns[n] - match.end()))
+            if value is not None and abs(columns[name] - match.end()) <= 4:
+                found[name] = value
+        if found:
+            return found
+    return {}
 
 
 # VAT rates in use in the EU (standard and reduced), to recognize an inferred rate.
