@@ -107,10 +107,10 @@ INVOICE_WORD = re.compile(r"\b(?:Rechnung|Invoice|Tax\s+invoice)\b", _I)
 LEGAL_FORM = re.compile(r"\b(?:GmbH(?:\s*&\s*Co\.?\s*KG)?|AG|UG|KG|OHG|e\.\s?K\.|GbR|mbH|Ltd\.?|Limited|Inc\.?|LLC|"
                         r"S\.A\.|SAS|SARL|S\.r\.l\.|B\.V\.|N\.V\.|plc|e\.V\.)(?=$|[\s,·|])")  # fmt: skip
 BUYER_BLOCK = re.compile(r"(?:Rechnungsempfänger|Rechnung\s+an|Bill\s+to|Invoice\s+to|Kunde|Customer|Sold\s+to|"
-                         r"Käufer(?:/Leistungsempfänger)?|Leistungsempfänger|An)"
+                         r"K[aä]ufer(?:/Leistungsempf[aä]nger)?|Leistungsempf[aä]nger|An)"
                          r"(?![A-Za-zÄÖÜäöüß])\s*:?", _I)
-VENDOR_LABEL = _labels(r"Rechnungssteller\s*:", r"Verkäufer\s*:", r"Lieferant\s*:", r"Seller\s*:", r"Supplier\s*:",
-                       r"Vendor\s*:", r"From\s*:", r"Rechnungssteller", r"Verkäufer", r"Seller", r"Supplier")
+VENDOR_LABEL = _labels(r"Rechnungssteller\s*:", r"Verk[aä]ufer\s*:", r"Lieferant\s*:", r"Seller\s*:", r"Supplier\s*:",
+                       r"Vendor\s*:", r"From\s*:", r"Rechnungssteller", r"Verk[aä]ufer", r"Seller", r"Supplier")
 NAME_PREFIX = re.compile(r"^\s*(?:Name|Firma|Company)?\s*:?\s*", _I)
 # Lines in a party block that are identifiers, not the party's name.
 IDENTIFIER_LINE = re.compile(r"^(?:Globale\s+Nummer|Nummer|GLN|GTIN|Lief(?:eranten)?-?Nr|Kunden-?Nr|ID)\b|"
@@ -343,8 +343,9 @@ def _parties(p: _Parser) -> None:
     for index, line in enumerate(top):
         if index == buyer_index or (buyer_index is not None and buyer_index < index <= buyer_index + 1):
             continue
-        name = SEPARATORS.split(line)[0] if LEGAL_FORM.search(line) and not COPYRIGHT.match(line) else None
-        if name and LEGAL_FORM.search(name) and not INVOICE_WORD.search(name):
+        # The part of the line that carries the legal form (OCR may put stray marks in front of it).
+        name = next((part for part in SEPARATORS.split(line) if LEGAL_FORM.search(part)), None)
+        if name and not COPYRIGHT.match(line) and not INVOICE_WORD.search(name):
             p.put("vendor_name", name, LABELLED, line)
             break
     if "vendor_name" not in p.out.fields:
