@@ -114,7 +114,7 @@ VENDOR_LABEL = _labels(r"Rechnungssteller\s*:", r"Verk[aä]ufer\s*:", r"Lieferan
 NAME_PREFIX = re.compile(r"^\s*(?:Name|Firma|Company)?\s*:?\s*", _I)
 # Lines in a party block that are identifiers, not the party's name.
 IDENTIFIER_LINE = re.compile(r"^(?:Globale\s+Nummer|Nummer|GLN|GTIN|Lief(?:eranten)?-?Nr|Kunden-?Nr|ID)\b|"
-                             r"\((?:GTIN|GLN)\)", _I)
+                             r"\((?:GTIN|GLN)\)|^[\w .-]{1,25}:\s*[\d /-]+$", _I)
 SEPARATORS = re.compile(r"\s*(?:·|•|●|\||\s-\s|,|;)\s*")
 COPYRIGHT = re.compile(r"^\s*(?:\(c\)|©|Copyright)", _I)
 # Postcode + city: German/Austrian/Swiss digits, Irish Eircode, UK postcode.
@@ -344,7 +344,7 @@ def _parties(p: _Parser) -> None:
         if index == buyer_index or (buyer_index is not None and buyer_index < index <= buyer_index + 1):
             continue
         # The part of the line that carries the legal form (OCR may put stray marks in front of it).
-        name = next((part for part in SEPARATORS.split(line) if LEGAL_FORM.search(part)), None)
+        name = next((part for part in SEPARATORS.split(line) if _named(part)), None)
         if name and not COPYRIGHT.match(line) and not INVOICE_WORD.search(name):
             p.put("vendor_name", name, LABELLED, line)
             break
@@ -367,6 +367,12 @@ def _parties(p: _Parser) -> None:
 _NONE = ExtractedField(value=None, source="text", confidence=0.0)
 _JUNK_START = re.compile(r"^[^\wÄÖÜäöüß]+")
 _JUNK_END = re.compile(r"\s+[^\wÄÖÜäöüß€$£%)]+$")
+
+
+def _named(part: str) -> bool:
+    """A name with its legal form ("Au bon moulin SARL"), not a phrase starting with one ("SARL au capital")."""
+    found = LEGAL_FORM.search(part)
+    return found is not None and bool(part[: found.start()].strip())
 
 
 def _first_segment(line: str) -> str:
