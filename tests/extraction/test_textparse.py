@@ -211,3 +211,9 @@ def test_totals_printed_as_a_table_with_a_unit_gross_price_above() -> None:
             "      457,20     -11,21            448,99          70,00    EUR          518,99\n")
     values = {key: found.value for key, found in parse_text(text).fields.items()}
     assert (values["total_net"], values["total_tax"], values["total_gross"]) == ("448.99", "70.00", "518.99")
+
+
+def test_title_with_document_type_code_number_and_date() -> None:
+    parsed = parse_text("Beispiel GmbH\nRechnungskorrektur (384) 16.09.2018   Nr. RK21012345   vom\nWährung: EUR\n")
+    values = {key: found.value for key, found in parsed.fields.items()}
+    assert (values["invoice_number"], values["invoice_date"]) == ("RK21012345", "2018-09-16")

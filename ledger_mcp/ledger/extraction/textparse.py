@@ -42,6 +42,8 @@ def _labels(*patterns: str) -> re.Pattern[str]:
 INVOICE_NUMBER = _labels(
     r"Rechnungs\s?-?\s?(?:nummer|nr\.?)",
     r"(?:Handels)?[Rr]echnung(?:\s*\(\d{3}\))?(?:\s+\d{1,2}\.\d{1,2}\.\d{4})?\s+(?:Nr\.?|Nummer)",
+    # Any title with its document type code: "Rechnungskorrektur (384) 16.09.2018 Nr. RK21012345".
+    r"\(\d{3}\)(?:\s+\d{1,2}\.\d{1,2}\.\d{4})?\s+Nr\.?",
     r"Beleg\s?-?\s?(?:nummer|nr\.?)", r"Facture\s*(?:N°|No\.?)?", r"Avoir\s*(?:N°|No\.?)?", r"Rechnung\s*#",
     # A title followed by nothing but the number: "Invoice FA-2017-0008".
     r"(?:Invoice|Rechnung|Credit\s+note)(?=\s+[A-Z0-9][A-Z0-9\-/_.]*\d[A-Z0-9\-/_]*\s*$)",
