@@ -262,16 +262,14 @@ def _tax_lines(extracted: ExtractedInvoice, sign: Decimal) -> list[ReviewLine]:
     groups: dict[tuple[str | None, str], tuple[Decimal, Decimal]] = {}
     for tax in extracted.taxes:
         net, charged = (_decimal(tax.net) or Decimal(0)) * sign, (_decimal(tax.tax) or Decimal(0)) * sign
-        code = _tax_code(tax.rate, tax.category)
-        # VAT at a rate with no German input tax code (another country's VAT) is not deductible here.
-        key = (code, tax.rate) if code is not None or not charged else (None, tax.rate)
+        key = (_tax_code(tax.rate, tax.category), tax.rate)
         before = groups.get(key, (Decimal(0), Decimal(0)))
         groups[key] = (before[0] + net, before[1] + charged)
     lines = []
     for (code, rate), (net, charged) in groups.items():
         if not net and not charged:
             continue
-        if code is None and charged:
+        if code is None and charged:  # another country's VAT: not deductible here, part of the cost
             lines.append(_not_deductible(f"{rate} %", net, charged))
             continue
         lines.append(ReviewLine(description=f"Net at {rate} %", tax_code=code, net_amount=_amount(net),

@@ -171,3 +171,18 @@ async def test_reverse_charge_and_rejection(db: Database) -> None:
     with pytest.raises(ReviewCaseClosed):
         await db.write(review_cases.approve_case, case.id, None, CLI)
     assert json.loads((await db.read(review_cases.get_case, case.id)).model_dump_json())["decided_by"]
+
+
+def test_normalize_nets_vat_groups_drops_empty_ones_and_turns_a_negative_invoice_into_a_credit_note() -> None:
+    taxes = [ExtractedTax(rate="19", net="200.00", tax="38.00", category="S"),
+             ExtractedTax(rate="19", net="-50.00", tax="-9.50", category="S"),  # an allowance at 19 %
+             ExtractedTax(rate="7", net="0.00", tax="0.00", category="S")]
+    invoice, _ = review_cases.normalize(extraction(taxes=taxes, total_net="150.00", total_tax="28.50",
+                                                   total_gross="178.50", amount_due="178.50"))
+    assert [(li.tax_code, li.net_amount, li.tax_amount) for li in invoice.lines] == [("VSt19", "150.00", "28.50")]
+    negative = [ExtractedTax(rate=t.rate, net=f"-{t.net}", tax=f"-{t.tax}", category=t.category) for t in TAXES]
+    credit, _ = review_cases.normalize(extraction(taxes=negative, total_net="-300.00", total_tax="-45.00",
+                                                  total_gross="-345.00", amount_due="-345.00", type_code="384"))
+    assert (credit.type, credit.type_code, credit.total_gross, credit.amount_due) == (
+        "credit_note", "384", "345.00", "345.00")
+    assert [(li.tax_code, li.net_amount) for li in credit.lines] == [("VSt19", "200.00"), ("VSt7", "100.00")]
