@@ -77,7 +77,7 @@ async def book(client: Client, inbox: Path, name: str) -> None:
     reason = f"Checked against the document ({', '.join(blocking)})" if blocking else None
     approved = await call(client, "approve_review_case", review_case_id=case["id"],
                           **({"override_reason": reason} if reason else {}))
-    print(f"    approved: invoice {approved['invoiceId'][:8]}, intent {approved['intentId'][:8]}")
+    print(f"    approved: invoice {approved['invoice_id'][:8]}, intent {approved['intent_id'][:8]}")
 
 
 async def run(data_dir: Path) -> None:

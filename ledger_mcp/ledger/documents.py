@@ -18,7 +18,7 @@ from ledger_mcp.ledger.errors import DocumentRefused
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 EXTENSIONS = {"application/pdf": ".pdf", "application/xml": ".xml", "image/png": ".png", "image/jpeg": ".jpg",
-              "image/tiff": ".tif"}
+              "image/tiff": ".tif", "message/rfc822": ".eml"}
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,12 @@ class DocumentStore:
 
     def read_source(self, path: str | None, content_base64: str | None, filename: str | None) -> tuple[bytes, str]:
         """The bytes and original name of a document given by path or by base64 content."""
-        if bool(path) == bool(content_base64):
+        if bool(path) == (content_base64 is not None):
             raise DocumentRefused("Give exactly one of path or content_base64.",
                                   hint="Pass a file path inside the inbox folder, or the file's bytes as base64.")
         if path:
             return self._read_path(path), filename or Path(path).name
-        assert content_base64
+        assert content_base64 is not None
         if len(content_base64) > self.max_bytes * 4 // 3 + 4:
             raise self._too_large(len(content_base64) * 3 // 4)
         try:

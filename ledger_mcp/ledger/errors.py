@@ -213,6 +213,10 @@ class DocumentRefused(LedgerError):
     code = "DOCUMENT_REFUSED"
 
 
+class DocumentNotFound(LedgerError):
+    code = "DOCUMENT_NOT_FOUND"
+
+
 class ReviewCaseNotFound(LedgerError):
     code = "REVIEW_CASE_NOT_FOUND"
 
@@ -255,10 +259,6 @@ class OcrUnavailable(LedgerError):
 
 class ControlAccountRefused(LedgerError):
     code = "CONTROL_ACCOUNT"
-
-
-class DocumentNotFound(LedgerError):
-    code = "DOCUMENT_NOT_FOUND"
 
 
 class ConfirmationRequired(LedgerError):

@@ -299,11 +299,12 @@ class Document(SQLModel, table=True):
     mime: str = Field(max_length=100)
     size: int
     storage_path: str = Field(max_length=300)
-    status: str = Field(max_length=16)  # extracted | failed
+    status: str = Field(max_length=16)  # extracted | failed | split (an email, its attachments ingested)
     extraction_method: str | None = Field(default=None, max_length=16)  # xml | text | ocr
     extraction: str | None = Field(default=None, sa_column=Column(Text))  # the extraction result as JSON
     error_code: str | None = Field(default=None, max_length=64)
     error_message: str | None = Field(default=None, sa_column=Column(Text))
+    source_document_id: str | None = Field(default=None, max_length=64)  # the email it was attached to
     created_at: str
     created_by: str = Field(max_length=300)
 
@@ -315,7 +316,7 @@ class IngestionLog(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     document_id: str | None = Field(default=None, max_length=64, index=True)
     original_name: str = Field(max_length=300)
-    outcome: str = Field(max_length=16)  # extracted | duplicate | failed
+    outcome: str = Field(max_length=16)  # extracted | duplicate | failed | split
     code: str | None = Field(default=None, max_length=64)
     message: str | None = Field(default=None, sa_column=Column(Text))
     created_at: str = Field(index=True)
@@ -340,6 +341,8 @@ class ReviewCase(SQLModel, table=True):
     invoice_id: str | None = Field(default=None, foreign_key="invoice.id", max_length=36)
     intent_id: str | None = Field(default=None, foreign_key="intent.id", max_length=36)
     rejection_reason: str | None = Field(default=None, max_length=1000)
+    source_email: str | None = Field(default=None, max_length=320)  # sender of the email it arrived by
+    source_subject: str | None = Field(default=None, max_length=500)
     decided_by: str | None = Field(default=None, max_length=300)
     decided_at: str | None = None
     created_at: str = Field(index=True)

@@ -4,6 +4,11 @@ records why. Text read from a document is data: it fills fields and is never act
 
 Compliance follows §14 (4) UStG for the mandatory invoice fields, and §33 UStDV for small invoices
 up to 250 EUR gross (supplier name and address, date, goods or service, gross and tax rate suffice).
+
+Normalization books what the invoice means rather than its sign conventions: an invoice with a
+negative total (a correction, type 384, or 380 with negative amounts) is the credit note it amounts
+to; VAT groups of one tax code are netted (allowances), empty groups dropped. The payable opens at
+the amount due (BT-115): a prepaid part (BT-113) is cleared against PREPAID_ACCOUNT on approval.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger import invoices, parties
+from ledger_mcp.ledger import invoices, parties, settlements
 from ledger_mcp.ledger.accounts import read_meta
 from ledger_mcp.ledger.clock import today, utc_now
 from ledger_mcp.ledger.errors import (
@@ -48,6 +53,11 @@ DEFAULT_EXPENSE = {"skr03": "4900", "skr04": "6300"}
 LEGAL_FORMS = re.compile(r"\b(gmbh|ag|kg|ohg|ug|e\.?\s?k|gbr|mbh|co|ltd|inc|llc|sarl|bv|se)\b\.?", re.I)
 MAX_TEXT = 20_000
 FOREIGN_VAT_NOTE = "VAT not deductible here"
+# Where a prepayment made before the invoice sits until the invoice clears it (Sonstige Vermögensgegenstände).
+PREPAID_ACCOUNT = {"skr03": "1500", "skr04": "1300"}
+# Blocking findings no override passes: approving would book wrong amounts, not merely incomplete ones.
+NOT_OVERRIDABLE = frozenset({"FOREIGN_CURRENCY", "MISSING_LINES", "NEGATIVE_LINE"})
+CENT = Decimal("0.01")
 
 
 class ReviewLine(BaseModel):
@@ -59,11 +69,31 @@ class ReviewLine(BaseModel):
     tax_amount: str | None = Field(default=None, description="VAT as printed; null computes it.")
 
 
+class ItemLine(BaseModel):
+    """One item line of the invoice as stated (BT-126ff), for the reviewer; posting uses `lines`."""
+
+    model_config = ConfigDict(frozen=True)
+    description: str = ""
+    quantity: str | None = None
+    unit_price: str | None = Field(default=None, description="Net price per unit.")
+    net_amount: str | None = None
+    tax_rate: str | None = Field(default=None, description="VAT rate in percent, e.g. '19'.")
+
+
 class NormalizedInvoice(BaseModel):
-    """The invoice as approval will post it. Every field can be corrected before approval."""
+    """The invoice as approval will post it. Every field can be corrected before approval.
+
+    Amounts are as booked: a negative invoice becomes a credit note with positive amounts.
+    currency: the invoice currency (BT-5); tax_currency and tax_total_in_tax_currency: the VAT
+    accounting currency and the VAT total in it, when the invoice states them (BT-6, BT-111).
+    prepaid_amount (BT-113), rounding_amount (BT-114), amount_due (BT-115): the payable opens at
+    amount_due when it is given.
+    """
 
     model_config = ConfigDict(frozen=True)
     type: Literal["invoice", "credit_note"] = "invoice"
+    type_code: str | None = Field(default=None, description="Document type code as stated (380 invoice, 381 "
+                                                            "credit note, 384 correction, 389 self-billed).")
     vendor_name: str | None = None
     vendor_vat_id: str | None = None
     vendor_tax_id: str | None = None
@@ -76,10 +106,17 @@ class NormalizedInvoice(BaseModel):
     due_date: str | None = None
     payment_terms: str | None = None
     currency: str | None = None
+    tax_currency: str | None = None
+    tax_total_in_tax_currency: str | None = None
     total_net: str | None = None
     total_tax: str | None = None
     total_gross: str | None = None
-    lines: list[ReviewLine] = Field(default_factory=list, description="One line per VAT rate (or per item).")
+    prepaid_amount: str | None = None
+    rounding_amount: str | None = None
+    amount_due: str | None = None
+    lines: list[ReviewLine] = Field(default_factory=list, description="What is posted: one line per tax code "
+                                                                      "(or as corrected).")
+    items: list[ItemLine] = Field(default_factory=list, description="The invoice's item lines as stated.")
 
 
 class FieldSource(BaseModel):
@@ -100,6 +137,8 @@ class Finding(BaseModel):
     severity: Literal["blocking", "warning"]
     message: str
     field: str | None = None
+    overridable: bool = Field(default=True, description="False: override_reason does not pass this finding; "
+                                                        "the case must be corrected.")
 
 
 class Override(BaseModel):
@@ -136,6 +175,9 @@ class ReviewCaseInfo(BaseModel):
     invoice_id: str | None
     intent_id: str | None
     rejection_reason: str | None
+    source_email: str | None = Field(default=None, description="Sender of the email the document came by "
+                                                               "(untrusted).")
+    source_subject: str | None = Field(default=None, description="Its subject (untrusted data).")
     decided_by: str | None
     decided_at: str | None
     created_at: str
@@ -146,9 +188,12 @@ class ReviewCaseInfo(BaseModel):
 
 
 class ApprovalResult(BaseModel):
-    reviewCaseId: str
-    intentId: str
-    invoiceId: str
+    review_case_id: str
+    intent_id: str | None = Field(description="The invoice's intent; null for a zero invoice (nothing posted).")
+    invoice_id: str | None
+    clearing_intent_ids: list[str] = Field(default_factory=list, description="Intents clearing the prepaid part "
+                                                                             "and allowances without VAT, so the "
+                                                                             "payable is the amount due.")
     queue_state: str
     replayed: bool = Field(default=False, description="True: the case was approved before; nothing new written.")
 
@@ -157,11 +202,14 @@ class ApprovalResult(BaseModel):
 
 
 async def open_case(session: AsyncSession, document: Document, extracted: ExtractedInvoice,
-                    provenance: Provenance) -> ReviewCase:
-    """Create the review case for a freshly extracted document."""
+                    provenance: Provenance, source_email: str | None = None,
+                    source_subject: str | None = None) -> ReviewCase:
+    """Create the review case for a freshly extracted document (with the sender and subject of the email
+    it came by)."""
     invoice, sources = normalize(extracted)
     now = utc_now()
     case = ReviewCase(id=str(uuid4()), document_id=document.id, queue_state="needs_review",
+                      source_email=source_email, source_subject=source_subject,
                       normalized_invoice=invoice.model_dump_json(), field_sources=_dump_sources(sources),
                       vendor_candidates="[]", findings="[]", created_at=now, created_by=provenance.actor_display,
                       updated_at=now)
@@ -171,33 +219,76 @@ async def open_case(session: AsyncSession, document: Document, extracted: Extrac
     return case
 
 
+SIGNED_FIELDS = ("total_net", "total_tax", "total_gross", "prepaid_amount", "rounding_amount", "amount_due",
+                 "tax_total_in_tax_currency")
+
+
 def normalize(extracted: ExtractedInvoice) -> tuple[NormalizedInvoice, dict[str, FieldSource]]:
     values = {name: f.value for name, f in extracted.fields.items() if f.value}
     sources = {name: FieldSource(source=f.source, confidence=f.confidence)
                for name, f in extracted.fields.items() if f.value}
-    lines = []
-    for tax in extracted.taxes:
-        code = _tax_code(tax.rate, tax.category)
-        charged = _decimal(tax.tax) or Decimal(0)
-        if code is None and charged:
-            # VAT at a rate with no German input tax code (e.g. another country's VAT) is not
-            # deductible here: it is part of the cost.
-            gross = (_decimal(tax.net) or Decimal(0)) + charged
-            lines.append(ReviewLine(description=f"Net at {tax.rate} % plus {tax.tax} {FOREIGN_VAT_NOTE}",
-                                    net_amount=str(gross)))
-            continue
-        lines.append(ReviewLine(description=f"Net at {tax.rate} %", tax_code=code, net_amount=tax.net,
-                                tax_amount=tax.tax if code in ("VSt19", "VSt7") else None))
-    if not lines and values.get("total_net"):
-        lines.append(ReviewLine(description="Net", net_amount=values["total_net"],
-                                tax_code=_rate_from_totals(values.get("total_net"), values.get("total_tax")),
-                                tax_amount=values.get("total_tax")))
-        sources["lines"] = FieldSource(source="derived", confidence=0.6)
     doc_type = values.pop("document_type", "invoice")
-    known = set(NormalizedInvoice.model_fields) - {"lines", "type"}
+    # A negative invoice is the opposite document with positive amounts: a correction (384) or an
+    # invoice with negative totals books as a credit note, a negative credit note as an invoice.
+    flip = (_decimal(values.get("total_gross")) or Decimal(0)) < 0
+    sign = Decimal(-1) if flip else Decimal(1)
+    if flip:
+        doc_type = "invoice" if doc_type == "credit_note" else "credit_note"
+        values.update({k: _signed(values[k], sign) or values[k] for k in SIGNED_FIELDS if values.get(k)})
+    lines = _tax_lines(extracted, sign)
+    net, tax, gross = values.get("total_net"), values.get("total_tax"), _decimal(values.get("total_gross"))
+    if not net and gross is not None:
+        net = _amount(gross - (_decimal(tax) or Decimal(0)))  # a MINIMUM-profile file may state no net total
+    if not lines and net and _decimal(net):
+        code = _rate_from_totals(net, tax)
+        charged = _decimal(tax) or Decimal(0)
+        if code is None and charged:
+            lines.append(_not_deductible("the stated total", _decimal(net) or Decimal(0), charged))
+        else:
+            lines.append(ReviewLine(description="Net", net_amount=net, tax_code=code,
+                                    tax_amount=tax if code in ("VSt19", "VSt7") else None))
+        sources["lines"] = FieldSource(source="derived", confidence=0.6)
+    items = [ItemLine(description=li.description[:500], quantity=li.quantity, unit_price=li.unit_price,
+                      net_amount=_signed(li.net_amount, sign), tax_rate=li.tax_rate) for li in extracted.lines]
+    known = set(NormalizedInvoice.model_fields) - {"lines", "type", "items"}
     invoice = NormalizedInvoice(type="credit_note" if doc_type == "credit_note" else "invoice", lines=lines,
-                                **{k: v for k, v in values.items() if k in known})
+                                items=items, **{k: v for k, v in values.items() if k in known})
     return invoice, {k: v for k, v in sources.items() if k in known or k == "lines"}
+
+
+def _tax_lines(extracted: ExtractedInvoice, sign: Decimal) -> list[ReviewLine]:
+    """One line per tax code: groups of one code netted (a negative group is an allowance on the others),
+    groups with nothing in them dropped."""
+    groups: dict[tuple[str | None, str], tuple[Decimal, Decimal]] = {}
+    for tax in extracted.taxes:
+        net, charged = (_decimal(tax.net) or Decimal(0)) * sign, (_decimal(tax.tax) or Decimal(0)) * sign
+        key = (_tax_code(tax.rate, tax.category), tax.rate)
+        before = groups.get(key, (Decimal(0), Decimal(0)))
+        groups[key] = (before[0] + net, before[1] + charged)
+    lines = []
+    for (code, rate), (net, charged) in groups.items():
+        if not net and not charged:
+            continue
+        if code is None and charged:  # another country's VAT: not deductible here, part of the cost
+            lines.append(_not_deductible(f"{rate} %", net, charged))
+            continue
+        lines.append(ReviewLine(description=f"Net at {rate} %", tax_code=code, net_amount=_amount(net),
+                                tax_amount=_amount(charged) if code in ("VSt19", "VSt7") else None))
+    return lines
+
+
+def _not_deductible(what: str, net: Decimal, charged: Decimal) -> ReviewLine:
+    return ReviewLine(description=f"Net at {what} plus {_amount(charged)} {FOREIGN_VAT_NOTE}",
+                      net_amount=_amount(net + charged))
+
+
+def _amount(value: Decimal) -> str:
+    return str(value.quantize(CENT))
+
+
+def _signed(text: str | None, sign: Decimal) -> str | None:
+    value = _decimal(text)
+    return text if value is None or sign > 0 else str(-value)
 
 
 def _tax_code(rate: str, category: str | None) -> str | None:
@@ -284,9 +375,9 @@ async def match_vendor(session: AsyncSession, invoice: NormalizedInvoice) -> lis
         for party in (await session.exec(vendors.where(Party.iban == iban))).all():
             consider(party, 0.95, "IBAN matches")
     if invoice.vendor_name:
-        wanted = _name_key(invoice.vendor_name)
+        wanted = name_key(invoice.vendor_name)
         for party in (await session.exec(vendors)).all():
-            ratio = difflib.SequenceMatcher(None, wanted, _name_key(party.name)).ratio()
+            ratio = difflib.SequenceMatcher(None, wanted, name_key(party.name)).ratio()
             if ratio >= NAME_AGREES:
                 consider(party, round(ratio * 0.85, 3), f"name {ratio:.0%} similar")
     ranked = sorted(found.values(), key=lambda t: (-(t[1] + 0.02 * (len(t[2]) - 1)), t[0].name))
@@ -298,7 +389,7 @@ def _name_differs(invoice: NormalizedInvoice, candidate: VendorCandidate) -> boo
     """A VAT ID or IBAN match under a clearly different name is a suggestion, not a decision."""
     if not invoice.vendor_name:
         return False
-    ratio = difflib.SequenceMatcher(None, _name_key(invoice.vendor_name), _name_key(candidate.name)).ratio()
+    ratio = difflib.SequenceMatcher(None, name_key(invoice.vendor_name), name_key(candidate.name)).ratio()
     return ratio < NAME_AGREES
 
 
@@ -311,7 +402,7 @@ def _compact_or_none(value: str | None, normalise: Any) -> str | None:
         return None
 
 
-def _name_key(name: str) -> str:
+def name_key(name: str) -> str:
     return " ".join(LEGAL_FORMS.sub(" ", name.casefold().replace("&", " ")).split())
 
 
@@ -320,7 +411,8 @@ async def check_compliance(session: AsyncSession, invoice: NormalizedInvoice, ve
     findings: list[Finding] = []
 
     def block(code: str, message: str, field: str | None = None) -> None:
-        findings.append(Finding(code=code, severity="blocking", message=message, field=field))
+        findings.append(Finding(code=code, severity="blocking", message=message, field=field,
+                                overridable=code not in NOT_OVERRIDABLE))
 
     def warn(code: str, message: str, field: str | None = None) -> None:
         findings.append(Finding(code=code, severity="warning", message=message, field=field))
@@ -351,7 +443,32 @@ async def check_compliance(session: AsyncSession, invoice: NormalizedInvoice, ve
                                           "invoice date and the invoice says so.", "delivery_date")
     _check_vat_id(invoice, warn)
     _check_arithmetic(invoice, block)
+    _check_amount_due(invoice, block, warn)
     _check_dates(invoice, block, warn)
+    base = (await read_meta(session)).get("base_currency", "EUR")
+    if invoice.currency and invoice.currency.upper() != base:
+        # Booked at face value, foreign amounts would read as euros: only a recorded exchange rate may book it.
+        block("FOREIGN_CURRENCY", f"The invoice is in {invoice.currency}, not {base}: it needs an exchange rate "
+                                  f"to be booked in {base}, and approval books no foreign amounts as {base}.",
+              "currency")
+    if gross == 0:
+        block("ZERO_TOTAL", "The invoice totals 0.00: there is nothing to post. Reject the case, or approve it "
+                            "with override_reason to record it as approved without a posting.", "total_gross")
+    if not invoice.lines and gross:
+        block("MISSING_LINES", "There is nothing to post: no line. Add lines (net_amount, tax_code, account) with "
+                               "update_review_case.", "lines")
+    for li in invoice.lines:
+        if (_decimal(li.net_amount) or Decimal(0)) >= 0:
+            continue
+        if li in _netted(invoice):
+            warn("ALLOWANCE_NETTED", f"Line {li.description!r} is negative ({li.net_amount}) without VAT: approval "
+                                     f"posts the other lines and clears it against account {li.account}, so the "
+                                     "payable is the amount due.", "lines")
+        else:
+            block("NEGATIVE_LINE", f"Line {li.description!r} ({li.tax_code}) is negative ({li.net_amount}) after "
+                                   "netting its VAT group: a VAT reduction needs a credit note. Give each line a "
+                                   "positive net with update_review_case, or reject the case and book the credit "
+                                   "note on its own.", "lines")
     if vendor and invoice.invoice_number:
         existing = (await session.exec(
             select(Invoice.id).where(Invoice.party_id == vendor.id,
@@ -380,7 +497,56 @@ async def check_compliance(session: AsyncSession, invoice: NormalizedInvoice, ve
 
 def _check_vat_id(invoice: NormalizedInvoice, warn: Any) -> None:
     if invoice.vendor_vat_id and _compact_or_none(invoice.vendor_vat_id, parties.normalise_vat_id) is None:
-        warn("INVALID_VAT_ID", f"VAT ID {invoice.vendor_vat_id!r} does not pass its check digits.", "vendor_vat_id")
+        warn("INVALID_VAT_ID", f"VAT ID {invoice.vendor_vat_id!r} does not pass its check digits; a vendor "
+                               "created from the case is created without it.", "vendor_vat_id")
+    if invoice.vendor_iban and _compact_or_none(invoice.vendor_iban, parties.normalise_iban) is None:
+        warn("INVALID_IBAN", f"IBAN {invoice.vendor_iban!r} does not pass its check digits; a vendor created from "
+                             "the case is created without it. Ask the vendor for the right IBAN before paying.",
+             "vendor_iban")
+
+
+def _check_amount_due(invoice: NormalizedInvoice, block: Any, warn: Any) -> None:
+    """The payable opens at the amount due (BT-115 = gross - prepaid + rounding; see _payable)."""
+    gross, due = _decimal(invoice.total_gross), _decimal(invoice.amount_due)
+    if gross is None or due is None:
+        return
+    prepaid, rounding = _decimal(invoice.prepaid_amount), _decimal(invoice.rounding_amount)
+    posted = _posted_gross(invoice) or gross
+    stated = prepaid is not None or rounding is not None
+    expected = gross - (prepaid or Decimal(0)) + (rounding or Decimal(0))
+    if (stated and expected != due) or (not stated and due > gross):
+        block("AMOUNT_DUE_MISMATCH", f"Gross {gross} minus prepaid {prepaid or 0} plus rounding {rounding or 0} is "
+                                     f"{expected}, not the amount due {due}. Correct the amounts, or override to "
+                                     "open the payable at the gross.", "amount_due")
+    elif due > posted:
+        block("AMOUNT_DUE_ABOVE_GROSS", f"The amount due {due} is above the gross {gross} (prepaid {prepaid}): the "
+                                        "payable can open at the gross only. Add the difference as a line, or "
+                                        "override to open it at the gross.", "amount_due")
+    elif due < 0:
+        block("AMOUNT_DUE_NEGATIVE", f"The prepaid {prepaid} exceeds the gross {gross}: the vendor owes {-due} "
+                                     "back, which is not booked as an open item. With an override the whole gross "
+                                     "is cleared against the prepayment; book the refund claim separately.",
+              "amount_due")
+    elif due < posted:
+        warn("PREPAID", f"{posted - due} of the gross {posted} was paid before (prepaid {prepaid or posted - due}): "
+                        f"the payable opens at the amount due {due}; the prepaid part is cleared against the "
+                        "prepayments account on approval.", "amount_due")
+
+
+def _netted(invoice: NormalizedInvoice) -> list[ReviewLine]:
+    """Negative lines without VAT (a deposit returned, a zero-rated allowance): not posted as lines but
+    cleared against their account after the invoice, which posts the others."""
+    return [li for li in invoice.lines if li.tax_code in (None, "EXEMPT") and li.account
+            and (_decimal(li.net_amount) or Decimal(0)) < 0]
+
+
+def _posted_gross(invoice: NormalizedInvoice) -> Decimal | None:
+    """The gross approval posts: the invoice's, plus a rounding up of the amount due (BT-114), booked as a
+    line of its own. A rounding down is cleared with the prepaid part."""
+    gross = _decimal(invoice.total_gross)
+    if gross is None:
+        return None
+    return gross + max(_decimal(invoice.rounding_amount) or Decimal(0), Decimal(0))
 
 
 def _check_arithmetic(invoice: NormalizedInvoice, block: Any) -> None:
@@ -423,7 +589,8 @@ def _check_dates(invoice: NormalizedInvoice, block: Any, warn: Any) -> None:
     elif invoice_date and invoice_date < today() - timedelta(days=365):
         warn("OLD_INVOICE", f"The invoice date {invoice_date} is more than a year ago.", "invoice_date")
     if invoice_date and due and due < invoice_date:
-        block("DUE_BEFORE_INVOICE", f"The due date {due} is before the invoice date {invoice_date}.", "due_date")
+        block("DUE_BEFORE_INVOICE", f"The due date {due} is before the invoice date {invoice_date}: correct "
+                                    "due_date, or override to book it due on the invoice date.", "due_date")
 
 
 def _decimal(text: str | None) -> Decimal | None:
@@ -488,7 +655,8 @@ async def _info(session: AsyncSession, case: ReviewCase, *, with_text: bool) -> 
         findings=[Finding(**f) for f in json.loads(case.findings)],
         overrides=[Override(**o) for o in json.loads(case.overrides or "[]")],
         posting_error=json.loads(case.posting_error) if case.posting_error else None, invoice_id=case.invoice_id,
-        intent_id=case.intent_id, rejection_reason=case.rejection_reason, decided_by=case.decided_by,
+        intent_id=case.intent_id, rejection_reason=case.rejection_reason, source_email=case.source_email,
+        source_subject=case.source_subject, decided_by=case.decided_by,
         decided_at=case.decided_at, created_at=case.created_at, updated_at=case.updated_at,
         untrusted_document_text=(extraction.get("text") or "")[:MAX_TEXT] if with_text else None)
 
@@ -534,9 +702,13 @@ async def update_case(session: AsyncSession, case_id: str, patch: ReviewCasePatc
         if not invoice.vendor_name:
             raise ValidationFailed("The case has no vendor name to create a vendor from.",
                                    hint="Set invoice.vendor_name in the same call.")
+        # An identifier failing its check digits stays on the case (with its finding), not on the vendor.
         party, _ = await parties.save_party(session, "vendor", None, parties.PartyChanges(
-            name=invoice.vendor_name, vat_id=invoice.vendor_vat_id, tax_id=invoice.vendor_tax_id,
-            iban=invoice.vendor_iban, address=invoice.vendor_address), provenance)
+            name=invoice.vendor_name[:200],
+            vat_id=_compact_or_none(invoice.vendor_vat_id, parties.normalise_vat_id),
+            tax_id=(invoice.vendor_tax_id or "")[:64] or None,
+            iban=_compact_or_none(invoice.vendor_iban, parties.normalise_iban),
+            address=(invoice.vendor_address or "")[:1000] or None), provenance)
         case.vendor_id = party.id
     vendor_fields = {"vendor_name", "vendor_vat_id", "vendor_iban"}
     await _evaluate(session, case, invoice, rematch=bool(patch.invoice and vendor_fields & set(patch.invoice)))
@@ -549,12 +721,11 @@ async def update_case(session: AsyncSession, case_id: str, patch: ReviewCasePatc
 async def approve_case(session: AsyncSession, case_id: str, override_reason: str | None,
                        provenance: Provenance, acknowledge_soft_lock: bool = False,
                        confirmation: dict[str, Any] | None = None) -> ApprovalResult:
-    """Post the case's invoice. Idempotent: an approved case answers with what it posted.
-    `confirmation`: how a human confirmed it, kept on the intent."""
+    """Post the case's invoice and open the payable at its amount due. Idempotent: an approved case
+    answers with what it posted. `confirmation`: how a human confirmed it, kept on the intent."""
     case = await _case(session, case_id)
     if case.queue_state == "approved":
-        assert case.invoice_id and case.intent_id
-        return ApprovalResult(reviewCaseId=case.id, intentId=case.intent_id, invoiceId=case.invoice_id,
+        return ApprovalResult(review_case_id=case.id, intent_id=case.intent_id, invoice_id=case.invoice_id,
                               queue_state=case.queue_state, replayed=True)
     _require_open(case)
     invoice = NormalizedInvoice.model_validate_json(case.normalized_invoice)
@@ -563,6 +734,12 @@ async def approve_case(session: AsyncSession, case_id: str, override_reason: str
     findings = [Finding(**f) for f in json.loads(case.findings)]
     blocking = [f for f in findings if f.severity == "blocking"]
     overrides = [Override(**o) for o in json.loads(case.overrides or "[]")]
+    fixed = [f for f in blocking if not f.overridable]
+    if fixed:
+        raise ComplianceBlocked(
+            "; ".join(f"{f.code}: {f.message}" for f in fixed),
+            hint="These findings cannot be overridden: correct the case with update_review_case, or reject it.",
+            details={"findings": [f.model_dump() for f in fixed]})
     if blocking:
         if not (override_reason and override_reason.strip()):
             raise ComplianceBlocked(
@@ -576,29 +753,76 @@ async def approve_case(session: AsyncSession, case_id: str, override_reason: str
         raise ValidationFailed("The case has no vendor.",
                                hint="Pick one of vendor_candidates with update_review_case vendor_id, or pass "
                                     "create_vendor=true to create it from the invoice.")
-    request = InvoiceRequest(
-        direction="payable", type=invoice.type, party_id=case.vendor_id,
-        invoice_number=invoice.invoice_number or f"DOC-{case.document_id[:12]}",
-        invoice_date=invoice.invoice_date or "", due_date=invoice.due_date, total_gross=invoice.total_gross or "",
-        currency=invoice.currency,
-        lines=[InvoiceLineInput(net_amount=li.net_amount, tax_code=li.tax_code, account=li.account,
-                                tax_amount=li.tax_amount, description=li.description or None)
-               for li in invoice.lines],
-        document_id=case.document_id, idempotency_key=f"review-case:{case.id}",
-        acknowledge_soft_lock=acknowledge_soft_lock,
-        custom_metadata={"review_case_id": case.id,
-                         **({"overrides": [o.model_dump() for o in overrides]} if overrides else {}),
-                         **({"confirmation": confirmation} if confirmation else {})})
-    posted = await invoices.create_invoice(session, request, provenance)
-    case.queue_state, case.invoice_id, case.intent_id = "approved", posted.id, posted.intent_id
+    clearings: list[str] = []
+    if _decimal(invoice.total_gross) == 0:
+        posted = None  # a zero invoice is recorded as decided; there is nothing to post
+    else:
+        posted = await invoices.create_invoice(session, _invoice_request(case, invoice, overrides, confirmation,
+                                                                         acknowledge_soft_lock), provenance)
+        chart = (await read_meta(session)).get("chart", "skr03")
+        for index, (account, amount, what) in enumerate(_clearings(invoice, chart)):
+            result = await settlements.settle_open_items(session, settlements.SettlementRequest(
+                items=[settlements.SettlementItem(invoice_id=posted.id, amount=_amount(amount))],
+                payment_date=invoice.invoice_date or "", account=account,
+                description=f"{what} of {posted.invoice_number} cleared"[:500],
+                idempotency_key=f"review-case:{case.id}:clearing:{index}",
+                acknowledge_soft_lock=acknowledge_soft_lock), provenance)
+            clearings.append(result.payment_intent_id)
+    case.queue_state = "approved"
+    case.invoice_id, case.intent_id = (posted.id, posted.intent_id) if posted else (None, None)
     case.overrides = json.dumps([o.model_dump() for o in overrides]) if overrides else None
     case.posting_error = None
     case.decided_by, case.decided_at = provenance.actor_display, utc_now()
     case.updated_at = case.decided_at
     session.add(case)
     await session.flush()
-    return ApprovalResult(reviewCaseId=case.id, intentId=posted.intent_id, invoiceId=posted.id,
-                          queue_state=case.queue_state)
+    return ApprovalResult(review_case_id=case.id, intent_id=case.intent_id, invoice_id=case.invoice_id,
+                          clearing_intent_ids=clearings, queue_state=case.queue_state)
+
+
+def _invoice_request(case: ReviewCase, invoice: NormalizedInvoice, overrides: list[Override],
+                     confirmation: dict[str, Any] | None, acknowledge_soft_lock: bool) -> InvoiceRequest:
+    """What approval posts. Currency: FOREIGN_CURRENCY keeps any invoice not in the base currency from
+    getting here; booking one needs the exchange rate passed to create_invoice in this request."""
+    invoice_date, due = _date(invoice.invoice_date), _date(invoice.due_date)
+    # A due date before the invoice date passed an override: the invoice is due at once.
+    due_date = invoice.invoice_date if invoice_date and due and due < invoice_date else invoice.due_date
+    netted = _netted(invoice)
+    lines = [InvoiceLineInput(net_amount=li.net_amount, tax_code=li.tax_code, account=li.account,
+                              tax_amount=li.tax_amount, description=li.description or None)
+             for li in invoice.lines if li not in netted]
+    gross, posted = _decimal(invoice.total_gross), _posted_gross(invoice)
+    if gross is not None and posted is not None and posted > gross:
+        lines.append(InvoiceLineInput(net_amount=_amount(posted - gross), account=lines[0].account if lines else None,
+                                      description="Rounding of the amount due"))
+    return InvoiceRequest(
+        direction="payable", type=invoice.type, party_id=case.vendor_id or "",
+        invoice_number=invoice.invoice_number or f"DOC-{case.document_id[:12]}",
+        invoice_date=invoice.invoice_date or "", due_date=due_date,
+        total_gross=_amount(posted + _netted_total(invoice)) if posted is not None else "",
+        currency=invoice.currency, lines=lines,
+        document_id=case.document_id, idempotency_key=f"review-case:{case.id}",
+        acknowledge_soft_lock=acknowledge_soft_lock,
+        custom_metadata={"review_case_id": case.id,
+                         **({"overrides": [o.model_dump() for o in overrides]} if overrides else {}),
+                         **({"confirmation": confirmation} if confirmation else {})})
+
+
+def _netted_total(invoice: NormalizedInvoice) -> Decimal:
+    return -sum((_decimal(li.net_amount) or Decimal(0) for li in _netted(invoice)), Decimal(0))
+
+
+def _clearings(invoice: NormalizedInvoice, chart: str) -> list[tuple[str, Decimal, str]]:
+    """(account, amount, what) cleared from the posted invoice so that its open item is the amount due:
+    each allowance without VAT against its account, then what was paid before (gross minus amount due)
+    against the prepayments account. Posted in the approval's transaction: all or nothing."""
+    out = [(li.account or "", -(_decimal(li.net_amount) or Decimal(0)), f"Allowance {li.description!r}")
+           for li in _netted(invoice)]
+    gross, due = _posted_gross(invoice), _decimal(invoice.amount_due)
+    if gross is not None and due is not None and due < gross:
+        out.append((PREPAID_ACCOUNT.get(chart, PREPAID_ACCOUNT["skr03"]), gross - max(due, Decimal(0)),
+                    "Prepaid part"))
+    return out
 
 
 async def record_posting_error(session: AsyncSession, case_id: str, error: LedgerError) -> None:

@@ -1,4 +1,5 @@
-"""ledger://review-cases (the queue) and ledger://review-cases/{review_case_id}."""
+"""ledger://review-cases (the queue) and ledger://review-cases/{review_case_id}; the documents behind the
+cases (ledger://documents/...) are registered with them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel
 from ledger_mcp.context import AppContext
 from ledger_mcp.ledger import review_cases
 from ledger_mcp.ledger.review_cases import ReviewCaseInfo
+from ledger_mcp.resources import documents
 from ledger_mcp.resources.json_body import as_json
 
 
@@ -18,6 +20,8 @@ class Queue(BaseModel):
 
 
 def register(server: MCPServer[Any], app: AppContext) -> None:
+    documents.register(server, app)
+
     @server.resource("ledger://review-cases", name="review-cases", title="Review queue", mime_type="application/json")
     async def queue() -> str:
         """Open review cases (needs_review, ready, error), oldest first."""

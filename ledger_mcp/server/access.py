@@ -41,6 +41,7 @@ TOOL_SCOPES: dict[str, str] = {
     "list_bank_accounts": READ,
     "list_bank_transactions": READ,
     "get_bank_reconciliation": READ,
+    "get_document": READ,
     # booking
     "post_booking": BOOK,
     "post_opening_balances": BOOK,
@@ -94,6 +95,8 @@ RESOURCE_SCOPES: dict[str, str] = {
     "ledger://bank-accounts": READ,
     "ledger://bank-accounts/{bank_account_id}": READ,
     "ledger://bank-accounts/{bank_account_id}/reconciliation": READ,
+    "ledger://documents/{document_id}": READ,
+    "ledger://documents/{document_id}/extraction": READ,
 }
 """Resource URI or URI template -> required scope."""
 

@@ -45,7 +45,51 @@ Nettobetrag 100,00 EUR
 MwSt. 7 % 7,00 EUR
 Bruttobetrag 107,00 EUR
 Zahlungsziel: 30 Tage netto
+Korrektur zu Rechnung R-70
 """
+
+
+def test_a_gutschrift_without_words_of_correction_is_a_self_billed_invoice() -> None:
+    self_billed = GERMAN.replace("Korrektur zu Rechnung R-70\n", "")
+    values = {key: found.value for key, found in parse_text(self_billed).fields.items()}
+    assert (values["document_type"], values["type_code"]) == ("invoice", "389")
+
+
+INTARSYS = """Handelsrechnung Nr. 471102 vom 05.03.2018
+Verkäufer:
+Globale Nummer: 4000001123452 (GTIN)
+Lieferant GmbH
+Lieferantenstraße 20
+DE 80333 München
+USt.-Id.-Nr. : DE123456789
+Käufer/Leistungsempfänger:
+Globale Nummer: 4000001987658 (GTIN)
+Kunden AG Mitte
+USt.-Id.-Nr. : DE136695976
+Rechnungssumme ohne USt. 473,00
+Steuerbetrag in EUR  56,87
+Bruttosumme 529,87
+Erhaltene Anzahlungen -100,00
+Zahlbetrag 429,87
+"""
+
+
+def test_seller_and_buyer_blocks_and_the_amount_payable() -> None:
+    values = {key: found.value for key, found in parse_text(INTARSYS).fields.items()}
+    assert values["invoice_number"] == "471102"
+    assert (values["vendor_name"], values["vendor_vat_id"]) == ("Lieferant GmbH", "DE123456789")
+    assert values["buyer_vat_id"] == "DE136695976"
+    assert (values["total_net"], values["total_tax"], values["total_gross"]) == ("473.00", "56.87", "529.87")
+    assert values["amount_due"] == "429.87"
+
+
+def test_french_labels() -> None:
+    text = "Au bon moulin SARL\nFacture FA-2017-0010\nDate de facture 13/11/2017\nN° TVA client FR19787878784\n" \
+           "TVA : FR11999999998\nTotal HT 624,90 €\nTotal taxes 46,25 €\nTotal TTC 671,15 €\nSolde à payer 470,15 €\n"
+    values = {key: found.value for key, found in parse_text(text).fields.items()}
+    assert values["invoice_number"] == "FA-2017-0010" and values["vendor_vat_id"] == "FR11999999998"
+    assert (values["total_net"], values["total_tax"], values["total_gross"], values["amount_due"]) == (
+        "624.90", "46.25", "671.15", "470.15")
 
 
 def test_german_credit_note_with_month_name_and_payment_term() -> None:
@@ -156,3 +200,20 @@ def test_english_credit_note() -> None:
     assert values["invoice_date"] == "2026-02-04"
     assert values["currency"] == "GBP"
     assert values["total_gross"] == "12.00"
+
+
+def test_totals_printed_as_a_table_with_a_unit_gross_price_above() -> None:
+    text = ("Rechnung Nr. 4711\n"
+            "   Bruttopreis: 30,0000 €    Artikelgesamtrabatt: -1,80 €\n"
+            "   Warenwert  Zu-/Abschlag    Nettobetrag    MwSt-Betrag  MwSt-%     Endbetrag\n"
+            "      326,50      -8,10            321,40          61,07   19,0          382,47\n"
+            "      130,70      -3,11            127,59           8,93    7,0          136,52\n"
+            "      457,20     -11,21            448,99          70,00    EUR          518,99\n")
+    values = {key: found.value for key, found in parse_text(text).fields.items()}
+    assert (values["total_net"], values["total_tax"], values["total_gross"]) == ("448.99", "70.00", "518.99")
+
+
+def test_title_with_document_type_code_number_and_date() -> None:
+    parsed = parse_text("Beispiel GmbH\nRechnungskorrektur (384) 16.09.2018   Nr. RK21012345   vom\nWährung: EUR\n")
+    values = {key: found.value for key, found in parsed.fields.items()}
+    assert (values["invoice_number"], values["invoice_date"]) == ("RK21012345", "2018-09-16")

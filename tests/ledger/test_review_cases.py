@@ -72,14 +72,14 @@ async def test_a_clean_e_invoice_is_ready_and_approval_posts_the_payable(db: Dat
     assert case.field_sources["invoice_number"].source == "xml"
 
     approved = await db.write(review_cases.approve_case, case.id, None, CLI)
-    invoice = await db.read(invoices.get_invoice, approved.invoiceId)
+    invoice = await db.read(invoices.get_invoice, approved.invoice_id)
     assert (invoice.invoice_number, invoice.total_gross, invoice.status, invoice.document_id) == (
         "RE-2026-17", "345.00", "open", case.document.id)
-    view = await db.read(journal.get_intent, approved.intentId)
+    view = await db.read(journal.get_intent, approved.intent_id)
     assert view.summary.document_id == case.document.id
     assert view.summary.custom_metadata and view.summary.custom_metadata["review_case_id"] == case.id
     again = await db.write(review_cases.approve_case, case.id, None, CLI)
-    assert again.replayed and (again.intentId, again.invoiceId) == (approved.intentId, approved.invoiceId)
+    assert again.replayed and (again.intent_id, again.invoice_id) == (approved.intent_id, approved.invoice_id)
     with pytest.raises(ReviewCaseClosed):
         await db.write(review_cases.reject_case, case.id, "too late", CLI)
 
@@ -95,7 +95,7 @@ async def test_blocking_findings_need_an_override_which_is_recorded(db: Database
     assert {f["code"] for f in refused.value.details["findings"]} >= {"MISSING_VENDOR_TAX_ID"}
     approved = await db.write(review_cases.approve_case, case.id, "Kleinunternehmer, Nummer telefonisch bestätigt",
                               CLI)
-    view = await db.read(journal.get_intent, approved.intentId)
+    view = await db.read(journal.get_intent, approved.intent_id)
     assert view.summary.custom_metadata is not None
     override = view.summary.custom_metadata["overrides"][0]
     assert override["reason"].startswith("Kleinunternehmer") and "MISSING_VENDOR_TAX_ID" in override["codes"]
@@ -112,7 +112,7 @@ async def test_small_invoice_rules_and_a_vendor_created_from_the_case(db: Databa
     case = await db.write(review_cases.update_case, case.id, ReviewCasePatch(create_vendor=True), CLI)
     assert case.vendor_name == "Papier & Co. KG" and case.queue_state == "ready"
     approved = await db.write(review_cases.approve_case, case.id, None, CLI)
-    invoice = await db.read(invoices.get_invoice, approved.invoiceId)
+    invoice = await db.read(invoices.get_invoice, approved.invoice_id)
     assert invoice.invoice_number == f"DOC-{case.document.id[:12]}"
     assert invoice.lines and invoice.lines[0].account == "4900"  # the chart's default expense account
 
@@ -156,7 +156,7 @@ async def test_foreign_vat_is_part_of_the_cost(db: Database) -> None:
     assert [(li.net_amount, li.tax_code) for li in case.normalized_invoice.lines] == [("123.00", None)]
     assert "FOREIGN_VAT" in codes(case, "warning") and not codes(case, "blocking")
     approved = await db.write(review_cases.approve_case, case.id, None, CLI)
-    invoice = await db.read(invoices.get_invoice, approved.invoiceId)
+    invoice = await db.read(invoices.get_invoice, approved.invoice_id)
     assert (invoice.total_net, invoice.total_tax, invoice.total_gross) == ("123.00", "0.00", "123.00")
 
 
@@ -171,3 +171,18 @@ async def test_reverse_charge_and_rejection(db: Database) -> None:
     with pytest.raises(ReviewCaseClosed):
         await db.write(review_cases.approve_case, case.id, None, CLI)
     assert json.loads((await db.read(review_cases.get_case, case.id)).model_dump_json())["decided_by"]
+
+
+def test_normalize_nets_vat_groups_drops_empty_ones_and_turns_a_negative_invoice_into_a_credit_note() -> None:
+    taxes = [ExtractedTax(rate="19", net="200.00", tax="38.00", category="S"),
+             ExtractedTax(rate="19", net="-50.00", tax="-9.50", category="S"),  # an allowance at 19 %
+             ExtractedTax(rate="7", net="0.00", tax="0.00", category="S")]
+    invoice, _ = review_cases.normalize(extraction(taxes=taxes, total_net="150.00", total_tax="28.50",
+                                                   total_gross="178.50", amount_due="178.50"))
+    assert [(li.tax_code, li.net_amount, li.tax_amount) for li in invoice.lines] == [("VSt19", "150.00", "28.50")]
+    negative = [ExtractedTax(rate=t.rate, net=f"-{t.net}", tax=f"-{t.tax}", category=t.category) for t in TAXES]
+    credit, _ = review_cases.normalize(extraction(taxes=negative, total_net="-300.00", total_tax="-45.00",
+                                                  total_gross="-345.00", amount_due="-345.00", type_code="384"))
+    assert (credit.type, credit.type_code, credit.total_gross, credit.amount_due) == (
+        "credit_note", "384", "345.00", "345.00")
+    assert [(li.tax_code, li.net_amount) for li in credit.lines] == [("VSt19", "200.00"), ("VSt7", "100.00")]

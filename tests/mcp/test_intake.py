@@ -52,7 +52,7 @@ async def test_zugferd_invoice_from_intake_to_open_payable(client: Client) -> No
     assert ready["field_sources"]["lines"]["source"] == "manual"
 
     approved = await call(client, "approve_review_case", review_case_id=case["id"])
-    view = await call(client, "get_intent", intent_id=approved["intentId"])
+    view = await call(client, "get_intent", intent_id=approved["intent_id"])
     assert view["summary"]["document_id"] == case["document"]["id"]
     assert view["summary"]["source"] == "MCP"
     assert sorted((e["account_debit"], e["account_credit"], e["amount"]) for e in view["entries"]) == [
@@ -61,7 +61,7 @@ async def test_zugferd_invoice_from_intake_to_open_payable(client: Client) -> No
     assert [(i["invoice_number"], i["remaining_amount"], i["due_date"]) for i in items] == [
         ("ZF-2026-0815", "831.57", "2026-04-04")]
     again = await call(client, "approve_review_case", review_case_id=case["id"])
-    assert again["replayed"] and again["invoiceId"] == approved["invoiceId"]
+    assert again["replayed"] and again["invoice_id"] == approved["invoice_id"]
 
     repeat = await ingest(client, "facturx_en16931.pdf")
     assert repeat["duplicate"] and repeat["review_case"]["id"] == case["id"]
@@ -76,7 +76,7 @@ async def test_credit_note_xml_becomes_a_vendor_credit_note(client: Client) -> N
     assert case["vendor_id"] == vendor["id"] and case["normalized_invoice"]["type"] == "credit_note"
     assert case["normalized_invoice"]["lines"][0]["account"] == "4240"
     approved = await call(client, "approve_review_case", review_case_id=case["id"])
-    invoice = (await call(client, "list_invoices", invoice_id=approved["invoiceId"]))["invoices"][0]
+    invoice = (await call(client, "list_invoices", invoice_id=approved["invoice_id"]))["invoices"][0]
     assert (invoice["type"], invoice["total_gross"]) == ("credit_note", "100.00")
     items = await call(client, "list_open_items", kind="payable")
     assert items["total_payable"] == "-100.00"
@@ -111,8 +111,9 @@ async def test_bad_files_are_refused_and_logged(client: Client) -> None:
     assert error["code"] == "DOCUMENT_REFUSED"
     queue = await call(client, "list_review_cases", include_ingestion_log=True)
     assert queue["review_cases"] == []
-    assert [(e["outcome"], e["original_name"]) for e in queue["ingestion_log"]] == [
-        ("failed", "cut.pdf"), ("failed", "virus.exe")]
+    assert [(e["outcome"], e["original_name"], e["code"]) for e in queue["ingestion_log"]] == [
+        ("failed", "x.pdf", "DOCUMENT_REFUSED"), ("failed", "cut.pdf", "DOCUMENT_CORRUPT"),
+        ("failed", "virus.exe", "UNSUPPORTED_DOCUMENT")]
 
 
 async def test_ocr_of_a_scan_reports_progress(client: Client) -> None:

@@ -17,10 +17,10 @@ pytestmark = pytest.mark.anyio
 
 # Characters of what a model reads of tools/list on every turn (name, title, description, input schema:
 # what hosts put into the model's context), and a ceiling for the whole result as sent (output schemas
-# and annotations included, which hosts use to check results and ask for approval). With 39 tools the
-# model part is about 46,000: a new tool has to make room, or the budget is raised on purpose.
-MODEL_BUDGET = 48_000
-TOOLS_LIST_CEILING = 70_000
+# and annotations included, which hosts use to check results and ask for approval). With 42 tools the
+# model part is about 48,300: a new tool has to make room, or the budget is raised on purpose.
+MODEL_BUDGET = 50_000
+TOOLS_LIST_CEILING = 72_000
 
 
 def undescribed(schema: dict[str, Any]) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from PIL import Image
 
@@ -20,6 +21,7 @@ from ledger_mcp.ledger.extraction.documents import (
 )
 from ledger_mcp.ledger.extraction.einvoice import TEXT_CAP, extract_einvoice
 from ledger_mcp.ledger.extraction.models import ExtractedInvoice, Source
+from ledger_mcp.ledger.extraction.normalize import clean_text
 from ledger_mcp.ledger.extraction.ocr import ocr_image
 from ledger_mcp.ledger.extraction.textparse import parse_text
 
@@ -66,8 +68,26 @@ def extract(data: bytes, mime: str, *, max_pages: int = 10, time_limit: float = 
     except (MemoryError, RecursionError) as exc:
         raise DocumentCorrupt(f"The document is too complex to read ({type(exc).__name__}).",
                               hint="Send a simpler export of the invoice.") from None  # fmt: skip
+    except Exception as exc:  # a reader library failing on a malformed file: the caller gets one error
+        raise DocumentCorrupt(f"The document could not be read ({type(exc).__name__}).",
+                              hint="Send the original file again, or a PDF/e-invoice export of it.") from None
     report(1.0, "done")
-    return result
+    return _clean(result)
+
+
+def _clean(result: ExtractedInvoice) -> ExtractedInvoice:
+    """Every string of the result storable and sendable (see clean_text), whatever the document held."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return clean_text(value)
+        if isinstance(value, dict):
+            return {walk(k): walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return ExtractedInvoice.model_validate(walk(result.model_dump()))
 
 
 def _extract_pdf(data: bytes, max_pages: int, deadline: Deadline, report: Progress) -> ExtractedInvoice:
@@ -84,7 +104,7 @@ def _extract_pdf(data: bytes, max_pages: int, deadline: Deadline, report: Progre
     xml = embedded_xml(data)
     texts: list[str] = []
     for number, text in enumerate(page_texts(reader, pages, deadline)):
-        texts.append(text)
+        texts.append(clean_text(text))
         report(0.1 + 0.2 * (number + 1) / pages, f"text layer of page {number + 1}/{pages}")
     layer = "\n\f".join(texts)
     if xml is not None:
@@ -112,7 +132,10 @@ def _visible_differences(xml: ExtractedInvoice, layer: str) -> list[str]:
     what counts, but a reviewer should know the two disagree."""
     if not layer.strip():
         return []
-    visible = parse_text(layer[:TEXT_CAP])
+    try:
+        visible = parse_text(layer[:TEXT_CAP])
+    except Exception:  # the visible text is a cross-check only: it never sinks valid XML
+        return []
     out = []
     for name, label in (("invoice_number", "invoice number"), ("total_gross", "gross total")):
         shown = visible.fields.get(name)

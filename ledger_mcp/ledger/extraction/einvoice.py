@@ -1,7 +1,9 @@
-"""E-invoice XML (UN/CEFACT CII as in ZUGFeRD/Factur-X/XRechnung, and OASIS UBL 2.1) -> ExtractedInvoice.
+"""E-invoice XML (UN/CEFACT CII as in ZUGFeRD 2.x/Factur-X/XRechnung, its predecessor ZUGFeRD 1.0, and
+OASIS UBL 2.1) -> ExtractedInvoice.
 
 Parsed with lxml by local element names, so CII and UBL customizations (XRechnung, Peppol) and
-namespace prefixes do not matter. The parser never resolves entities, loads DTDs or touches the
+namespace prefixes do not matter. ZUGFeRD 1.0 (CrossIndustryDocument) has the same structure as
+CII under older element names, read through ZF1_NAMES. The parser never resolves entities, loads DTDs or touches the
 network; values are taken as data only.
 """
 
@@ -54,9 +56,26 @@ def _local(element: etree._Element) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
+# ZUGFeRD 1.0 names of the CII elements read here (the 2.x name on the left).
+ZF1_NAMES = {
+    "ExchangedDocument": "HeaderExchangedDocument",
+    "SupplyChainTradeTransaction": "SpecifiedSupplyChainTradeTransaction",
+    "ApplicableHeaderTradeAgreement": "ApplicableSupplyChainTradeAgreement",
+    "ApplicableHeaderTradeDelivery": "ApplicableSupplyChainTradeDelivery",
+    "ApplicableHeaderTradeSettlement": "ApplicableSupplyChainTradeSettlement",
+    "SpecifiedTradeSettlementHeaderMonetarySummation": "SpecifiedTradeSettlementMonetarySummation",
+    "SpecifiedTradeSettlementLineMonetarySummation": "SpecifiedTradeSettlementMonetarySummation",
+    "SpecifiedLineTradeAgreement": "SpecifiedSupplyChainTradeAgreement",
+    "SpecifiedLineTradeDelivery": "SpecifiedSupplyChainTradeDelivery",
+    "SpecifiedLineTradeSettlement": "SpecifiedSupplyChainTradeSettlement",
+    "RateApplicablePercent": "ApplicablePercent",
+}
+
+
 def _children(element: etree._Element, name: str) -> Iterator[etree._Element]:
+    other = ZF1_NAMES.get(name)
     for child in element:
-        if _local(child) == name:
+        if _local(child) in (name, other):
             yield child
 
 
@@ -109,14 +128,14 @@ def extract_einvoice(data: bytes) -> ExtractedInvoice:
     """Read a CII or UBL invoice/credit note. UnsupportedDocument for any other XML."""
     root = parse_xml(data)
     name = _local(root)
-    if name == "CrossIndustryInvoice":
+    if name in ("CrossIndustryInvoice", "CrossIndustryDocument"):
         fields, taxes, lines = _read_cii(root)
     elif name in ("Invoice", "CreditNote"):
         fields, taxes, lines = _read_ubl(root)
     else:
         raise UnsupportedDocument(
             f"XML root element {name!r} is not an e-invoice.",
-            hint="Send a CII (ZUGFeRD/Factur-X/XRechnung) CrossIndustryInvoice or a UBL Invoice/CreditNote.",
+            hint="Send a CII (ZUGFeRD 1.0/2.x, Factur-X, XRechnung) or a UBL Invoice/CreditNote.",
         )
     extracted = {key: ExtractedField(value=value, source="xml", confidence=1.0, raw=value)
                  for key, value in fields.items() if value is not None}  # fmt: skip
@@ -140,6 +159,7 @@ def _read_cii(root: etree._Element) -> tuple[Fields, list[ExtractedTax], list[Ex
     seller = _first(agreement, "SellerTradeParty")
     buyer = _first(agreement, "BuyerTradeParty")
     currency = currency_code(_text(settlement, "InvoiceCurrencyCode"))
+    tax_currency = currency_code(_text(settlement, "TaxCurrencyCode"))
 
     def registration(party: etree._Element | None, scheme: str) -> str | None:
         for node in _all(party, "SpecifiedTaxRegistration/ID"):
@@ -156,11 +176,7 @@ def _read_cii(root: etree._Element) -> tuple[Fields, list[ExtractedTax], list[Ex
                 if _text(m, "PayeeSpecifiedCreditorFinancialInstitution/BICID")), None)  # fmt: skip
     terms = _first(settlement, "SpecifiedTradePaymentTerms")
     summation = _first(settlement, "SpecifiedTradeSettlementHeaderMonetarySummation")
-    tax_total = None
-    for node in _all(summation, "TaxTotalAmount"):
-        # CII may state the tax total twice (invoice and accounting currency): take the invoice's.
-        if tax_total is None or (currency and node.get("currencyID") == currency):
-            tax_total = xml_amount(node.text)
+    tax_total, tax_in_tax_currency = _tax_totals(_all(summation, "TaxTotalAmount"), currency, tax_currency)
     type_code = _text(document, "TypeCode")
     fields: Fields = {
         "vendor_name": _text(seller, "Name"),
@@ -180,10 +196,16 @@ def _read_cii(root: etree._Element) -> tuple[Fields, list[ExtractedTax], list[Ex
         "due_date": _cii_date(terms, "DueDateDateTime/DateTimeString"),
         "payment_terms": _text(terms, "Description"),
         "currency": currency,
+        "tax_currency": tax_currency,
+        "tax_total_in_tax_currency": tax_in_tax_currency,
         "total_net": xml_amount(_text(summation, "TaxBasisTotalAmount")),
         "total_tax": tax_total,
         "total_gross": xml_amount(_text(summation, "GrandTotalAmount")),
+        "prepaid_amount": xml_amount(_text(summation, "TotalPrepaidAmount")),
+        "rounding_amount": xml_amount(_text(summation, "RoundingAmount")),
+        "amount_due": xml_amount(_text(summation, "DuePayableAmount")),
         "document_type": _document_type(type_code),
+        "type_code": type_code,
     }
     taxes = []
     for node in _all(settlement, "ApplicableTradeTax"):
@@ -233,11 +255,9 @@ def _read_ubl(root: etree._Element) -> tuple[Fields, list[ExtractedTax], list[Ex
     bic = next((_text(m, "PayeeFinancialAccount/FinancialInstitutionBranch/ID") for m in means
                 if _text(m, "PayeeFinancialAccount/FinancialInstitutionBranch/ID")), None)  # fmt: skip
     currency = currency_code(_text(root, "DocumentCurrencyCode"))
+    tax_currency = currency_code(_text(root, "TaxCurrencyCode"))
     totals = _first(root, "LegalMonetaryTotal")
-    tax_total = None
-    for node in _all(root, "TaxTotal/TaxAmount"):
-        if tax_total is None or (currency and node.get("currencyID") == currency):
-            tax_total = xml_amount(node.text)
+    tax_total, tax_in_tax_currency = _tax_totals(_all(root, "TaxTotal/TaxAmount"), currency, tax_currency)
     type_code = _text(root, "CreditNoteTypeCode") if credit else _text(root, "InvoiceTypeCode")
     fields: Fields = {
         "vendor_name": party_name(seller),
@@ -255,10 +275,16 @@ def _read_ubl(root: etree._Element) -> tuple[Fields, list[ExtractedTax], list[Ex
         "due_date": _iso_date(_text(root, "DueDate") or _text(root, "PaymentMeans/PaymentDueDate")),
         "payment_terms": _text(root, "PaymentTerms/Note"),
         "currency": currency,
+        "tax_currency": tax_currency,
+        "tax_total_in_tax_currency": tax_in_tax_currency,
         "total_net": xml_amount(_text(totals, "TaxExclusiveAmount")),
         "total_tax": tax_total,
         "total_gross": xml_amount(_text(totals, "TaxInclusiveAmount")),
+        "prepaid_amount": xml_amount(_text(totals, "PrepaidAmount")),
+        "rounding_amount": xml_amount(_text(totals, "PayableRoundingAmount")),
+        "amount_due": xml_amount(_text(totals, "PayableAmount")),
         "document_type": "credit_note" if credit else _document_type(type_code),
+        "type_code": type_code or ("381" if credit else None),
     }
     taxes = []
     for node in _all(root, "TaxTotal/TaxSubtotal"):
@@ -280,6 +306,20 @@ def _read_ubl(root: etree._Element) -> tuple[Fields, list[ExtractedTax], list[Ex
             tax_rate=rate_string(rate) if rate else None,
         ))  # fmt: skip
     return fields, taxes, lines
+
+
+def _tax_totals(nodes: list[etree._Element], currency: str | None,
+                tax_currency: str | None) -> tuple[str | None, str | None]:
+    """The VAT total in the invoice currency (BT-110) and, when another VAT accounting currency is named,
+    in that currency (BT-111): both are TaxTotalAmount/TaxAmount, told apart by currencyID."""
+    in_invoice = in_tax = None
+    for node in nodes:
+        amount, unit = xml_amount(node.text), node.get("currencyID")
+        if tax_currency and tax_currency != currency and unit == tax_currency:
+            in_tax = amount
+        elif in_invoice is None or (currency and unit == currency):
+            in_invoice = amount
+    return in_invoice, in_tax
 
 
 def _document_type(type_code: str | None) -> str:

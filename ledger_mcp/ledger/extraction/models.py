@@ -12,8 +12,14 @@ Source = Literal["xml", "text", "ocr"]
 FIELD_NAMES: tuple[str, ...] = (
     "vendor_name", "vendor_vat_id", "vendor_tax_id", "vendor_iban", "vendor_bic", "vendor_address",
     "buyer_name", "buyer_vat_id", "invoice_number", "invoice_date", "delivery_date", "due_date",
-    "payment_terms", "currency", "total_net", "total_tax", "total_gross", "document_type",
+    "payment_terms", "currency", "tax_currency", "tax_total_in_tax_currency", "total_net", "total_tax",
+    "total_gross", "prepaid_amount", "rounding_amount", "amount_due", "document_type", "type_code",
 )  # fmt: skip
+# currency: the invoice currency (BT-5); tax_currency: the VAT accounting currency when the invoice names
+# another one (BT-6), and tax_total_in_tax_currency the VAT total in it (BT-111). prepaid_amount (BT-113),
+# rounding_amount (BT-114) and amount_due (BT-115: gross - prepaid + rounding) come from e-invoice XML only.
+# type_code: the UNTDID 1001 document type as stated (380 invoice, 381 credit note, 384 correction,
+# 389 self-billed invoice, ...); document_type is what it means for booking (invoice or credit_note).
 
 
 class ExtractedField(BaseModel):

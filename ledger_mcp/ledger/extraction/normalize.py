@@ -35,6 +35,17 @@ DATE_PATTERNS: tuple[re.Pattern[str], ...] = (
 
 
 
+def clean_text(text: str) -> str:
+    """Text as it may be stored and sent: lone surrogates (pypdf returns halves of emoji glyphs) and
+    control characters other than tab, newline and form feed are replaced."""
+    text = text.encode("utf-8", "replace").decode("utf-8") if _SURROGATE.search(text) else text
+    return _CONTROL.sub("\ufffd", text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
 def parse_date(text: str) -> str | None:
     """The first date in `text` as ISO YYYY-MM-DD (German 02.03.2026, "2. März 2026", English
     "March 2, 2026", ISO); None when there is none or it is not a real date."""

@@ -40,7 +40,13 @@ def _labels(*patterns: str) -> re.Pattern[str]:
 
 
 INVOICE_NUMBER = _labels(
-    r"Rechnungs\s?-?\s?(?:nummer|nr\.?)", r"Rechnung\s+(?:Nr\.?|Nummer)", r"Beleg\s?-?\s?(?:nummer|nr\.?)",
+    r"Rechnungs\s?-?\s?(?:nummer|nr\.?)",
+    r"(?:Handels)?[Rr]echnung(?:\s*\(\d{3}\))?(?:\s+\d{1,2}\.\d{1,2}\.\d{4})?\s+(?:Nr\.?|Nummer)",
+    # Any title with its document type code: "Rechnungskorrektur (384) 16.09.2018 Nr. RK21012345".
+    r"\(\d{3}\)(?:\s+\d{1,2}\.\d{1,2}\.\d{4})?\s+Nr\.?",
+    r"Beleg\s?-?\s?(?:nummer|nr\.?)", r"Facture\s*(?:N°|No\.?)?", r"Avoir\s*(?:N°|No\.?)?", r"Rechnung\s*#",
+    # A title followed by nothing but the number: "Invoice FA-2017-0008".
+    r"(?:Invoice|Rechnung|Credit\s+note)(?=\s+[A-Z0-9][A-Z0-9\-/_.]*\d[A-Z0-9\-/_]*\s*$)",
     r"Gutschrifts?\s?-?\s?(?:nummer|nr\.?)", r"Gutschrift\s+Nr\.?", r"Invoice\s*(?:No\.?|Number|#|Nr\.?)",
     r"Credit\s+note\s+(?:No\.?|number)", r"Document\s+(?:No\.?|number)",
 )
@@ -56,7 +62,8 @@ TERM_DAYS = re.compile(r"(\d{1,3})\s*(?:Tage|Tagen|days)|net\s+(\d{1,3})|netto\s
 VAT_LABEL = _labels(r"USt\.?\s?-?\s?Id(?:ent)?\.?\s?-?\s?(?:Nr\.?|Nummer)?", r"UID(?:-Nr\.?)?",
                     r"Umsatzsteuer-?\s?Ident(?:ifikations)?-?\s?(?:nummer|nr\.?)", r"VAT\s*(?:ID|No\.?|Number|Reg\.?)",
                     r"VAT\s+registration\s+(?:no\.?|number)", r"TVA", r"P\.?IVA")  # fmt: skip
-BUYER_HINT = re.compile(r"Ihre|Kunden|Customer|Buyer|Your|Leistungsempfänger|Rechnungsempfänger|Bill\s+to", _I)
+BUYER_HINT = re.compile(r"Ihre|Kunden|Customer|Buyer|Your|Leistungsempfänger|Rechnungsempfänger|Bill\s+to|client|"
+                        r"acheteur|Käufer", _I)
 TAX_NUMBER = re.compile(r"(?<![A-Za-zÄÖÜäöüß-])(?:Steuer\s?-?\s?(?:nummer|nr\.?)|St\.?\s?-?\s?Nr\.?|"
                         r"Tax\s+(?:No\.?|number))\s*:?\s*(\d{2,3}\s?/\s?\d{3,4}\s?/\s?\d{4,5}|\d{10,13})",
                         _I)  # fmt: skip
@@ -72,27 +79,46 @@ INVOICE_NUMBER_VALUE = re.compile(r"[:#.]?\s*([A-Z0-9][A-Z0-9\-/_.]*\d[A-Z0-9\-/
 NET_LABEL = _labels(r"Nettobetrag", r"Netto\s?-?\s?(?:summe|betrag|gesamt)", r"Summe\s+netto", r"Gesamt\s+netto",
                     r"Zwischensumme", r"Warenwert", r"Rechnungsbetrag\s+netto", r"Net\s+(?:total|amount)", r"Subtotal",
                     r"Sub-total", r"Total\s+(?:net|excl\.?(?:uding)?\s+VAT|before\s+tax)", r"Amount\s+excl\.?\s+VAT",
-                    r"Netto")  # fmt: skip
-GROSS_LABEL = _labels(r"Gesamtbetrag", r"Rechnungsbetrag", r"Bruttobetrag", r"Gesamtsumme", r"Endbetrag",
-                      r"Summe\s+brutto", r"Gesamt\s+brutto", r"Brutto(?:summe)?", r"Zahlbetrag", r"zu\s+zahlen",
-                      r"Total\s+due", r"Amount\s+due", r"Balance\s+due", r"Grand\s+total", r"Total\s+amount",
+                    r"(?:Rechnungs)?[Ss]umme\s+ohne\s+(?:USt|MwSt)\.?", r"Gesamtbetrag\s+ohne\s+(?:USt|MwSt)\.?",
+                    r"Total\s+HT", r"Netto")  # fmt: skip
+GROSS_LABEL = _labels(r"Gesamtbetrag(?!\s+der\s+(?:Zu|Ab)schl)", r"Rechnungsbetrag", r"Bruttobetrag", r"Gesamtsumme",
+                      r"Endbetrag", r"Rechnungssumme(?:\s+(?:mit|inkl\.?)\s+(?:USt|MwSt)\.?)?", r"Total\s+TTC",
+                      r"Summe\s+brutto", r"Gesamt\s+brutto", r"Brutto(?:summe)?(?!preis)",
+                      r"Total\s+due", r"Grand\s+total", r"Total\s+amount",
                       r"Total\s+incl\.?(?:uding)?\s+VAT", r"Invoice\s+total", r"Total(?!\s*(?:net|excl|VAT|tax))",
                       r"Gesamt(?!\s*netto)", r"Summe(?!\s*netto)")  # fmt: skip
+# The amount payable (BT-115): the gross less what was prepaid; never the gross itself.
+AMOUNT_DUE_LABEL = _labels(r"Zahlbetrag", r"zu\s+zahlen(?:der\s+Betrag)?", r"Amount\s+due", r"Balance\s+due",
+                           r"Solde\s+à\s+payer", r"Net\s+à\s+payer", r"Restbetrag")  # fmt: skip
 TAX_TOTAL_LABEL = _labels(r"(?:Summe|Gesamt)\s+(?:MwSt|USt|Umsatzsteuer|Mehrwertsteuer)", r"Total\s+(?:VAT|tax)",
+                          r"Total\s+(?:taxes|TVA)", r"Steuerbetrag(?:\s+in\s+[A-Z]{3})?(?=\s*:?\s*-?\d)",
                           r"VAT\s+total", r"Tax\s+total", r"MwSt\.?-?Betrag", r"USt\.?-?Betrag")  # fmt: skip
 TAX_WORD = r"(?:MwSt|USt|Umsatzsteuer|Mehrwertsteuer|VAT|Tax|Steuer)\.?"
 RATE = r"(\d{1,2}(?:[.,]\d{1,2})?)\s?%"
 TAX_RATE_LINE = re.compile(rf"{TAX_WORD}\s*(?:\(\s*)?{RATE}|{RATE}\s*{TAX_WORD}", _I)
 REVERSE_CHARGE = re.compile(r"Steuerschuldnerschaft\s+des\s+Leistungsempfängers|reverse\s+charge|§\s?13b", _I)
 INTRA_EU = re.compile(r"innergemeinschaftliche\s+Lieferung|intra-community\s+supply", _I)
-CREDIT_NOTE = re.compile(r"^\s*(?:Gutschrift|Credit\s+note|Rechnungskorrektur|Stornorechnung)\b", _I | re.M)
+CREDIT_NOTE = re.compile(r"^\s*(?:Credit\s+note|Rechnungskorrektur|Korrekturrechnung|Stornorechnung|Storno|Avoir)\b",
+                         _I | re.M)
+# A "Gutschrift" is, under §14 (2) UStG, an invoice the buyer issues for the seller (self-billing, type 389);
+# only with words of correction or refund is it the credit note of everyday speech.
+SELF_BILLED = re.compile(r"^\s*Gutschrift\b", _I | re.M)
+CORRECTION_WORDS = re.compile(r"Korrektur|Storno|Erstattung|Rückerstattung|Rückvergütung|Minderung|Retoure|"
+                              r"zu\s+(?:unserer\s+|der\s+)?Rechnung", _I)
 INVOICE_WORD = re.compile(r"\b(?:Rechnung|Invoice|Tax\s+invoice)\b", _I)
 LEGAL_FORM = re.compile(r"\b(?:GmbH(?:\s*&\s*Co\.?\s*KG)?|AG|UG|KG|OHG|e\.\s?K\.|GbR|mbH|Ltd\.?|Limited|Inc\.?|LLC|"
                         r"S\.A\.|SAS|SARL|S\.r\.l\.|B\.V\.|N\.V\.|plc|e\.V\.)(?=$|[\s,·|])")  # fmt: skip
-BUYER_BLOCK = re.compile(r"(?:Rechnungsempfänger|Rechnung\s+an|Bill\s+to|Invoice\s+to|Kunde|Customer|Sold\s+to|An)"
+BUYER_BLOCK = re.compile(r"(?:Rechnungsempfänger|Rechnung\s+an|Bill\s+to|Invoice\s+to|Kunde|Customer|Sold\s+to|"
+                         r"K[aä]ufer(?:/Leistungsempf[aä]nger)?|Leistungsempf[aä]nger|An)"
                          r"(?![A-Za-zÄÖÜäöüß])\s*:?", _I)
-VENDOR_LABEL = _labels(r"Rechnungssteller", r"Verkäufer", r"Lieferant", r"Seller", r"Supplier", r"Vendor", r"From")
-SEPARATORS = re.compile(r"\s*(?:·|•|\||\s-\s|,|;)\s*")
+VENDOR_LABEL = _labels(r"Rechnungssteller\s*:", r"Verk[aä]ufer\s*:", r"Lieferant\s*:", r"Seller\s*:", r"Supplier\s*:",
+                       r"Vendor\s*:", r"From\s*:", r"Rechnungssteller", r"Verk[aä]ufer", r"Seller", r"Supplier")
+NAME_PREFIX = re.compile(r"^\s*(?:Name|Firma|Company)?\s*:?\s*", _I)
+# Lines in a party block that are identifiers, not the party's name.
+IDENTIFIER_LINE = re.compile(r"^(?:Globale\s+Nummer|Nummer|GLN|GTIN|Lief(?:eranten)?-?Nr|Kunden-?Nr|ID)\b|"
+                             r"\((?:GTIN|GLN)\)|^[\w .-]{1,25}:\s*[\d /-]+$", _I)
+SEPARATORS = re.compile(r"\s*(?:·|•|●|\||\s-\s|,|;)\s*")
+COPYRIGHT = re.compile(r"^\s*(?:\(c\)|©|Copyright)", _I)
 # Postcode + city: German/Austrian/Swiss digits, Irish Eircode, UK postcode.
 POSTCODE_CITY = re.compile(r"^(?:[A-Z]{1,2}-)?(?:\d{4,5}|[A-Z]\d{2}\s?[A-Z0-9]{4}|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2})"
                            r"\s+\S+")
@@ -131,6 +157,7 @@ class _Parser:
     source: Source
     scale: float  # multiplies every confidence: 1.0 for a text layer, below for OCR
     lines: list[str] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)  # the lines as printed, spacing kept (column positions)
     # The same lines with wide gaps (separate columns that OCR put on one line) turned into " | ".
     segmented: list[str] = field(default_factory=list)
     out: ParsedText = field(default_factory=ParsedText)
@@ -169,6 +196,7 @@ def parse_text(text: str, *, source: Source = "text", scale: float = 1.0) -> Par
     parser = _Parser(text=text, source=source, scale=scale)
     # Invoice lines are short; capping them bounds the regex work on hostile or garbled text.
     raw_lines = [line[:MAX_LINE] for line in text.splitlines() if line.strip()]
+    parser.raw = raw_lines
     parser.lines = [" ".join(line.split()) for line in raw_lines]
     parser.segmented = [" | ".join(" ".join(cell.split()) for cell in re.split(r"\s{3,}", line.strip()))
                         for line in raw_lines]  # fmt: skip
@@ -206,6 +234,7 @@ def _identifiers(p: _Parser) -> None:
                 p.put("vendor_bic", bic, VALIDATED, line)
     if re.search(r"Lastschrift|direct\s+debit|abgebucht|SEPA-Mandat", p.text, _I) and "vendor_iban" in p.out.fields:
         p.out.warnings.append("The document mentions a direct debit: the IBAN found may be the buyer's account.")
+    in_buyer_block = _buyer_block_lines(p)
     for index, line in enumerate(p.lines):
         masked = line
         for span_index, span in iban_spans:
@@ -220,12 +249,25 @@ def _identifiers(p: _Parser) -> None:
                 continue
             value = vat or compact(vat_match.group(0))
             confidence = VALIDATED if vat and labelled else LABELLED if vat else GUESSED
-            is_buyer = BUYER_HINT.search(line[: vat_match.start()] or line) is not None
+            is_buyer = index in in_buyer_block or BUYER_HINT.search(line[: vat_match.start()] or line) is not None
             p.put("buyer_vat_id" if is_buyer else "vendor_vat_id", value, confidence, line)
     for line in p.lines:
         tax_match = TAX_NUMBER.search(line)
         if tax_match:
             p.put("vendor_tax_id", re.sub(r"\s", "", tax_match.group(1)), LABELLED, line)
+
+
+def _buyer_block_lines(p: _Parser) -> set[int]:
+    """Lines of a block headed "Käufer:", "Rechnungsempfänger:" and the like: what they hold is the buyer's.
+    A block ends at a seller's heading or after eight lines."""
+    inside: set[int] = set()
+    for index, line in enumerate(p.lines):
+        if BUYER_BLOCK.match(line) and line.rstrip().endswith(":"):
+            for offset in range(1, 9):
+                if index + offset >= len(p.lines) or VENDOR_LABEL.match(p.lines[index + offset]):
+                    break
+                inside.add(index + offset)
+    return inside
 
 
 # Characters OCR confuses with the letters of a country code ("1E6388047V" for IE6388047V).
@@ -239,10 +281,12 @@ def _repair_country_codes(line: str) -> str:
 
 
 def _numbers_and_dates(p: _Parser) -> None:
+    number_line = None
     for rest, line in p.after_label(INVOICE_NUMBER):
         match = INVOICE_NUMBER_VALUE.match(rest)
         if match and find_date(match.group(1)) is None:
             p.put("invoice_number", match.group(1).rstrip("."), LABELLED, line)
+            number_line = line
             break
     for name, pattern in (("delivery_date", DELIVERY_DATE), ("due_date", DUE_DATE), ("invoice_date", INVOICE_DATE)):
         for rest, line in p.after_label(pattern):
@@ -252,6 +296,10 @@ def _numbers_and_dates(p: _Parser) -> None:
             if found:
                 p.put(name, found[0], LABELLED, line)
                 break
+    title_date = find_date(number_line) if number_line else None
+    if "invoice_date" not in p.out.fields and title_date:
+        # "Rechnung Nr. 4711 vom 05.03.2018": the date on the invoice number's line is the issue date.
+        p.put("invoice_date", title_date[0], LABELLED, number_line)
     if "invoice_date" not in p.out.fields:
         # No labelled date: the first date in the top part of the first page is usually the issue date.
         for line in p.lines[:25]:
@@ -275,9 +323,16 @@ def _parties(p: _Parser) -> None:
                 p.put("buyer_name", top[index + 1], LABELLED, top[index + 1])
             buyer_index = index
             break
-    for rest, line in p.after_label(VENDOR_LABEL):
-        if rest.strip() and not find_date(rest):
-            p.put("vendor_name", rest.strip(" :"), LABELLED, line)
+    for index, line in enumerate(p.lines):
+        match = VENDOR_LABEL.match(line)
+        if match is None:
+            continue
+        # The name follows the label, or is the first line below it that is no identifier (GTIN, GLN, number).
+        candidates = [NAME_PREFIX.sub("", c) for c in [line[match.end() :], *p.lines[index + 1 : index + 5]]]
+        name = next((c for c in candidates if c and not IDENTIFIER_LINE.search(c) and not find_date(c)
+                     and re.search(r"[A-Za-zÄÖÜäöüß]{2}", c)), None)
+        if name:
+            p.put("vendor_name", name, LABELLED, line)
             break
     # DIN 5008 return-address line above the address window: "Vendor GmbH · Street 1 · 12345 City".
     for index, line in enumerate(top):
@@ -290,10 +345,18 @@ def _parties(p: _Parser) -> None:
     for index, line in enumerate(top):
         if index == buyer_index or (buyer_index is not None and buyer_index < index <= buyer_index + 1):
             continue
-        name = SEPARATORS.split(line)[0] if LEGAL_FORM.search(line) else None
-        if name and LEGAL_FORM.search(name) and not INVOICE_WORD.search(name):
+        # The part of the line that carries the legal form (OCR may put stray marks in front of it).
+        name = next((part for part in SEPARATORS.split(line) if _named(part)), None)
+        if name and not COPYRIGHT.match(line) and not INVOICE_WORD.search(name):
             p.put("vendor_name", name, LABELLED, line)
             break
+    if "vendor_name" not in p.out.fields:
+        # A return-address line anywhere (some layouts print the letterhead at the foot of the page).
+        for line in p.segmented:
+            parts = [part for part in SEPARATORS.split(line) if part]
+            if len(parts) >= 3 and LEGAL_FORM.search(parts[0]) and any(POSTCODE_CITY.match(x) for x in parts[1:]):
+                p.put("vendor_name", parts[0], LABELLED, line)
+                break
     if "vendor_name" not in p.out.fields and p.lines:
         first = next((line for line in top if not INVOICE_WORD.fullmatch(line) and not find_date(line)), None)
         if first:
@@ -306,6 +369,12 @@ def _parties(p: _Parser) -> None:
 _NONE = ExtractedField(value=None, source="text", confidence=0.0)
 _JUNK_START = re.compile(r"^[^\wÄÖÜäöüß]+")
 _JUNK_END = re.compile(r"\s+[^\wÄÖÜäöüß€$£%)]+$")
+
+
+def _named(part: str) -> bool:
+    """A name with its legal form ("Au bon moulin SARL"), not a phrase starting with one ("SARL au capital")."""
+    found = LEGAL_FORM.search(part)
+    return found is not None and bool(part[: found.start()].strip())
 
 
 def _first_segment(line: str) -> str:
@@ -353,7 +422,14 @@ def _document_type(p: _Parser) -> None:
     head = "\n".join(p.lines[:30])
     credit = CREDIT_NOTE.search(head)
     invoice = INVOICE_WORD.search(head)
-    if credit:
+    self_billed = SELF_BILLED.search(head)
+    if self_billed and not credit:
+        if CORRECTION_WORDS.search(head):
+            p.put("document_type", "credit_note", LABELLED, self_billed.group(0))
+        else:
+            p.put("document_type", "invoice", LABELLED, self_billed.group(0))
+            p.put("type_code", "389", LABELLED, self_billed.group(0))
+    elif credit:
         p.put("document_type", "credit_note", LABELLED, credit.group(0))
     elif invoice:
         p.put("document_type", "invoice", VALIDATED, invoice.group(0))
@@ -421,6 +497,7 @@ def _amounts(p: _Parser) -> None:
     net: list[tuple[str, str]] = []
     gross: list[tuple[str, str]] = []
     tax_total: list[tuple[str, str]] = []
+    due: list[tuple[str, str]] = []
     taxes: list[ExtractedTax] = []
     rate_lines: list[tuple[str, str]] = []  # (rate, tax) where the line gave no net
     for index, line in enumerate(p.lines):
@@ -434,13 +511,19 @@ def _amounts(p: _Parser) -> None:
                 else:
                     rate_lines.append((rate, values[-1]))
                 continue
-        for label, found in ((TAX_TOTAL_LABEL, tax_total), (NET_LABEL, net), (GROSS_LABEL, gross)):
+        for label, found in ((TAX_TOTAL_LABEL, tax_total), (NET_LABEL, net), (AMOUNT_DUE_LABEL, due),
+                             (GROSS_LABEL, gross)):
             match = label.search(line)
             if match and (label is not GROSS_LABEL or not NET_LABEL.search(line)):
                 value = _amount_after(p, index, line, match.end())
                 if value is not None:
                     found.append((value, line))
                 break
+    # A totals table, where there is one, states the totals explicitly: it goes before labelled amounts.
+    table = _totals_table(p)
+    net[:0] = [(table["net"], "totals table")] if "net" in table else []
+    tax_total[:0] = [(table["tax"], "totals table")] if "tax" in table else []
+    gross += [(table["gross"], "totals table")] if "gross" in table else []
     total_net = net[0] if net else None
     # Tax lines that printed only the tax: their net is the total net when there is one rate,
     # else the sum of the line items at that rate.
@@ -490,7 +573,43 @@ def _amounts(p: _Parser) -> None:
         p.put("total_tax", tax_sum, LABELLED, None)
     if gross_value:
         p.put("total_gross", gross_value[0], LABELLED, gross_value[1])
+    if due:
+        p.put("amount_due", due[-1][0], LABELLED, due[-1][1])
+        if gross_value is None:  # nothing but the amount payable printed: with nothing prepaid, it is the gross
+            p.put("total_gross", due[-1][0], GUESSED, due[-1][1])
     _cross_check(p, taxes)
+
+
+TABLE_COLUMNS = {
+    "net": re.compile(r"Nettobetrag|Netto(?:summe|wert)?\b|Net\s+amount", _I),
+    "tax": re.compile(r"(?:MwSt|USt)\.?-?Betrag|Steuerbetrag|VAT\s+amount", _I),
+    "gross": re.compile(r"Endbetrag|Bruttobetrag|Brutto\b|Gesamtbetrag|Rechnungsbetrag|Gross\s+amount", _I),
+}
+
+
+def _totals_table(p: _Parser) -> dict[str, str]:
+    """Totals printed as a table: a header row naming net, VAT and gross columns, one row per rate and the
+    last row the totals. Each amount of that row belongs to the header label whose right edge is nearest."""
+    for index, header in enumerate(p.raw):
+        columns = {name: m.end() for name, pattern in TABLE_COLUMNS.items() if (m := pattern.search(header))}
+        if len(columns) < 2 or _amounts_on(header):
+            continue
+        last = None
+        for row in p.raw[index + 1 : index + 8]:
+            if not AMOUNT.search(row):
+                break
+            last = row
+        if last is None:
+            continue
+        found: dict[str, str] = {}
+        for match in AMOUNT.finditer(last):
+            value = parse_amount(match.group(0))
+            name = min(columns, key=lambda n: abs(columns[n] - match.end()))
+            if value is not None and abs(columns[name] - match.end()) <= 4:
+                found[name] = value
+        if found:
+            return found
+    return {}
 
 
 # VAT rates in use in the EU (standard and reduced), to recognize an inferred rate.
