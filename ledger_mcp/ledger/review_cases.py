@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger import invoices, parties, settlements
+from ledger_mcp.ledger import fx, invoices, parties, settlements
 from ledger_mcp.ledger.accounts import read_meta
 from ledger_mcp.ledger.clock import today, utc_now
 from ledger_mcp.ledger.errors import (
@@ -40,6 +40,7 @@ from ledger_mcp.ledger.errors import (
 from ledger_mcp.ledger.extraction import ExtractedInvoice
 from ledger_mcp.ledger.invoices import InvoiceLineInput, InvoiceRequest
 from ledger_mcp.ledger.models import Account, Document, Invoice, Party, ReviewCase, TaxCode
+from ledger_mcp.ledger.money import minor_units
 from ledger_mcp.ledger.provenance import Provenance
 
 QueueState = Literal["needs_review", "ready", "approved", "rejected", "error"]
@@ -447,10 +448,16 @@ async def check_compliance(session: AsyncSession, invoice: NormalizedInvoice, ve
     _check_dates(invoice, block, warn)
     base = (await read_meta(session)).get("base_currency", "EUR")
     if invoice.currency and invoice.currency.upper() != base:
-        # Booked at face value, foreign amounts would read as euros: only a recorded exchange rate may book it.
-        block("FOREIGN_CURRENCY", f"The invoice is in {invoice.currency}, not {base}: it needs an exchange rate "
-                                  f"to be booked in {base}, and approval books no foreign amounts as {base}.",
-              "currency")
+        # Booked at face value, foreign amounts would read as euros: only an exchange rate may book it.
+        found = await exchange_rate(session, invoice, base)
+        if found is None:
+            block("FOREIGN_CURRENCY", f"The invoice is in {invoice.currency}, not {base}, and no exchange rate is "
+                                      f"known: the document states no VAT total in {base} (BT-111) and the rate table "
+                                      f"has no {invoice.currency} rate for {invoice.invoice_date}. Record one with "
+                                      "save_exchange_rate or import_exchange_rates, then approve again.", "currency")
+        else:
+            warn("EXCHANGE_RATE", f"Booked in {base} at {found[0]} {invoice.currency} per {base} ({found[1]}); "
+                                  f"the payable stays in {invoice.currency}.", "currency")
     if gross == 0:
         block("ZERO_TOTAL", "The invoice totals 0.00: there is nothing to post. Reject the case, or approve it "
                             "with override_reason to record it as approved without a posting.", "total_gross")
@@ -757,8 +764,11 @@ async def approve_case(session: AsyncSession, case_id: str, override_reason: str
     if _decimal(invoice.total_gross) == 0:
         posted = None  # a zero invoice is recorded as decided; there is nothing to post
     else:
-        posted = await invoices.create_invoice(session, _invoice_request(case, invoice, overrides, confirmation,
-                                                                         acknowledge_soft_lock), provenance)
+        base = (await read_meta(session)).get("base_currency", "EUR")
+        rate = await exchange_rate(session, invoice, base) if (invoice.currency or base).upper() != base else None
+        request = _invoice_request(case, invoice, overrides, confirmation, acknowledge_soft_lock,
+                                   rate[0] if rate else None)
+        posted = await invoices.create_invoice(session, request, provenance)
         chart = (await read_meta(session)).get("chart", "skr03")
         for index, (account, amount, what) in enumerate(_clearings(invoice, chart)):
             result = await settlements.settle_open_items(session, settlements.SettlementRequest(
@@ -780,10 +790,29 @@ async def approve_case(session: AsyncSession, case_id: str, override_reason: str
                           clearing_intent_ids=clearings, queue_state=case.queue_state)
 
 
+async def exchange_rate(session: AsyncSession, invoice: NormalizedInvoice, base: str) -> tuple[str, str] | None:
+    """The rate a foreign-currency invoice books at, and where it comes from: the one the document implies
+    by stating its VAT total in the base currency too (BT-111 against BT-110), else the rate table's for
+    the invoice date (§ 16 (6) UStG, as the ledger is set). None when there is neither."""
+    currency = (invoice.currency or base).upper()
+    vat, vat_in_base = _decimal(invoice.total_tax), _decimal(invoice.tax_total_in_tax_currency)
+    if (invoice.tax_currency or "").upper() == base and vat and vat_in_base and (vat > 0) == (vat_in_base > 0):
+        implied = fx.rate_from_vat(_in_units(abs(vat), currency), _in_units(abs(vat_in_base), base), currency, base)
+        return implied, f"implied by the document's VAT total in {base}, BT-111"
+    day = _date(invoice.invoice_date)
+    found = await fx.find_rate(session, currency, day) if day else None
+    return (found.text, f"rate table, {found.source} of {found.rate_date}") if found else None
+
+
+def _in_units(value: Decimal, currency: str) -> str:
+    """`value` with as many decimals as `currency` has (JPY none, KWD three)."""
+    return str(value.quantize(Decimal(1).scaleb(-minor_units(currency))))
+
+
 def _invoice_request(case: ReviewCase, invoice: NormalizedInvoice, overrides: list[Override],
-                     confirmation: dict[str, Any] | None, acknowledge_soft_lock: bool) -> InvoiceRequest:
-    """What approval posts. Currency: FOREIGN_CURRENCY keeps any invoice not in the base currency from
-    getting here; booking one needs the exchange rate passed to create_invoice in this request."""
+                     confirmation: dict[str, Any] | None, acknowledge_soft_lock: bool,
+                     exchange_rate: str | None) -> InvoiceRequest:
+    """What approval posts; a foreign-currency invoice in its currency at `exchange_rate`."""
     invoice_date, due = _date(invoice.invoice_date), _date(invoice.due_date)
     # A due date before the invoice date passed an override: the invoice is due at once.
     due_date = invoice.invoice_date if invoice_date and due and due < invoice_date else invoice.due_date
@@ -800,7 +829,7 @@ def _invoice_request(case: ReviewCase, invoice: NormalizedInvoice, overrides: li
         invoice_number=invoice.invoice_number or f"DOC-{case.document_id[:12]}",
         invoice_date=invoice.invoice_date or "", due_date=due_date,
         total_gross=_amount(posted + _netted_total(invoice)) if posted is not None else "",
-        currency=invoice.currency, lines=lines,
+        currency=invoice.currency, exchange_rate=exchange_rate, lines=lines,
         document_id=case.document_id, idempotency_key=f"review-case:{case.id}",
         acknowledge_soft_lock=acknowledge_soft_lock,
         custom_metadata={"review_case_id": case.id,
