@@ -776,7 +776,8 @@ async def approve_case(session: AsyncSession, case_id: str, override_reason: str
                 payment_date=invoice.invoice_date or "", account=account,
                 description=f"{what} of {posted.invoice_number} cleared"[:500],
                 idempotency_key=f"review-case:{case.id}:clearing:{index}",
-                acknowledge_soft_lock=acknowledge_soft_lock), provenance)
+                # cleared at the invoice's own rate: a prepayment or allowance realises no exchange difference
+                exchange_rate=posted.exchange_rate, acknowledge_soft_lock=acknowledge_soft_lock), provenance)
             clearings.append(result.payment_intent_id)
     case.queue_state = "approved"
     case.invoice_id, case.intent_id = (posted.id, posted.intent_id) if posted else (None, None)

@@ -115,15 +115,19 @@ async def test_zero_total_invoice_is_approved_without_a_posting(client: Client) 
     assert (approved["queue_state"], approved["intent_id"], approved["invoice_id"]) == ("approved", None, None)
 
 
-async def test_foreign_currency_is_blocked_even_with_an_override(client: Client) -> None:
+async def test_a_gbp_invoice_books_at_the_rate_its_eur_vat_implies(client: Client) -> None:
     case = await with_vendor(client, ZF / "ZUGFeRDv2/correct/intarsys/EXTENDED/zugferd_2p0_EXTENDED_Fremdwaehrung.pdf")
     inv = case["normalized_invoice"]
-    assert (inv["currency"], inv["tax_currency"]) == ("GBP", "EUR") and inv["tax_total_in_tax_currency"]
-    finding = blocking(case)["FOREIGN_CURRENCY"]
-    assert "GBP" in finding["message"] and "exchange rate" in finding["message"] and not finding["overridable"]
-    error = await fail(client, "approve_review_case", review_case_id=case["id"], override_reason="book it anyway")
-    assert error["code"] == "COMPLIANCE_BLOCKED" and "FOREIGN_CURRENCY" in error["message"]
-    assert (await call(client, "list_open_items", kind="payable"))["open_items"] == []
+    assert (inv["currency"], inv["tax_currency"], inv["total_tax"], inv["tax_total_in_tax_currency"]) == (
+        "GBP", "EUR", "163.16", "183.14")
+    assert "FOREIGN_CURRENCY" not in blocking(case)
+    approved = await call(client, "approve_review_case", review_case_id=case["id"])
+    booked = (await call(client, "list_invoices", invoice_id=approved["invoice_id"]))["invoices"][0]
+    # 163.16 GBP of VAT is 183.14 EUR on the document: 0.890903 GBP per EUR.
+    assert (booked["currency"], booked["exchange_rate"], booked["total_gross"]) == ("GBP", "0.890903", "1021.91")
+    items = (await call(client, "list_open_items", kind="payable"))["open_items"]
+    assert [(i["currency"], i["remaining_amount"]) for i in items] == [("GBP", inv["amount_due"])]
+    assert (await call(client, "verify_chain"))["ok"]
 
 
 async def test_vendor_is_created_without_an_identifier_that_fails_its_check_digits(client: Client) -> None:
