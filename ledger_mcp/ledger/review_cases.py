@@ -805,6 +805,16 @@ async def exchange_rate(session: AsyncSession, invoice: NormalizedInvoice, base:
     return (found.text, f"rate table, {found.source} of {found.rate_date}") if found else None
 
 
+async def in_base_currency(session: AsyncSession, invoice: NormalizedInvoice, amount: Decimal) -> Decimal:
+    """`amount` of the invoice's currency in the base currency, at the rate approval would book (as is
+    when there is none yet: such a case cannot be approved anyway)."""
+    base = (await read_meta(session)).get("base_currency", "EUR")
+    if (invoice.currency or base).upper() == base:
+        return amount
+    found = await exchange_rate(session, invoice, base)
+    return amount / Decimal(found[0]) if found else amount
+
+
 def _in_units(value: Decimal, currency: str) -> str:
     """`value` with as many decimals as `currency` has (JPY none, KWD three)."""
     return str(value.quantize(Decimal(1).scaleb(-minor_units(currency))))

@@ -44,7 +44,7 @@ async def large_approval(ctx: Context[Any, Any], review_case_id: str, override_r
         gross = Decimal(inv.total_gross or "0")
     except InvalidOperation:
         gross = Decimal(0)
-    if gross <= Decimal(app.approval_confirm_above):
+    if abs(await app.db.read(review_cases.in_base_currency, inv, gross)) <= Decimal(app.approval_confirm_above):
         return None
     await app.db.rehearse(review_cases.approve_case, review_case_id, override_reason, provenance(ctx, app),
                           acknowledge_soft_lock, {})
