@@ -70,6 +70,9 @@ def _reconcile_summary(result: ReconcileResult) -> str:
 
 
 RECONCILE_SCHEMA = ReconcileRequest.model_json_schema()
+# The optional fields of a JSON row, named in the argument's description: each row is checked on import
+# (a bad one is a row error, not a refused call), so the schema need not spell the row out.
+JSON_ROW_OPTIONAL = [name for name, field in JsonRow.model_fields.items() if not field.is_required()]
 
 
 def _reconcile_request(arguments: dict[str, Any], index: int) -> ReconcileRequest:
@@ -125,7 +128,10 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
                                                                   "export: sparkasse_camt (CSV-CAMT), dkb, "
                                                                   "commerzbank.")] = None,
         csv_mapping: Annotated[CsvMapping | None, Field(description="Column names for any other CSV.")] = None,
-        rows: Annotated[list[JsonRow] | None, Field(description="Transactions as data instead of a file.")] = None,
+        rows: Annotated[list[dict[str, Any]] | None, Field(description=(
+            "Transactions as data instead of a file, each {booking_date: YYYY-MM-DD, amount: signed decimal "
+            "string ('119.00' in, '-42.50' out)} and optionally " + ", ".join(JSON_ROW_OPTIONAL)
+            + ". A bad row is listed in errors, the others are imported."))] = None,
     ) -> Annotated[CallToolResult, ImportResult]:
         """Import a statement into a bank account, keeping the file as a document. Transactions imported
         before (same statement again, overlapping statements) are skipped; bad rows are listed in errors

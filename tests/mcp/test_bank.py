@@ -386,9 +386,13 @@ async def test_skonto_over_two_tax_rates_corrects_each_rate(client: Client) -> N
                lines=[{"net_amount": "620.00", "tax_code": "VSt19", "account": "4930"},
                       {"net_amount": "50.00", "tax_code": "VSt7", "account": "4940"}])
     account = await bank_account(client)
-    await call(client, "import_bank_statement", bank_account_id=account["id"], rows=[
+    imported = await call(client, "import_bank_statement", bank_account_id=account["id"], rows=[
         {"booking_date": "2026-03-20", "amount": "-775.47", "counterparty_iban": VENDOR_IBAN,
-         "remittance_information": "UBL-7781 abzgl. 2% Skonto"}])
+         "remittance_information": "UBL-7781 abzgl. 2% Skonto"},
+        {"booking_date": "2026-03-21", "amount": "-1.00", "remittanceInformation": "misspelt"}])
+    # A row with a field the format does not know is refused as a row; the good row is imported.
+    assert imported["imported"] == 1 and [(e["row"], e["code"]) for e in imported["errors"]] == [(2, "INVALID_ROW")]
+    assert "remittanceInformation" in imported["errors"][0]["message"]
     tx = (await call(client, "list_bank_transactions"))["transactions"][0]
     top = (await call(client, "suggest_matches", bank_account_id=account["id"]))["suggestions"][0]["candidates"][0]
     assert top["reconcile"]["adjustments"] == [{"kind": "skonto", "amount": "15.83"}]

@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from lxml import etree
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ledger_mcp.ledger.errors import LedgerError, StatementMalformed
 from ledger_mcp.ledger.money import minor_units
@@ -566,7 +566,11 @@ def parse_json_rows(rows: Iterable[Any], default_currency: str) -> ParsedStateme
                 bank_reference=_clean(row.bank_reference, 200), end_to_end_id=_clean(row.end_to_end_id, 200),
                 mandate_reference=_clean(row.mandate_reference, 200), creditor_id=_clean(row.creditor_id, 64),
                 transaction_code=_clean(row.transaction_code, 64)))
-        except (ValueError, LedgerError) as exc:  # pydantic's ValidationError is a ValueError
+        except ValidationError as exc:
+            message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+            parsed.rows.append(RowError(number, "INVALID_ROW", message[:300]))
+            continue
+        except (ValueError, LedgerError) as exc:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             parsed.rows.append(RowError(number, "INVALID_ROW", message[:300]))
     return parsed

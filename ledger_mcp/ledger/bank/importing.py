@@ -93,8 +93,8 @@ def fingerprints(bank_account_id: str, rows: Sequence[StatementRow]) -> list[str
 
 
 async def import_statement(session: AsyncSession, request: ImportRequest, data: bytes | None,
-                           rows: list[JsonRow] | None, provenance: Provenance, store: DocumentStore | None = None,
-                           progress: Progress | None = None) -> ImportResult:
+                           rows: Sequence[JsonRow | dict[str, Any]] | None, provenance: Provenance,
+                           store: DocumentStore | None = None, progress: Progress | None = None) -> ImportResult:
     """Import a statement file (`data`) or JSON rows into one bank account, in the caller's transaction."""
     account = await get_bank_account(session, request.bank_account_id)
     if (data is None) == (rows is None):
