@@ -16,9 +16,10 @@ from tests.conftest import book, fail, line
 pytestmark = pytest.mark.anyio
 
 # Characters of what a model reads of tools/list on every turn (name, description, input schema: what
-# hosts put into the model's tool definitions; the title is for people), and a ceiling for the whole result as sent (output schemas
-# and annotations included, which hosts use to check results and ask for approval). With 42 tools the
-# model part is about 46,000: a new tool has to make room, or the budget is raised on purpose.
+# hosts put into the model's tool definitions; the title is for people), and a ceiling for the whole
+# result as sent (output schemas and annotations included, which hosts use to check results and ask for
+# approval). With 42 tools the model part is about 46,000: a new tool has to make room, or the budget is
+# raised on purpose.
 MODEL_BUDGET = 48_000
 TOOLS_LIST_CEILING = 71_000
 
