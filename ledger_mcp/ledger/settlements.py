@@ -13,6 +13,7 @@ exchange gain or loss, booked in the same payment intent to the chart's fx_gain 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import uuid4
@@ -50,8 +51,9 @@ MAX_ITEMS = 100
 
 class SettlementItem(BaseModel):
     model_config = ConfigDict(frozen=True)
-    invoice_id: str
-    amount: str | None = Field(default=None, description="Part to settle; default: the whole remaining amount.")
+    invoice_id: str = Field(description="An open invoice or credit note (list_open_items, suggest_matches).")
+    amount: str | None = Field(default=None, description="Part to settle, e.g. '500.00'; default: all that is "
+                                                         "open.")
 
 
 class SettlementRequest(BaseModel):
@@ -104,36 +106,8 @@ async def settle_open_items(session: AsyncSession, request: SettlementRequest,
     if replay:
         return await _result(session, replay.id, posted=True, replayed=True)
     ids = [item.invoice_id for item in request.items]
-    if len(set(ids)) != len(ids):
-        raise ValidationFailed("An invoice appears twice in items.", hint="List each invoice once with its amount.")
-    rows = {inv.id: (inv, party, int(settled), status) for inv, party, settled, status in
-            (await session.exec(state_query().where(col(Invoice.id).in_(ids)))).all()}
-    missing = [i for i in ids if i not in rows]
-    if missing:
-        raise InvoiceNotFound(f"No invoice with id {missing[0]!r}.", hint="Take the ids from list_open_items.")
-    first, party = rows[ids[0]][0], rows[ids[0]][1]
-    allocations: list[tuple[Invoice, int]] = []
-    remaining_of: dict[str, int] = {}
-    for index, item in enumerate(request.items, start=1):
-        invoice, _, settled, status = rows[item.invoice_id]
-        if (invoice.party_id, invoice.direction, invoice.currency) != (first.party_id, first.direction, first.currency):
-            raise ValidationFailed("The items belong to different parties, directions or currencies.",
-                                   hint="Settle one party's payables or receivables per payment.")
-        remaining = invoice.total_gross - settled
-        if status == "cancelled" or remaining == 0:
-            raise ValidationFailed(f"Invoice {invoice.invoice_number} is {status}; nothing is open.",
-                                   hint="Check list_open_items for what is still open.",
-                                   details={"invoice_id": invoice.id, "status": status})
-        amount = (parse_amount(item.amount, invoice.currency, field=f"items[{index}].amount")
-                  if item.amount else remaining)
-        if amount > remaining:
-            raise OverSettlement(
-                f"Invoice {invoice.invoice_number} has {format_amount(remaining, invoice.currency)} open; "
-                f"{format_amount(amount, invoice.currency)} would overpay it.",
-                hint="Settle at most the remaining amount; book an overpayment separately.",
-                details={"invoice_id": invoice.id, "remaining_amount": format_amount(remaining, invoice.currency)})
-        allocations.append((invoice, amount))
-        remaining_of[invoice.id] = remaining
+    allocations, remaining_of, party = await allocate(session, request.items)
+    first = allocations[0][0]
     net = sum(amount * _sign(invoice) for invoice, amount in allocations)
     payment_date = parse_date(request.payment_date, field="payment_date")
     later = [r for r in await live_revaluations(session, ids) if r[2] > payment_date]
@@ -163,6 +137,45 @@ async def settle_open_items(session: AsyncSession, request: SettlementRequest,
                      for invoice, amount in allocations])
     await session.flush()
     return await _result(session, payment_id, posted=posted)
+
+
+async def allocate(session: AsyncSession, items: Sequence[SettlementItem]
+                   ) -> tuple[list[tuple[Invoice, int]], dict[str, int], Party]:
+    """What each item settles (its amount, or all that is open), checked: every invoice exists, is open,
+    is not overpaid, and all belong to one party, direction and currency. Also each invoice's remaining
+    amount before this payment, and the party."""
+    ids = [item.invoice_id for item in items]
+    if len(set(ids)) != len(ids):
+        raise ValidationFailed("An invoice appears twice in items.", hint="List each invoice once with its amount.")
+    rows = {inv.id: (inv, party, int(settled), status) for inv, party, settled, status in
+            (await session.exec(state_query().where(col(Invoice.id).in_(ids)))).all()}
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        raise InvoiceNotFound(f"No invoice with id {missing[0]!r}.", hint="Take the ids from list_open_items.")
+    first, party = rows[ids[0]][0], rows[ids[0]][1]
+    allocations: list[tuple[Invoice, int]] = []
+    remaining_of: dict[str, int] = {}
+    for index, item in enumerate(items, start=1):
+        invoice, _, settled, status = rows[item.invoice_id]
+        if (invoice.party_id, invoice.direction, invoice.currency) != (first.party_id, first.direction, first.currency):
+            raise ValidationFailed("The items belong to different parties, directions or currencies.",
+                                   hint="Settle one party's payables or receivables per payment.")
+        remaining = invoice.total_gross - settled
+        if status == "cancelled" or remaining == 0:
+            raise ValidationFailed(f"Invoice {invoice.invoice_number} is {status}; nothing is open.",
+                                   hint="Check list_open_items for what is still open.",
+                                   details={"invoice_id": invoice.id, "status": status})
+        amount = (parse_amount(item.amount, invoice.currency, field=f"items[{index}].amount")
+                  if item.amount else remaining)
+        if amount > remaining:
+            raise OverSettlement(
+                f"Invoice {invoice.invoice_number} has {format_amount(remaining, invoice.currency)} open; "
+                f"{format_amount(amount, invoice.currency)} would overpay it.",
+                hint="Settle at most the remaining amount; book the rest separately or as an adjustment.",
+                details={"invoice_id": invoice.id, "remaining_amount": format_amount(remaining, invoice.currency)})
+        allocations.append((invoice, amount))
+        remaining_of[invoice.id] = remaining
+    return allocations, remaining_of, party
 
 
 def _sign(invoice: Invoice) -> int:

@@ -28,15 +28,13 @@ from ledger_mcp.ledger.errors import (
     BankTransactionNotFound,
     IdempotencyConflict,
     IntentNotFound,
-    InvoiceNotFound,
     NotReconciled,
-    OverSettlement,
     PeriodLocked,
     ReconciliationMismatch,
     UnknownTaxCode,
     ValidationFailed,
 )
-from ledger_mcp.ledger.invoices import get_invoice, state_query
+from ledger_mcp.ledger.invoices import get_invoice
 from ledger_mcp.ledger.models import (
     BankAccount,
     BankMatch,
@@ -64,6 +62,7 @@ from ledger_mcp.ledger.posting import (
     reversed_by,
 )
 from ledger_mcp.ledger.provenance import Provenance
+from ledger_mcp.ledger.settlements import SettlementItem, allocate
 
 Mode = Literal["open_items", "intent", "booking", "dismiss", "unmatch"]
 PostingMode = Literal["transaction_date", "current_date"]
@@ -81,11 +80,8 @@ ADJUSTMENT_ACCOUNTS = {
 }
 
 
-class Allocation(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    invoice_id: str = Field(description="An open invoice or credit note (list_open_items, suggest_matches).")
-    amount: str | None = Field(default=None, description="Part to settle, e.g. '500.00'; default: all that is "
-                                                         "open.")
+# What a reconciliation settles is what a payment settles.
+Allocation = SettlementItem
 
 
 class Adjustment(BaseModel):
@@ -355,40 +351,14 @@ async def _settle(session: AsyncSession, request: ReconcileRequest, account: Ban
 
 async def _allocations(session: AsyncSession, items: list[Allocation], currency: str
                        ) -> tuple[list[tuple[Invoice, int]], Party | None]:
-    ids = [item.invoice_id for item in items]
-    if len(set(ids)) != len(ids):
-        raise ValidationFailed("An invoice appears twice in items.", hint="List each invoice once with its amount.")
-    rows = {inv.id: (inv, party, int(settled), status) for inv, party, settled, status in
-            (await session.exec(state_query().where(col(Invoice.id).in_(ids)))).all()}
-    missing = [i for i in ids if i not in rows]
-    if missing:
-        raise InvoiceNotFound(f"No invoice with id {missing[0]!r}.", hint="Take the ids from suggest_matches or "
-                                                                          "list_open_items.")
-    allocations: list[tuple[Invoice, int]] = []
-    party: Party | None = None
-    for index, item in enumerate(items, start=1):
-        invoice, party_, settled, status = rows[item.invoice_id]
-        first = rows[ids[0]][0]
-        if (invoice.party_id, invoice.direction) != (first.party_id, first.direction):
-            raise ValidationFailed("The items belong to different parties or directions.",
-                                   hint="One reconciliation settles one party's payables or receivables; split it.")
-        if invoice.currency != currency:
-            raise ValidationFailed(f"Invoice {invoice.invoice_number} is in {invoice.currency}, the bank account in "
-                                   f"{currency}.", hint="Foreign-currency settlement is not supported yet.")
-        remaining = invoice.total_gross - settled
-        if status == "cancelled" or remaining == 0:
-            raise ValidationFailed(f"Invoice {invoice.invoice_number} is {status}; nothing is open.",
-                                   hint="Check suggest_matches or list_open_items for what is still open.",
-                                   details={"invoice_id": invoice.id, "status": status})
-        amount = parse_amount(item.amount, currency, field=f"items[{index}].amount") if item.amount else remaining
-        if amount > remaining:
-            raise OverSettlement(
-                f"Invoice {invoice.invoice_number} has {format_amount(remaining, currency)} open; "
-                f"{format_amount(amount, currency)} would overpay it.",
-                hint="Settle at most the remaining amount; book the surplus with an adjustment or separately.",
-                details={"invoice_id": invoice.id, "remaining_amount": format_amount(remaining, currency)})
-        allocations.append((invoice, amount))
-        party = party_
+    """The items' allocations (checked as settle_open_items checks them), in the bank account's currency."""
+    if not items:
+        return [], None
+    allocations, _, party = await allocate(session, items)
+    foreign = allocations[0][0]
+    if foreign.currency != currency:
+        raise ValidationFailed(f"Invoice {foreign.invoice_number} is in {foreign.currency}, the bank account in "
+                               f"{currency}.", hint="Foreign-currency settlement is not supported yet.")
     return allocations, party
 
 
