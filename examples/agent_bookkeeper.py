@@ -168,7 +168,8 @@ async def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ledger-agent-") as tmp:
         data_dir = args.data_dir or tmp
         server = StdioServerParameters(command=sys.executable, args=[
-            "-m", "ledger_mcp", "serve", "--data-dir", data_dir, "--actor", "bookkeeping-agent"])
+            "-m", "ledger_mcp", "serve", "--data-dir", data_dir, "--actor", "bookkeeping-agent",
+            "--toolsets", "default,setup"])  # setup: the opening balances of a new ledger
         print(f"ledger in {data_dir}")
         async with Client(server) as client:
             return await march(client, data_dir)

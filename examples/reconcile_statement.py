@@ -96,7 +96,8 @@ async def run(data_dir: Path) -> None:
     inbox = data_dir / "inbox"
     inbox.mkdir(parents=True, exist_ok=True)
     params = StdioServerParameters(command=sys.executable, args=["-m", "ledger_mcp", "serve", "--data-dir",
-                                                                 str(data_dir), "--actor", "bank-agent"])
+                                                                 str(data_dir), "--actor", "bank-agent",
+                                                                 "--toolsets", "default,setup"])  # opening balance
     async with Client(params) as client:
         print("Sample invoices recorded:")
         await record_invoices(client)

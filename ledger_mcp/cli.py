@@ -108,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "loopback address only (default: off)")
     serve.add_argument("--read-only", action="store_true", default=None,
                        help="offer only reading tools (env LEDGER_MCP_READ_ONLY=1; default: off)")
-    serve.add_argument("--tools", help="comma-separated tool allow-list (env LEDGER_MCP_TOOLS; default: all tools)")
+    serve.add_argument("--toolsets", help="comma-separated toolsets to offer: default, all, or names such as setup, "
+                                          "fx (env LEDGER_MCP_TOOLSETS; default: default)")
+    serve.add_argument("--tools", help="comma-separated tool allow-list, overriding --toolsets (env LEDGER_MCP_TOOLS; "
+                                       "default: the toolsets' tools)")
     serve.add_argument("--confirm-policy", choices=CONFIRM_POLICIES,
                        help="when a client cannot ask a human to confirm a consequential action, and always "
                             "over HTTP: pending (a human grants it with `ledger-mcp confirm grant` or an "
@@ -164,6 +167,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         return Settings.load(data_dir=args.data_dir, database_url=args.database_url,
                              actor=getattr(args, "actor", None), chart=getattr(args, "chart", None),
                              read_only=getattr(args, "read_only", None), tools=getattr(args, "tools", None),
+                             toolsets=getattr(args, "toolsets", None),
                              confirm_policy=getattr(args, "confirm_policy", None), inbox=getattr(args, "inbox", None))
     except ValueError as exc:
         raise Refused(str(exc)) from None

@@ -35,7 +35,8 @@ async def run_demo(data_dir: str | None, database_url: str | None = None) -> Non
         # The server gets its database as a flag: stdio servers do not inherit the environment.
         ledger = ["--database-url", database_url] if database_url else []
         params = StdioServerParameters(command=sys.executable, args=["-m", "ledger_mcp", "serve", "--data-dir",
-                                                                     str(directory), *ledger, "--actor", "demo-agent"])
+                                                                     str(directory), *ledger, "--actor", "demo-agent",
+                                                                     "--toolsets", "default,setup"])
         _say(f"Starting `ledger-mcp serve` over stdio (ledger in {database_url or directory}) ...")
         async with Client(params, elicitation_callback=_confirm) as client:
             tools = await client.list_tools()

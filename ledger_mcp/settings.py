@@ -63,6 +63,8 @@ class Settings:
     chart: the chart a new ledger starts with (LEDGER_MCP_CHART), skr03 or skr04.
     read_only: offer and allow only reading tools (LEDGER_MCP_READ_ONLY=1).
     tools: if set, the only tools this instance offers (LEDGER_MCP_TOOLS, comma-separated).
+    toolsets: the toolsets this instance offers (LEDGER_MCP_TOOLSETS, comma-separated; "default",
+    "all" or names from server/access.py TOOLSETS); None: the default toolsets.
     confirm_policy: what happens to an action that needs a human's confirmation when the client
     cannot ask one, and always over HTTP (LEDGER_MCP_CONFIRM_POLICY): pending (a human grants it with
     the CLI or an approver's key; see tools/confirm.py), refuse, or allow_and_record.
@@ -77,6 +79,7 @@ class Settings:
     chart: str = "skr03"
     read_only: bool = False
     tools: frozenset[str] | None = None
+    toolsets: frozenset[str] | None = None
     confirm_policy: ConfirmPolicy = "pending"
     inbox: tuple[Path, ...] = ()
     approval_confirm_above: str = "1000.00"
@@ -84,7 +87,7 @@ class Settings:
     @classmethod
     def load(cls, *, data_dir: str | None = None, database_url: str | None = None, actor: str | None = None,
              chart: str | None = None, read_only: bool | None = None, tools: str | None = None,
-             confirm_policy: str | None = None, inbox: str | None = None,
+             toolsets: str | None = None, confirm_policy: str | None = None, inbox: str | None = None,
              approval_confirm_above: str | None = None) -> Settings:
         directory = Path(data_dir or os.environ.get("LEDGER_MCP_DATA_DIR") or user_data_dir("ledger-mcp"))
         directory = directory.expanduser().resolve()
@@ -110,6 +113,7 @@ class Settings:
                    actor=actor or os.environ.get("LEDGER_MCP_ACTOR") or default_actor(),
                    chart=chart, read_only=read_only or _flag("LEDGER_MCP_READ_ONLY"),
                    tools=_names(tools if tools is not None else os.environ.get("LEDGER_MCP_TOOLS")),
+                   toolsets=_names(toolsets if toolsets is not None else os.environ.get("LEDGER_MCP_TOOLSETS")),
                    confirm_policy=policy,  # type: ignore[arg-type]
                    inbox=tuple(folders) or (directory / "inbox",), approval_confirm_above=threshold)
 

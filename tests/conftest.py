@@ -80,10 +80,11 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Iterator[Settings]:
-    """Settings of a fresh ledger: data_dir in tmp_path, database_url a new database (see above)."""
+    """Settings of a fresh ledger: data_dir in tmp_path, database_url a new database (see above). Every
+    toolset is offered: a test that checks what the default toolsets offer builds its own."""
     data_dir = tmp_path / "data"
     with fresh_database_url(data_dir) as url:
-        yield Settings.load(data_dir=str(data_dir), database_url=url, actor="tester")
+        yield Settings.load(data_dir=str(data_dir), database_url=url, actor="tester", toolsets="all")
 
 
 async def confirming_human(context: Any, params: ElicitRequestParams) -> ElicitResult:

@@ -1,8 +1,10 @@
-"""Who may call what: the scope every tool and resource requires, read-only mode and the tool
-allow-list. `LedgerServer` asks `Access` before every tool call and resource read.
+"""Who may call what: the scope every tool and resource requires, the toolsets an instance offers,
+read-only mode and the tool allow-list. `LedgerServer` asks `Access` before every tool call and
+resource read.
 
-Adding a tool: add its name to TOOL_SCOPES with the scope it needs. A tool missing here requires
-`ledger:admin` (the strictest scope) and a test fails until it is classified.
+Adding a tool: add its name to TOOL_SCOPES with the scope it needs and to one toolset. A tool
+missing from TOOL_SCOPES requires `ledger:admin` (the strictest scope), one in no toolset is offered
+only with `--toolsets all`, and a test fails until it is classified.
 """
 
 from __future__ import annotations
@@ -74,6 +76,45 @@ TOOL_SCOPES: dict[str, str] = {
 }
 """Tool name -> required scope. Only tools requiring `ledger:read` are offered in read-only mode."""
 
+# Every tool definition an instance offers is read by the model on every turn, so tools an agent needs
+# once (setting a ledger up, closing a year) or only for some companies (foreign currencies) come in
+# toolsets of their own that an administrator enables (--toolsets default,setup or all).
+TOOLSETS: dict[str, frozenset[str]] = {
+    "bookkeeping": frozenset({"post_booking", "reverse_intent", "get_intent", "list_intents", "query_journal",
+                              "search_accounts", "list_tax_codes", "run_report", "verify_chain"}),
+    "invoices": frozenset({"create_invoice", "update_invoice", "settle_open_items", "list_open_items",
+                           "list_invoices", "find_parties", "save_party"}),
+    "intake": frozenset({"ingest_document", "get_document", "list_review_cases", "update_review_case",
+                         "approve_review_case", "reject_review_case"}),
+    "bank": frozenset({"save_bank_account", "list_bank_accounts", "import_bank_statement", "suggest_matches",
+                       "reconcile_transaction", "batch_reconcile", "list_bank_transactions",
+                       "get_bank_reconciliation"}),
+    "periods": frozenset({"lock_period", "get_period_status"}),
+    "approvals": frozenset({"list_confirmations", "decide_confirmation"}),
+    "setup": frozenset({"create_account", "save_tax_code", "post_opening_balances", "close_fiscal_year"}),
+    "fx": frozenset({"save_exchange_rate", "import_exchange_rates", "list_exchange_rates", "revalue_open_items"}),
+}
+DEFAULT_TOOLSETS = ("bookkeeping", "invoices", "intake", "bank", "periods", "approvals")
+"""What an instance offers unless told otherwise: the daily work of booking, intake, bank and month end."""
+
+
+def toolset_of(tool: str) -> str | None:
+    return next((name for name, members in TOOLSETS.items() if tool in members), None)
+
+
+def toolset_tools(names: Iterable[str] | None) -> frozenset[str] | None:
+    """The tools of the named toolsets ("default" standing for DEFAULT_TOOLSETS); None for "all"."""
+    chosen = set(names or ("default",))
+    if "all" in chosen:
+        return None
+    if "default" in chosen:
+        chosen = (chosen - {"default"}) | set(DEFAULT_TOOLSETS)
+    unknown = sorted(chosen - set(TOOLSETS))
+    if unknown:
+        raise ValueError(f"unknown toolset(s): {', '.join(_with_suggestion(n, sorted(TOOLSETS)) for n in unknown)}; "
+                         f"known: {', '.join(TOOLSETS)}, default, all")
+    return frozenset().union(*(TOOLSETS[name] for name in chosen))
+
 RESOURCE_SCOPES: dict[str, str] = {
     "ledger://accounts": READ,
     "ledger://accounts/{number}": READ,
@@ -120,23 +161,38 @@ def missing_scope(caller: Caller, scope: str, what: str) -> MissingScope:
 
 @dataclass(frozen=True)
 class Access:
-    """Per-instance limits. read_only: only `ledger:read` tools. allowed_tools: if set, only these."""
+    """Per-instance limits. read_only: only `ledger:read` tools. allowed_tools: if set, only these (an
+    explicit allow-list, which wins over toolsets). toolsets: the toolsets offered (None: the default)."""
 
     read_only: bool = False
     allowed_tools: frozenset[str] | None = None
+    toolsets: frozenset[str] | None = None
+
+    @property
+    def enabled_tools(self) -> frozenset[str] | None:
+        """The tools this instance offers before read-only mode; None for every tool."""
+        return self.allowed_tools if self.allowed_tools is not None else toolset_tools(self.toolsets)
 
     def offers(self, tool: str) -> bool:
-        if self.allowed_tools is not None and tool not in self.allowed_tools:
+        enabled = self.enabled_tools
+        if enabled is not None and tool not in enabled:
             return False
         return not (self.read_only and tool_scope(tool) != READ)
 
     def check_tool(self, tool: str, caller: Caller) -> None:
         """Raise ToolDisabled or MissingScope unless `caller` may call `tool` on this instance."""
-        if self.allowed_tools is not None and tool not in self.allowed_tools:
-            raise ToolDisabled(f"Tool {tool} is not enabled on this server.",
-                               hint=f"Enabled tools: {', '.join(sorted(self.allowed_tools))}. The administrator "
-                                    "sets them with --tools / LEDGER_MCP_TOOLS.",
-                               details={"tool": tool})
+        enabled = self.enabled_tools
+        if enabled is not None and tool not in enabled:
+            toolset = toolset_of(tool)
+            if self.allowed_tools is None and toolset is not None:
+                hint = (f"{tool} belongs to the toolset {toolset}, which this server does not offer; ask the "
+                        f"administrator to start it with --toolsets default,{toolset} (LEDGER_MCP_TOOLSETS) "
+                        "or --toolsets all.")
+            else:
+                hint = (f"Enabled tools: {', '.join(sorted(enabled))}. The administrator sets them with --tools / "
+                        "LEDGER_MCP_TOOLS.")
+            raise ToolDisabled(f"Tool {tool} is not enabled on this server.", hint=hint,
+                               details={"tool": tool, "toolset": toolset})
         scope = tool_scope(tool)
         if self.read_only and scope != READ:
             raise ToolDisabled(f"Tool {tool} writes to the ledger, and this server is read-only.",
@@ -151,7 +207,9 @@ class Access:
             raise missing_scope(caller, scope, f"resource {template}")
 
     def validate(self, registered: Iterable[str]) -> None:
-        """Refuse an allow-list naming tools that do not exist: a typo would silently hide a tool."""
+        """Refuse unknown toolsets, and an allow-list naming tools that do not exist: a typo would silently
+        hide a tool."""
+        toolset_tools(self.toolsets)
         if self.allowed_tools is None:
             return
         known = sorted(registered)  # read once: `registered` may be a generator

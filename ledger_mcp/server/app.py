@@ -61,6 +61,8 @@ what happened, so that the open items (receivables, payables) always agree with 
 - Months close with lock_period (soft_lock; request_lock by one person, approve_lock by another).
   PERIOD_LOCKED: book into details.next_open_period, or reverse with posting_mode current_date.
 - Errors come back as {code, message, retryable, hint}: follow the hint and call again.
+- Setting a ledger up (accounts, tax codes, opening balances, the fiscal-year close) and exchange rates
+  are toolsets an administrator enables (--toolsets default,setup,fx): TOOL_DISABLED names the toolset.
 """
 
 
@@ -89,6 +91,7 @@ class LedgerServer(MCPServer[AppContext]):
             tool.description = schemas.tidy_description(tool.description) or ""
             tool.parameters = schemas.strict_input(tool.parameters)
             tool.fn_metadata.output_schema = schemas.lean_output(tool.fn_metadata.output_schema)
+            tool.annotations = schemas.lean_annotations(tool.annotations)
         # A confirmation the SDK cannot see as resolver-filled (e.g. its Resolve marker is not a module-level
         # name) would become an argument the agent could fill in: refuse to register such a tool.
         if tool is not None and "Confirmation" in tool.parameters.get("$defs", {}):
@@ -188,7 +191,7 @@ def build_server(settings: Settings, http: HttpOptions | None = None) -> LedgerS
                      documents=DocumentStore(root=settings.documents_dir, inbox=settings.inbox),
                      approval_confirm_above=settings.approval_confirm_above,
                      transport="http" if http is not None else "stdio")
-    access = Access(read_only=settings.read_only, allowed_tools=settings.tools)
+    access = Access(read_only=settings.read_only, allowed_tools=settings.tools, toolsets=settings.toolsets)
     auth: dict[str, Any] = {}
     if http is not None and requires_key:
         auth = {"token_verifier": ApiKeyVerifier(app.db), "auth": http.auth_settings()}

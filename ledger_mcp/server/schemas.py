@@ -3,7 +3,8 @@
 Agents pay for tools/list on every turn, so every schema is trimmed of what carries no meaning
 (pydantic's generated titles, `default: null`, `anyOf [X, null]` spelt out). Input schemas keep
 their full structure and refuse unknown arguments (`additionalProperties: false`). Output schemas
-name each top-level field with its type (enums spelt out); nested objects are typed `object`. What
+name each top-level field, with its type where it is not a string (enums spelt out); nested objects
+are typed `object`. Tool annotations keep the hints that differ from the protocol's defaults. What
 a result means is said in the tool's description and in the text summary that comes with every
 result, whose fields are self-describing JSON.
 """
@@ -11,6 +12,8 @@ result, whose fields are self-describing JSON.
 from __future__ import annotations
 
 from typing import Any
+
+from mcp_types import ToolAnnotations
 
 _SIMPLE = {"type", "format", "pattern", "enum", "maxLength", "minLength", "maximum", "minimum", "items",
            "additionalProperties", "description", "maxItems", "minItems"}
@@ -106,10 +109,25 @@ def lean_output(schema: dict[str, Any] | None) -> dict[str, Any] | None:
             del reduced["items"]  # an array of objects: the objects describe themselves
         return reduced
 
-    top = {key: value for key, value in schema.items() if key not in ("properties", "description")}
-    top["properties"] = {name: shallow(sub) for name, sub in schema.get("properties", {}).items()}
-    top.pop("required", None)  # every field of a result is always present (null when empty)
-    return top
+    # Every field of a result is always present (null when empty), so `required` names them all; a field's
+    # type is spelt out only where it is not a string (or null), the common case.
+    fields = {name: shallow(sub) for name, sub in schema.get("properties", {}).items()}
+    typed = {name: sub for name, sub in fields.items() if sub.get("type") not in ("string", ["string", "null"])
+             or "enum" in sub}
+    return {"type": "object", "properties": typed, "required": list(fields)}
+
+
+def lean_annotations(annotations: ToolAnnotations | None) -> ToolAnnotations | None:
+    """The hints that differ from the protocol's defaults (readOnlyHint false, destructiveHint true,
+    idempotentHint false, openWorldHint true); destructive and idempotent mean nothing for a reader."""
+    if annotations is None:
+        return None
+    hints = annotations.model_dump(exclude_none=True)
+    defaults = {"read_only_hint": False, "destructive_hint": True, "idempotent_hint": False, "open_world_hint": True}
+    if hints.get("read_only_hint"):
+        hints.pop("destructive_hint", None)
+        hints.pop("idempotent_hint", None)
+    return ToolAnnotations(**{key: value for key, value in hints.items() if defaults.get(key) != value})
 
 
 def tidy_description(text: str | None) -> str | None:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from mcp import Client, MCPError
+from mcp_types import Tool
 
 from tests.conftest import book, call, fail, line
 
@@ -29,9 +30,16 @@ async def test_every_tool_is_described_with_output_schema_and_truthful_annotatio
         assert tool.description and len(tool.description) > 40, name
         assert tool.output_schema is not None, name
         assert tool.annotations is not None, name
-        assert tool.annotations.read_only_hint is (name in READ_TOOLS), name
-    assert tools["reverse_intent"].annotations.destructive_hint is True
-    assert tools["post_booking"].annotations.destructive_hint is False
+        assert hint(tool, "read_only_hint") is (name in READ_TOOLS), name
+    assert hint(tools["reverse_intent"], "destructive_hint") is True
+    assert hint(tools["post_booking"], "destructive_hint") is False
+
+
+def hint(tool: Tool, name: str) -> bool:
+    """A tool annotation as a client reads it: an absent hint has the protocol's default."""
+    defaults = {"read_only_hint": False, "destructive_hint": True, "idempotent_hint": False, "open_world_hint": True}
+    value = getattr(tool.annotations, name)
+    return defaults[name] if value is None else bool(value)
 
 
 async def test_query_journal_filters_and_pages_without_gaps(client: Client) -> None:
