@@ -66,6 +66,11 @@ def _copy_of_models() -> MetaData:
     return copy
 
 
+def test_head_names_the_only_head_of_the_revision_scripts() -> None:
+    # A new revision must set migrations.HEAD: a server on a current database checks it without alembic.
+    assert migrations.script_heads() == [migrations.HEAD]
+
+
 async def test_an_empty_database_upgraded_to_head_has_exactly_the_models_schema(settings: Settings) -> None:
     """Fails when a table, column, index or constraint is added to the models without a revision."""
     settings.prepare()
