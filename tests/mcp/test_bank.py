@@ -29,9 +29,9 @@ VENDOR_IBAN = "DE02100500000054540402"
 async def pair_clients(settings: Settings) -> AsyncIterator[tuple[Client, Client]]:
     """Two actors on one ledger: a lock needs one to request and another to approve."""
     data, url = str(settings.data_dir), settings.database_url
-    async with Client(build_server(Settings.load(data_dir=data, database_url=url, actor="alice")),
+    async with Client(build_server(Settings.load(data_dir=data, database_url=url, actor="alice", toolsets="all")),
                       elicitation_callback=confirming_human) as alice, \
-            Client(build_server(Settings.load(data_dir=data, database_url=url, actor="bob")),
+            Client(build_server(Settings.load(data_dir=data, database_url=url, actor="bob", toolsets="all")),
                    elicitation_callback=confirming_human) as bob:
         yield alice, bob
 

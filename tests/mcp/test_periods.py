@@ -22,9 +22,9 @@ pytestmark = pytest.mark.anyio
 async def pair(settings: Settings) -> AsyncIterator[tuple[Client, Client]]:
     """Two actors, alice and bob, on the same ledger."""
     data, url = str(settings.data_dir), settings.database_url
-    async with Client(build_server(Settings.load(data_dir=data, database_url=url, actor="alice")),
+    async with Client(build_server(Settings.load(data_dir=data, database_url=url, actor="alice", toolsets="all")),
                       elicitation_callback=confirming_human) as alice, \
-            Client(build_server(Settings.load(data_dir=data, database_url=url, actor="bob")),
+            Client(build_server(Settings.load(data_dir=data, database_url=url, actor="bob", toolsets="all")),
                    elicitation_callback=confirming_human) as bob:
         yield alice, bob
 
