@@ -91,30 +91,27 @@ def csv_text(report: BaseModel) -> str:
 
 def chart_png(monthly: MonthlyRevenueExpenses, title: str) -> bytes:
     """Revenue and expenses as bars per month, the result as a line. Matplotlib is imported here, not
-    at start-up: only a chart pays for it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    at start-up: only a chart pays for it. A bare Figure (no pyplot state) on the Agg canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     months = [m.month for m in monthly.months]
     revenue = [float(m.revenue) for m in monthly.months]  # drawing only: figures stay decimal elsewhere
     expenses = [float(m.expenses) for m in monthly.months]
     result = [float(m.result) for m in monthly.months]
     positions = list(range(len(months)))
-    figure, axes = plt.subplots(figsize=(8, 4), dpi=100)
-    try:
-        axes.bar([p - 0.2 for p in positions], revenue, width=0.4, label="revenue", color="#2e7d32")
-        axes.bar([p + 0.2 for p in positions], expenses, width=0.4, label="expenses", color="#c62828")
-        axes.plot(positions, result, marker="o", color="#1565c0", label="result")
-        axes.axhline(0, color="#555555", linewidth=0.8)
-        axes.set_xticks(positions, months, rotation=45 if len(months) > 6 else 0)
-        axes.set_title(title)
-        axes.set_ylabel(monthly.currency)
-        axes.legend()
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        return buffer.getvalue()
-    finally:
-        plt.close(figure)
+    figure = Figure(figsize=(8, 4), dpi=80)
+    FigureCanvasAgg(figure)
+    figure.subplots_adjust(left=0.12, right=0.98, top=0.9, bottom=0.2)
+    axes = figure.add_subplot()
+    axes.bar([p - 0.2 for p in positions], revenue, width=0.4, label="revenue", color="#2e7d32")
+    axes.bar([p + 0.2 for p in positions], expenses, width=0.4, label="expenses", color="#c62828")
+    axes.plot(positions, result, marker="o", color="#1565c0", label="result")
+    axes.axhline(0, color="#555555", linewidth=0.8)
+    axes.set_xticks(positions, months, rotation=45 if len(months) > 6 else 0)
+    axes.set_title(title[:90], fontsize=9)
+    axes.set_ylabel(monthly.currency)
+    axes.legend(fontsize=8)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
