@@ -71,7 +71,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         report_type: Annotated[ReportType, Field(description="Which report; see the list above.")],
         start_date: Annotated[str | None, Field(description="YYYY-MM-DD, inclusive")] = None,
         end_date: Annotated[str | None, Field(description="YYYY-MM-DD, inclusive")] = None,
-        period: Annotated[str | None, Field(description="vat_return: YYYY-MM or YYYY-Qn, e.g. 2026-Q3")] = None,
+        period: Annotated[str | None, Field(description="YYYY-MM, YYYY-Qn or YYYY (vat_return needs it)")] = None,
         account: Annotated[str | None, Field(description="Required for account_statement.")] = None,
         account_from: Annotated[str | None, Field(description="trial_balance/general_ledger: first account")] = None,
         account_to: Annotated[str | None, Field(description="trial_balance/general_ledger: last account")] = None,
@@ -92,6 +92,9 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         - monthly_revenue_expenses: revenue, expenses, result per month.
         - aging: open receivables or payables (kind) by days past due."""
         db = app.db
+        if period and report_type != "vat_return":
+            p = reports.report_period(period)
+            start_date, end_date = start_date or p.start.isoformat(), end_date or p.end.isoformat()
         if report_type == "trial_balance":
             tb = await db.read(reports.trial_balance, start_date, end_date, account_from=account_from,
                                account_to=account_to, comparison_start_date=compare_start_date,

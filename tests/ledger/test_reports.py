@@ -174,3 +174,16 @@ async def test_general_ledger_pages_across_accounts(db: Database) -> None:
     assert balances["1200"] == "7369.00" and balances["8400"] == "-1000.00"
     with pytest.raises(InvalidCursor):
         await db.read(reports.general_ledger, "2025-01-01", "2025-01-31", cursor="nonsense")
+
+
+async def test_a_reversed_close_changes_nothing_in_the_statements(db: Database) -> None:
+    await _book(db)
+    await db.write(year_end.close_fiscal_year, YearEndRequest(year=2025, action="reverse"), CLI)
+    pnl = await db.read(reports.profit_and_loss, "2025-01-01", "2025-12-31")
+    assert pnl.result == "-1600.00"
+    sheet = await db.read(reports.balance_sheet, "2025-12-31")
+    passiva = {line.line: line.amount for line in sheet.equity_and_liabilities}
+    assert (passiva["A"], passiva["A.V"]) == ("10000.00", "-1600.00") and sheet.balanced
+    later = await db.read(reports.balance_sheet, "2026-01-31")
+    passiva = {line.line: line.amount for line in later.equity_and_liabilities}
+    assert (passiva["A"], passiva["A.IV"], passiva["A.V"]) == ("10000.00", "-1600.00", "-50.00") and later.balanced

@@ -72,6 +72,8 @@ async def test_profit_and_loss_balance_sheet_and_charts(client: Client) -> None:
     report, content = await _run(client, report_type="profit_and_loss", start_date="2026-10-01",
                                  end_date="2026-10-31")
     pnl = report["profit_and_loss"]
+    same, _ = await _run(client, report_type="profit_and_loss", period="2026-10")
+    assert same["profit_and_loss"] == pnl
     assert {line["line"]: line["amount"] for line in pnl["lines"]}["8"] == "-700.00"
     assert pnl["result"] == "300.00" and pnl["comparison_start_date"] == "2025-10-01"
     assert "sonstige betriebliche Aufwendungen" in content[0].text

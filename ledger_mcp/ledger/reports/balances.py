@@ -53,7 +53,7 @@ class TrialBalance(BaseModel):
     total_debit: str
     total_credit: str
     total_closing_balance: str = Field(description="Sum of all closing balances: 0.00 in a sound ledger.")
-    balanced: bool = Field(description="Debits equal credits and balances sum to zero (always true for a range).")
+    balanced: bool = Field(description="Debits equal credits, balances sum to zero; not checked for an account range.")
 
 
 async def trial_balance(session: AsyncSession, start_date: str | None = None, end_date: str | None = None, *,
