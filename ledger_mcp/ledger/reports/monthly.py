@@ -41,7 +41,7 @@ async def monthly_revenue_expenses(session: AsyncSession, start_date: str | None
     for month in periods_between(period_of(start), period_of(end)):
         first, last = period_bounds(month)
         first, last = max(first, start), min(last, end)
-        totals = await account_totals(session, first, last, without_close_from=first)
+        totals = await account_totals(session, first, last, without_close_from=first, with_opening=False)
         revenue = -sum(t.movement for n, t in totals.items() if accounts[n].type == "revenue")
         expenses = sum(t.movement for n, t in totals.items() if accounts[n].type == "expense")
         total_revenue, total_expenses = total_revenue + revenue, total_expenses + expenses

@@ -142,8 +142,8 @@ async def profit_and_loss(session: AsyncSession, start_date: str | None, end_dat
     c_start, c_end = _comparison(start, end, comparison_start_date, comparison_end_date)
     currency = (await read_meta(session))["base_currency"]
     accounts = await accounts_by_number(session)
-    now = await account_totals(session, start, end, without_close_from=start)
-    then = await account_totals(session, c_start, c_end, without_close_from=c_start)
+    now = await account_totals(session, start, end, without_close_from=start, with_opening=False)
+    then = await account_totals(session, c_start, c_end, without_close_from=c_start, with_opening=False)
     lines, result, prior_result = _layout(PROFIT_AND_LOSS_LINES, accounts, now, then, currency,
                                           lambda t: -t.movement)
     unassigned = _unassigned(accounts, now, currency, lambda t: t.movement)

@@ -47,15 +47,19 @@ class Totals:
 
 async def account_totals(session: AsyncSession, start: date | None, end: date | None, *,
                          account_from: str | None = None, account_to: str | None = None,
-                         without_close_from: date | None = None) -> dict[str, Totals]:
+                         without_close_from: date | None = None, with_opening: bool = True) -> dict[str, Totals]:
     """Totals per account number for start..end (both inclusive, None = open). Year-end close lines
-    dated from `without_close_from` to `end` are left out."""
+    dated from `without_close_from` to `end` are left out. Without `with_opening` only the range is
+    read (movement only: P&L figures), which is much less than everything up to `end`."""
     totals: dict[str, Totals] = defaultdict(Totals)
     for sign, account in ((1, col(JournalLine.debit_account)), (-1, col(JournalLine.credit_account))):
         base, booked = col(JournalLine.base_amount), col(JournalLine.booking_date)
-        before: Any = func.sum(case((booked < start, base), else_=0)) if start else literal(0)
-        inside: Any = func.sum(case((booked >= start, base), else_=0)) if start else func.sum(base)
+        split = start and with_opening
+        before: Any = func.sum(case((booked < start, base), else_=0)) if split else literal(0)
+        inside: Any = func.sum(case((booked >= start, base), else_=0)) if split else func.sum(base)
         stmt: Any = select(account, before, inside).group_by(account)
+        if start and not with_opening:
+            stmt = stmt.where(booked >= start)
         if end:
             stmt = stmt.where(booked <= end)
         if account_from:
