@@ -101,16 +101,15 @@ async def _special_lines(session: AsyncSession, start: date | None, end: date | 
     with the category of the intent (a Storno takes the category of the intent it reverses)."""
     original = aliased(Intent)
     category = case((col(Intent.category) == "reversal", original.category), else_=col(Intent.category))
-    wanted = [c for c in OPENING_CATEGORIES] + ([YEAR_END_CLOSE_CATEGORY] if without_close_from else [])
+    wanted = list(OPENING_CATEGORIES) + ([YEAR_END_CLOSE_CATEGORY] if without_close_from else [])
     stmt: Any = (select(col(JournalLine.debit_account), col(JournalLine.credit_account),  # type: ignore[call-overload]
                         col(JournalLine.base_amount), col(JournalLine.booking_date), category)
                  .join(Intent, col(Intent.id) == JournalLine.intent_id)
                  .outerjoin(original, col(original.id) == Intent.reverses_intent_id)
                  .where(or_(col(Intent.category).in_(wanted), col(original.category).in_(wanted))))
-    lower = min(d for d in (start, without_close_from) if d) if (start and without_close_from) else (
-        start or without_close_from)
-    if lower:
-        stmt = stmt.where(col(Intent.booking_date) >= lower)
+    bounds = [d for d in (start, without_close_from) if d]
+    if bounds:
+        stmt = stmt.where(col(Intent.booking_date) >= min(bounds))
     if end:
         stmt = stmt.where(col(Intent.booking_date) <= end)
     out = []
