@@ -111,8 +111,9 @@ class JournalLine(ProvenanceColumns, table=True):
 
     __tablename__ = "journal_line"
     __table_args__ = (
-        Index("ix_line_debit_date", "debit_account", "booking_date"),
-        Index("ix_line_credit_date", "credit_account", "booking_date"),
+        # Covering indexes: per-account totals are read from the index alone, each side grouped on its own.
+        Index("ix_line_debit_date_amount", "debit_account", "booking_date", "base_amount"),
+        Index("ix_line_credit_date_amount", "credit_account", "booking_date", "base_amount"),
         Index("ix_line_date", "booking_date"),
     )
     journal_number: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))

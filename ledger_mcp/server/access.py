@@ -138,6 +138,10 @@ RESOURCE_SCOPES: dict[str, str] = {
     "ledger://bank-accounts/{bank_account_id}/reconciliation": READ,
     "ledger://documents/{document_id}": READ,
     "ledger://documents/{document_id}/extraction": READ,
+    "ledger://reports/profit-and-loss/{period}": READ,
+    "ledger://reports/balance-sheet/{period}": READ,
+    "ledger://reports/vat-return/{period}": READ,
+    "ledger://reports/trial-balance/{period}": READ,
 }
 """Resource URI or URI template -> required scope."""
 

@@ -1,11 +1,13 @@
-"""The report tool: run_report."""
+"""The report tool: run_report. One branch per report type; the figures are structured content, the
+text is a markdown table, exports come as an embedded CSV and charts as a PNG image."""
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp_types import CallToolResult
+from mcp_types import CallToolResult, ContentBlock, EmbeddedResource, ImageContent, TextContent, TextResourceContents
 from pydantic import BaseModel, Field
 
 from ledger_mcp.context import AppContext
@@ -13,10 +15,20 @@ from ledger_mcp.ledger import open_items, reports
 from ledger_mcp.ledger.errors import ValidationFailed
 from ledger_mcp.ledger.invoices import Direction
 from ledger_mcp.ledger.open_items import AgingReport
-from ledger_mcp.ledger.reports import AccountStatement, TrialBalance
-from ledger_mcp.tools.result import READ_ONLY, answer
+from ledger_mcp.ledger.reports import (
+    AccountStatement,
+    BalanceSheet,
+    GeneralLedger,
+    MonthlyRevenueExpenses,
+    ProfitAndLoss,
+    TrialBalance,
+    VatReturn,
+)
+from ledger_mcp.ledger.reports.render import chart_png, csv_text, markdown
+from ledger_mcp.tools.result import READ_ONLY
 
-ReportType = Literal["trial_balance", "account_statement", "aging"]
+ReportType = Literal["trial_balance", "general_ledger", "account_statement", "profit_and_loss", "balance_sheet",
+                     "vat_return", "monthly_revenue_expenses", "aging"]
 
 
 class Report(BaseModel):
@@ -24,8 +36,32 @@ class Report(BaseModel):
 
     report_type: str
     trial_balance: TrialBalance | None = None
+    general_ledger: GeneralLedger | None = None
     account_statement: AccountStatement | None = None
+    profit_and_loss: ProfitAndLoss | None = None
+    balance_sheet: BalanceSheet | None = None
+    vat_return: VatReturn | None = None
+    monthly_revenue_expenses: MonthlyRevenueExpenses | None = None
     aging: AgingReport | None = None
+
+
+def report_answer(report_type: str, model: BaseModel, title: str, *, export: str | None = None,
+                  chart: MonthlyRevenueExpenses | None = None) -> CallToolResult:
+    """Structured figures, a markdown table as text, and optionally a CSV file (`export`: its URI)
+    and a PNG chart."""
+    content: list[ContentBlock] = [TextContent(type="text", text=markdown(model, title))]
+    if export:
+        content.append(EmbeddedResource(type="resource", resource=TextResourceContents(
+            uri=export, mime_type="text/csv", text=csv_text(model))))
+    if chart is not None:
+        png = chart_png(chart, title)
+        content.append(ImageContent(type="image", data=base64.b64encode(png).decode(), mime_type="image/png"))
+    structured = Report.model_validate({"report_type": report_type, report_type: model})
+    return CallToolResult(content=content, structured_content=structured.model_dump(mode="json"))
+
+
+def _range(start_date: str | None, end_date: str | None) -> str:
+    return f"{start_date or 'start'} to {end_date or 'today'}"
 
 
 def register(server: MCPServer[Any], app: AppContext) -> None:
@@ -35,35 +71,78 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         report_type: Annotated[ReportType, Field(description="Which report; see the list above.")],
         start_date: Annotated[str | None, Field(description="YYYY-MM-DD, inclusive")] = None,
         end_date: Annotated[str | None, Field(description="YYYY-MM-DD, inclusive")] = None,
+        period: Annotated[str | None, Field(description="YYYY-MM, YYYY-Qn or YYYY (vat_return needs it)")] = None,
         account: Annotated[str | None, Field(description="Required for account_statement.")] = None,
-        limit: Annotated[int, Field(ge=1, le=500, description="account_statement page size")] = 200,
-        cursor: Annotated[str | None, Field(description="account_statement: next_cursor of the last page")] = None,
+        account_from: Annotated[str | None, Field(description="trial_balance/general_ledger: first account")] = None,
+        account_to: Annotated[str | None, Field(description="trial_balance/general_ledger: last account")] = None,
+        compare_start_date: Annotated[str | None, Field(description="Comparison range start, YYYY-MM-DD")] = None,
+        compare_end_date: Annotated[str | None, Field(description="Comparison range end (balance_sheet: date)")] = None,
+        limit: Annotated[int, Field(ge=1, le=500, description="Lines per page (statement, ledger)")] = 200,
+        cursor: Annotated[str | None, Field(description="next_cursor of the last page")] = None,
         kind: Annotated[Direction, Field(description="aging: receivable or payable")] = "receivable",
         as_of: Annotated[str | None, Field(description="aging: YYYY-MM-DD, default today")] = None,
     ) -> Annotated[CallToolResult, Report]:
-        """Run a report over a date range (start_date..end_date). Balances: positive = debit, negative =
-        credit. Report types:
-        - trial_balance: every account's opening balance, debits, credits and closing balance.
-        - account_statement: one account's lines with running balance (needs account; paged).
-        - aging: open receivables or payables (kind) per party by days past due as of a date."""
+        """Run a report over start_date..end_date. Balances: + = debit, - = credit. Types:
+        - trial_balance: Summen- und Saldenliste per account (opening, debit, credit, closing).
+        - general_ledger: every account's lines with running balance (paged).
+        - account_statement: one account's lines (needs account; paged).
+        - profit_and_loss: HGB § 275 GuV with prior-year comparison.
+        - balance_sheet: HGB § 266 Bilanz as of end_date.
+        - vat_return: UStVA Kennzahlen for period.
+        - monthly_revenue_expenses: revenue, expenses, result per month.
+        - aging: open receivables or payables (kind) by days past due."""
         db = app.db
+        if period and report_type != "vat_return":
+            p = reports.report_period(period)
+            start_date, end_date = start_date or p.start.isoformat(), end_date or p.end.isoformat()
         if report_type == "trial_balance":
-            tb = await db.read(reports.trial_balance, start_date, end_date)
+            tb = await db.read(reports.trial_balance, start_date, end_date, account_from=account_from,
+                               account_to=account_to, comparison_start_date=compare_start_date,
+                               comparison_end_date=compare_end_date)
             state = "balanced" if tb.balanced else "NOT balanced"
-            return answer(Report(report_type=report_type, trial_balance=tb),
-                          f"Trial balance: {len(tb.rows)} accounts, debits {tb.total_debit}, credits "
-                          f"{tb.total_credit} {tb.currency}, {state}.")
+            return report_answer(report_type, tb, f"Trial balance: {len(tb.rows)} accounts, debits {tb.total_debit}, "
+                                 f"credits {tb.total_credit} {tb.currency}, {state}.",
+                                 export="report://trial-balance.csv")
+        if report_type == "general_ledger":
+            gl = await db.read(reports.general_ledger, start_date, end_date, account_from=account_from,
+                               account_to=account_to, limit=limit, cursor=cursor)
+            more = " More: pass next_cursor." if gl.next_cursor else ""
+            return report_answer(report_type, gl, f"General ledger {_range(start_date, end_date)}, {len(gl.accounts)} "
+                                 f"accounts, {gl.currency}.{more}", export="report://general-ledger.csv")
+        if report_type == "profit_and_loss":
+            pnl = await db.read(reports.profit_and_loss, start_date, end_date, comparison_start_date=compare_start_date,
+                                comparison_end_date=compare_end_date)
+            trend = await db.read(reports.monthly_revenue_expenses, pnl.start_date, pnl.end_date)
+            return report_answer(report_type, pnl, f"GuV {pnl.start_date} to {pnl.end_date} (comparison "
+                                 f"{pnl.comparison_start_date} to {pnl.comparison_end_date}), result {pnl.result} "
+                                 f"{pnl.currency}", export="report://profit-and-loss.csv", chart=trend)
+        if report_type == "balance_sheet":
+            bs = await db.read(reports.balance_sheet, end_date, comparison_end_date=compare_end_date)
+            state = "balanced" if bs.balanced else "NOT balanced: see unassigned"
+            return report_answer(report_type, bs, f"Bilanz as of {bs.as_of} (comparison {bs.comparison_as_of}), "
+                                 f"{bs.currency}, {state}", export="report://balance-sheet.csv")
+        if report_type == "vat_return":
+            if not period:
+                raise ValidationFailed("vat_return needs a period.", hint="Pass period, e.g. '2026-10' or '2026-Q3'.")
+            vat = await db.read(reports.vat_return, period)
+            return report_answer(report_type, vat, f"UStVA {vat.period}: payable (Kz 83) {vat.payable} "
+                                 f"{vat.currency}", export=f"report://vat-return-{vat.period}.csv")
+        if report_type == "monthly_revenue_expenses":
+            monthly = await db.read(reports.monthly_revenue_expenses, start_date, end_date)
+            return report_answer(report_type, monthly, f"Revenue and expenses per month, {monthly.start_date} to "
+                                 f"{monthly.end_date}, {monthly.currency}", export="report://monthly.csv",
+                                 chart=monthly)
         if report_type == "aging":
             ag = await db.read(open_items.aging, kind, as_of)
             t = ag.totals
-            return answer(Report(report_type=report_type, aging=ag),
-                          f"Aging of {kind}s as of {ag.as_of}, {len(ag.rows)} parties: current {t.current}, 1-30 "
-                          f"{t.days_1_30}, 31-60 {t.days_31_60}, 61-90 {t.days_61_90}, >90 {t.days_over_90}; total "
-                          f"{t.total} {ag.currency}.")
+            text = (f"Aging of {kind}s as of {ag.as_of}, {len(ag.rows)} parties: current {t.current}, 1-30 "
+                    f"{t.days_1_30}, 31-60 {t.days_31_60}, 61-90 {t.days_61_90}, >90 {t.days_over_90}; total "
+                    f"{t.total} {ag.currency}.")
+            return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=Report(
+                report_type=report_type, aging=ag).model_dump(mode="json"))
         if not account:
             raise ValidationFailed("account_statement needs an account.", hint="Pass account, e.g. '1200'.")
         st = await db.read(reports.account_statement, account, start_date, end_date, limit, cursor)
         more = " More: pass next_cursor." if st.next_cursor else ""
-        return answer(Report(report_type=report_type, account_statement=st),
-                      f"Account {st.account} {st.name}: opening {st.opening_balance}, {len(st.lines)} lines, "
-                      f"closing {st.closing_balance} {st.currency}.{more}")
+        return report_answer(report_type, st, f"Account {st.account} {st.name}: opening {st.opening_balance}, "
+                             f"{len(st.lines)} lines, closing {st.closing_balance} {st.currency}.{more}")

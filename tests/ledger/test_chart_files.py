@@ -28,6 +28,9 @@ TAX_HEADER = [
     "skr04_vat_account",
     "skr04_self_assess_account",
     "datev_bu_key",
+    "ustva_base",
+    "ustva_tax",
+    "ustva_input_tax",
 ]
 
 TYPES = {"asset", "liability", "equity", "revenue", "expense"}
