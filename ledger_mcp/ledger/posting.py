@@ -64,9 +64,8 @@ _UNHASHED_REQUEST_FIELDS = {"acknowledge_soft_lock"}
 # Request fields added later: left out of the hash while at their default, so older idempotency keys
 # still replay.
 _HASHED_WHEN_SET = ("adjustment_period", "control_account_reason", "exchange_rate")
-EXCHANGE_RATE_DESCRIPTION = ("Foreign-currency bookings only: units of the currency per 1 unit of base currency, "
-                             "as the ECB quotes it, e.g. '1.0856' for USD. Omit to use the rate table's rate for the "
-                             "date (save_exchange_rate, import_exchange_rates); without one the booking is refused.")
+EXCHANGE_RATE_DESCRIPTION = ("Foreign currency: units per 1 EUR (ECB quotation), e.g. '1.0856' for USD; default: the "
+                             "rate table's rate for the date, else the booking is refused.")
 
 
 class BookingLine(BaseModel):

@@ -107,6 +107,12 @@ def lean_output(schema: dict[str, Any] | None) -> dict[str, Any] | None:
                    if key not in ("description", "default")}
         if reduced.get("items") == {"type": "object"}:
             del reduced["items"]  # an array of objects: the objects describe themselves
+        options = reduced.get("anyOf")
+        if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+            other = next(option for option in options if option != {"type": "null"})
+            if set(other) == {"type"} and isinstance(other["type"], str):  # a nested object that may be null
+                del reduced["anyOf"]
+                reduced["type"] = [other["type"], "null"]
         return reduced
 
     # Every field of a result is always present (null when empty), so `required` names them all; a field's

@@ -165,10 +165,10 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         limit: Annotated[int, Field(ge=1, le=10, description="Candidates per transaction.")] = 3,
         max_transactions: Annotated[int, Field(ge=1, le=200, description="Open transactions to look at.")] = 50,
     ) -> Annotated[CallToolResult, SuggestionList]:
-        """Ranked candidates per open bank transaction: open items (amount, Skonto-reduced amount, invoice or
-        customer number in the text, IBAN, name, due date), intents already booked on the bank account, and
-        how the same counterparty was reconciled before. Each candidate carries the reconcile_transaction
-        arguments that apply it; check them, then reconcile."""
+        """Ranked candidates per open bank transaction: open items (amount, Skonto amount, invoice or
+        customer number in the text, IBAN, name, due date), intents booked on the bank account, and earlier
+        reconciliations of the counterparty. Each carries the reconcile_transaction arguments that apply
+        it; check them, then reconcile."""
         result = await app.db.read(suggest.suggest, bank_account_id, bank_transaction_ids, limit, max_transactions)
         confident = sum(1 for s in result.suggestions if s.candidates and s.candidates[0].score >= 0.8)
         return answer(result, f"{len(result.suggestions)} transactions, {confident} with a confident candidate "

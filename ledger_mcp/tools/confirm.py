@@ -44,8 +44,7 @@ from ledger_mcp.context import AppContext, provenance
 from ledger_mcp.ledger import confirmations
 from ledger_mcp.ledger.errors import ConfirmationRefused, ConfirmationRequired
 
-CONFIRMATION_ID = Field(description="Only when repeating a call after a human granted its confirmation: the id "
-                                    "from the CONFIRMATION_REQUIRED error.")
+CONFIRMATION_ID = Field(description="Repeating a call a human has confirmed: the CONFIRMATION_REQUIRED error's id.")
 
 
 class ConfirmForm(BaseModel):

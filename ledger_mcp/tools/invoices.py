@@ -74,12 +74,11 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         idempotency_key: str | None = None,
         acknowledge_soft_lock: Annotated[bool, Field(description=ACK_DESCRIPTION)] = False,
     ) -> Annotated[CallToolResult, InvoiceInfo]:
-        """Record a vendor invoice (payable) or an invoice to a customer (receivable), or a credit note,
-        and post it: expense/revenue lines at net, VAT per tax code (computed on the sum of each rate's
-        nets, or as printed within 1 cent per line), and the payable/receivable for the gross amount on
-        the control account (SKR03 1600/1400), which the server appends: do not pass it as a line.
-        Totals must agree with the lines. A party's invoice number can be recorded once (unless the
-        earlier one was cancelled). To cancel an invoice, reverse its intent with reverse_intent."""
+        """Record and post a vendor invoice (payable), an invoice to a customer (receivable) or a credit
+        note: net lines, VAT per tax code (on each rate's net sum, or as printed within 1 cent per line),
+        and the gross on the control account (SKR03 1600/1400), which the server appends: never pass it
+        as a line. Totals must agree with the lines; an invoice number once per party (unless cancelled).
+        Cancel: reverse_intent on its intent."""
         request = InvoiceRequest(
             direction=direction, party_id=party_id, invoice_number=invoice_number, invoice_date=invoice_date,
             total_gross=total_gross, lines=lines, type=type, due_date=due_date, total_net=total_net,
@@ -141,11 +140,9 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         reference: str | None = None,
         idempotency_key: str | None = None,
         acknowledge_soft_lock: Annotated[bool, Field(description=ACK_DESCRIPTION)] = False,
-        exchange_rate: Annotated[str | None, Field(description="Foreign-currency items: the payment's rate, units "
-                                                               "of the currency per 1 EUR; default: the rate "
-                                                               "table's rate for payment_date. The difference to "
-                                                               "the items' booked value is booked as exchange gain "
-                                                               "or loss.")] = None,
+        exchange_rate: Annotated[str | None, Field(description="Foreign currency: the payment's rate per 1 EUR; "
+                                                               "default: the rate table's. The difference to the "
+                                                               "items' booked value is exchange gain or loss.")] = None,
     ) -> Annotated[CallToolResult, SettlementResult]:
         """Record a payment that settles open items fully or partly (cash, or a transfer not coming from
         a bank import): posts bank/cash against the control account and links the payment to each item.

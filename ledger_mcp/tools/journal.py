@@ -28,9 +28,8 @@ class ChainVerification(BaseModel):
 def register(server: MCPServer[Any], app: AppContext) -> None:
     @server.tool(title="Get an intent's audit view", annotations=READ_ONLY)
     async def get_intent(ctx: Context[Any, Any], intent_id: str) -> Annotated[CallToolResult, IntentView]:
-        """The full audit view of one intent (same as resource ledger://intents/{intent_id}): its journal
-        lines with account names, provenance (channel, actor, client), hash chain fields, reversal links
-        in both directions, settlement links and metadata."""
+        """An intent's audit view (as ledger://intents/{intent_id}): lines with account names, provenance
+        (channel, actor, client), hash fields, reversal and settlement links, metadata."""
         view = await app.db.read(journal.get_intent, intent_id)
         s = view.summary
         reversal = f" Reversed by {s.reversed_by_intent_id}." if s.reversed_by_intent_id else ""
