@@ -3,9 +3,9 @@
 from mcp.server.mcpserver import MCPServer
 
 from ledger_mcp.context import AppContext
-from ledger_mcp.resources import bank, chart, journal, parties, periods, review
+from ledger_mcp.resources import bank, chart, journal, parties, payment_runs, periods, review
 
 
 def register_all(server: MCPServer, app: AppContext) -> None:  # type: ignore[type-arg]
-    for module in (chart, journal, parties, periods, review, bank):
+    for module in (chart, journal, parties, periods, review, bank, payment_runs):
         module.register(server, app)
