@@ -85,23 +85,21 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
     async def payment_run(
         ctx: Context[Any, Any],
         confirmed: Annotated[Confirmation, CONFIRM_RUN],
-        action: Annotated[RunAction, Field(description="create | approve | export | complete | cancel | set_terms")],
-        run_id: Annotated[str | None, Field(description="The run (all actions but create and set_terms).")] = None,
-        bank_account_id: Annotated[str | None, Field(description="create: the EUR account paid from.")] = None,
-        execution_date: Annotated[str | None, Field(description="create: YYYY-MM-DD the bank executes it.")] = None,
-        invoices: Annotated[list[RunInvoice], Field(description="create: the payables to pay.")] = [],  # noqa: B006
-        label: Annotated[str | None, Field(description="create: a name, e.g. 'KW 12'.")] = None,
-        format: Annotated[SepaFormat, Field(description="export: pain.001.001.09, or .03 for older "
-                                                        "banks.")] = "pain.001.001.09",
+        action: Annotated[RunAction, Field(description="The step.")],
+        run_id: Annotated[str | None, Field(description="The run.")] = None,
+        bank_account_id: Annotated[str | None, Field(description="create: account paid from.")] = None,
+        execution_date: Annotated[str | None, Field(description="create: YYYY-MM-DD.")] = None,
+        invoices: Annotated[list[RunInvoice], Field(description="create: payables to pay.")] = [],  # noqa: B006
+        label: Annotated[str | None, Field(description="create: a name.")] = None,
+        format: Annotated[SepaFormat, Field(description="export: file format.")] = "pain.001.001.09",
         reason: Annotated[str | None, Field(description="cancel: why.")] = None,
-        terms: Annotated[TermsRequest | None, Field(description="set_terms: a vendor's or invoice's Skonto "
-                                                                "and block.")] = None,
+        terms: Annotated[TermsRequest | None, Field(description="set_terms: the terms.")] = None,
         acknowledge_soft_lock: Annotated[bool, Field(description=ACK_DESCRIPTION)] = False,
         confirmation_id: Annotated[str | None, CONFIRMATION_ID] = None,
     ) -> Annotated[CallToolResult, PaymentRunAnswer]:
-        """Pay due payables by SEPA transfer: create (Skonto taken when in time) -> approve (a DIFFERENT actor;
-        a human confirms) -> export (pain.001 file) -> complete (payables settled against money in transit;
-        the bank's debit is then matched by suggest_matches) or cancel. set_terms: Skonto/payment block."""
+        """Pay payables by SEPA transfer: create (Skonto taken in time) -> approve (a DIFFERENT actor, a human
+        confirms) -> export (pain.001) -> complete (settles them; suggest_matches finds the bank debit), or
+        cancel. set_terms: Skonto, payment block."""
         who = provenance(ctx, app)
         if action == "set_terms":
             view = await app.db.write(runs.set_terms, _required(terms, "terms", action), who)
@@ -140,15 +138,13 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
     @server.tool(title="List payment runs", annotations=READ_ONLY)
     async def list_payment_runs(
         run_id: Annotated[str | None, Field(description="One run with items and history.")] = None,
-        status: Annotated[runs.RunStatus | None, Field(description="Only runs in this status.")] = None,
-        eligible_due_by: Annotated[str | None, Field(description="Instead: payables due by YYYY-MM-DD (or with "
-                                                                 "Skonto ending by then) a run could pay.")] = None,
-        execution_date: Annotated[str | None, Field(description="With eligible_due_by: the planned execution "
-                                                                "date (Skonto in time?); default: "
+        eligible_due_by: Annotated[str | None, Field(description="Instead: payables due (or Skonto ending) by "
+                                                                 "YYYY-MM-DD.")] = None,
+        execution_date: Annotated[str | None, Field(description="Planned execution date; default: "
                                                                 "eligible_due_by.")] = None,
     ) -> Annotated[CallToolResult, PaymentRunReads]:
-        """Payment runs (same as ledger://payment-runs), one run (ledger://payment-runs/{id}), or the
-        invoices eligible for a new run with their Skonto and the amount to transfer."""
+        """Payment runs (ledger://payment-runs), one run (ledger://payment-runs/{id}), or the payables
+        eligible for a new run with Skonto and amount to transfer."""
         if eligible_due_by:
             eligible = await app.db.read(runs.eligible_invoices, eligible_due_by, execution_date or eligible_due_by)
             return answer(PaymentRunReads(eligible=eligible), f"{len(eligible.invoices)} payables eligible, "
@@ -158,5 +154,5 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
             return answer(PaymentRunReads(run=run), f"Payment run {run.label}: {run.status}, {run.invoice_count} "
                                                     f"transfers, {run.total_amount} {run.currency}.",
                           [(f"ledger://payment-runs/{run.id}", "payment-run")])
-        listed = await app.db.read(runs.list_runs, status)
+        listed = await app.db.read(runs.list_runs)
         return answer(PaymentRunReads(runs=listed), f"{len(listed.runs)} payment runs.")

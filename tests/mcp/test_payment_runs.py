@@ -144,3 +144,61 @@ async def test_payment_run_end_to_end(pair: tuple[Client, Client]) -> None:
     assert resource["status"] == "cleared" and len(resource["items"]) == 2
     listed = json.loads((await alice.read_resource("ledger://payment-runs")).contents[0].text)  # type: ignore[union-attr]
     assert [r["status"] for r in listed["runs"]] == ["cleared"]
+
+
+async def test_bad_input_is_refused_and_nothing_is_written(pair: tuple[Client, Client]) -> None:
+    alice, bob = pair
+    books = await _payables(alice)
+    bank = books["bank"]["id"]
+    nobank = await call(alice, "save_party", kind="vendor", name="Ohne Konto KG")
+    er3 = await call(alice, "create_invoice", direction="payable", party_id=nobank["id"], invoice_number="ER-3",
+                     invoice_date="2026-03-02", due_date="2026-03-16", total_gross="50.00",
+                     lines=[{"net_amount": "50.00", "account": "4930"}])
+    usd = await call(alice, "create_invoice", direction="payable", party_id=books["papier"]["id"],
+                     invoice_number="ER-4", invoice_date="2026-03-02", due_date="2026-03-16", total_gross="119.00",
+                     currency="USD", exchange_rate="1.0800",
+                     lines=[{"net_amount": "100.00", "tax_code": "VSt19", "account": "4930"}])
+    er1, er2 = books["er1"]["id"], books["er2"]["id"]
+
+    async def refused(invoices: list[dict[str, Any]], execution_date: str = "2026-03-10") -> dict[str, Any]:
+        return await fail(alice, "payment_run", action="create", bank_account_id=bank, execution_date=execution_date,
+                          invoices=invoices)
+
+    error = await refused([{"invoice_id": er1}, {"invoice_id": er3["id"]}])
+    assert error["code"] == "INVOICE_NOT_PAYABLE" and "IBAN" in error["message"]
+    assert (await refused([{"invoice_id": usd["id"]}]))["code"] == "UNSUPPORTED_CURRENCY"
+    error = await refused([{"invoice_id": er2, "amount": "238.01"}])
+    assert error["code"] == "OVER_SETTLEMENT" and error["details"]["remaining_amount"] == "238.00"
+    assert (await refused([{"invoice_id": er1}, {"invoice_id": er1}]))["code"] == "VALIDATION_ERROR"
+    assert await _runs(alice) == []
+
+    # A blocked invoice is neither eligible nor accepted.
+    await call(alice, "payment_run", action="set_terms", terms={"invoice_id": er2, "blocked": True,
+                                                                "block_reason": "Reklamation"})
+    eligible = (await call(alice, "list_payment_runs", eligible_due_by="2026-03-31"))["eligible"]
+    assert [i["invoice_number"] for i in eligible["invoices"]] == ["ER-1"]
+    assert "Reklamation" in (await refused([{"invoice_id": er2}]))["message"]
+    await call(alice, "payment_run", action="set_terms", terms={"invoice_id": er2})
+
+    # An invoice in an active run is not taken by another; a part payment takes no Skonto.
+    first = (await call(alice, "payment_run", action="create", bank_account_id=bank, execution_date="2026-03-10",
+                        invoices=[{"invoice_id": er1, "amount": "50.00"}]))["run"]
+    assert (first["total_amount"], first["skonto_total"]) == ("50.00", "0.00")
+    error = await refused([{"invoice_id": er1}])
+    assert error["code"] == "INVOICE_NOT_PAYABLE" and error["details"]["payment_run_id"] == first["id"]
+    assert (await fail(alice, "payment_run", action="cancel", run_id=first["id"]))["code"] == "VALIDATION_ERROR"
+    cancelled = (await call(bob, "payment_run", action="cancel", run_id=first["id"], reason="wrong amount"))["run"]
+    assert cancelled["status"] == "cancelled"
+    assert (await fail(bob, "payment_run", action="approve", run_id=first["id"]))["code"] == \
+        "PAYMENT_RUN_STATE_CONFLICT"
+
+    # A locked period takes no run.
+    await call(alice, "post_booking", booking_date="2026-01-15", description="Januar",
+               lines=[{"debit_account": "4930", "credit_account": "1000", "amount": "10.00"}])
+    requested = await call(alice, "lock_period", action="request_lock", period="2026-01")
+    await call(bob, "lock_period", action="approve_lock", period="2026-01", request_id=requested["request_id"])
+    assert (await refused([{"invoice_id": er1}], "2026-01-30"))["code"] == "PERIOD_LOCKED"
+    assert (await fail(alice, "payment_run", action="create", bank_account_id=bank,
+                       execution_date="2026-03-10"))["code"] == "VALIDATION_ERROR"
+    assert (await fail(alice, "payment_run", action="approve", run_id="nope"))["code"] == "PAYMENT_RUN_NOT_FOUND"
+    assert [r["status"] for r in await _runs(alice)] == ["cancelled"]

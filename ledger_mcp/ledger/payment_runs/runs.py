@@ -62,17 +62,16 @@ RunStatus = Literal["created", "approved", "exported", "completed", "cleared", "
 # --- Terms ---
 
 
+# Skonto terms and payment block of a vendor or one invoice (which wins over its vendor's).
 class TermsRequest(BaseModel):
-    """Skonto terms and payment block of a vendor or one invoice (which wins over its vendor's)."""
-
     model_config = ConfigDict(frozen=True)
-    party_id: str | None = Field(default=None, description="The vendor (or give invoice_id).")
-    invoice_id: str | None = Field(default=None, description="One invoice; wins over its vendor's terms.")
-    skonto_percent: str | None = Field(default=None, description="Cash discount, e.g. '2' for 2 %.")
-    skonto_days: int | None = Field(default=None, ge=0, le=365, description="Days from the invoice date.")
-    skonto_until: str | None = Field(default=None, description="YYYY-MM-DD deadline, instead of skonto_days.")
-    blocked: bool = Field(default=False, description="True: payment runs do not pay it.")
-    block_reason: str | None = Field(default=None, max_length=500, description="Why it is blocked.")
+    party_id: str | None = Field(default=None, description="A vendor, or:")
+    invoice_id: str | None = Field(default=None, description="one invoice.")
+    skonto_percent: str | None = Field(default=None, description="e.g. '2' for 2 %.")
+    skonto_days: int | None = Field(default=None, ge=0, le=365, description="From the invoice date.")
+    skonto_until: str | None = Field(default=None, description="Or a date, YYYY-MM-DD.")
+    blocked: bool = Field(default=False, description="Not to be paid.")
+    block_reason: str | None = Field(default=None, max_length=500, description="Why.")
 
 
 class TermsView(BaseModel):
@@ -239,9 +238,8 @@ async def eligible_invoices(session: AsyncSession, due_by: str, execution_date: 
 
 class RunInvoice(BaseModel):
     model_config = ConfigDict(frozen=True)
-    invoice_id: str = Field(description="An open payable (list eligible invoices first).")
-    amount: str | None = Field(default=None, description="Part to pay, e.g. '500.00'; default: what is open, less "
-                                                         "Skonto in time.")
+    invoice_id: str = Field(description="An open payable.")
+    amount: str | None = Field(default=None, description="Part to pay, e.g. '50.00'; default: all less Skonto.")
 
 
 class CreateRunRequest(BaseModel):
@@ -344,10 +342,10 @@ async def run_view(session: AsyncSession, run_id: str) -> PaymentRunView:
                               intent_id=e.intent_id, match_group_id=e.match_group_id, note=e.note) for e in events])
 
 
-async def list_runs(session: AsyncSession, status: str | None = None, limit: int = 50) -> RunList:
-    runs = (await session.exec(select(PaymentRun).order_by(col(PaymentRun.created_at).desc()))).all()
-    state = await statuses(session, [r.id for r in runs]) if runs else {}
-    chosen = [r for r in runs if status is None or state[r.id] == status][:limit]
+async def list_runs(session: AsyncSession, limit: int = 100) -> RunList:
+    """The newest runs first."""
+    chosen = (await session.exec(select(PaymentRun).order_by(col(PaymentRun.created_at).desc()).limit(limit))).all()
+    state = await statuses(session, [r.id for r in chosen]) if chosen else {}
     totals: dict[str, tuple[int, int]] = {}
     for item in (await session.exec(select(PaymentRunItem).where(
             col(PaymentRunItem.run_id).in_([r.id for r in chosen])))).all() if chosen else []:
