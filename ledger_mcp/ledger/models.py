@@ -564,8 +564,9 @@ class PaymentRunItem(SQLModel, table=True):
 
 class PaymentRunEvent(ProvenanceColumns, table=True):
     """One step of a run, appended and never changed: create, approve, export, complete, cancel, or clear
-    (its bank statement line reconciled: `match_group_id`). `intent_id`: what complete or clear posted.
-    The run's status is the last event's (a clear whose match group was unmatched no longer counts)."""
+    (bank statement lines reconciled as the debit of the items named in `cleared`: `match_group_id`).
+    `intent_id`: what complete or clear posted. The run's status is the last step's; a completed run is
+    cleared when every item is, by clears whose match groups are live."""
 
     __tablename__ = "payment_run_event"
     __table_args__ = (Index("ix_payment_run_event_run", "run_id", "id"),)
@@ -575,5 +576,6 @@ class PaymentRunEvent(ProvenanceColumns, table=True):
     actor_id: str = Field(max_length=240)
     intent_id: str | None = Field(default=None, foreign_key="intent.id", max_length=36)
     match_group_id: str | None = Field(default=None, foreign_key="bank_match_group.id", max_length=36)
+    cleared: str | None = Field(default=None, sa_column=Column(Text))  # clear: the items' end-to-end ids, spaced
     note: str | None = Field(default=None, max_length=500)
     created_at: str

@@ -202,3 +202,75 @@ async def test_bad_input_is_refused_and_nothing_is_written(pair: tuple[Client, C
                        execution_date="2026-03-10"))["code"] == "VALIDATION_ERROR"
     assert (await fail(alice, "payment_run", action="approve", run_id="nope"))["code"] == "PAYMENT_RUN_NOT_FOUND"
     assert [r["status"] for r in await _runs(alice)] == ["cancelled"]
+
+
+async def _completed_run(alice: Client, bob: Client, books: dict[str, Any]) -> dict[str, Any]:
+    created = (await call(alice, "payment_run", action="create", bank_account_id=books["bank"]["id"],
+                          execution_date="2026-03-10",
+                          invoices=[{"invoice_id": books["er1"]["id"]}, {"invoice_id": books["er2"]["id"]}]))["run"]
+    await call(bob, "payment_run", action="approve", run_id=created["id"])
+    await call(alice, "payment_run", action="export", run_id=created["id"])
+    return dict((await call(alice, "payment_run", action="complete", run_id=created["id"]))["run"])
+
+
+async def test_transfers_booked_one_line_each_clear_by_end_to_end_id(pair: tuple[Client, Client]) -> None:
+    """CAMT with transaction details gives one line per transfer: each is matched by its end-to-end id, the
+    run is cleared with the last; unmatching one puts its money in transit again."""
+    alice, bob = pair
+    books = await _payables(alice)
+    run = await _completed_run(alice, bob, books)
+    e2e = {i["invoice_number"]: i["end_to_end_id"] for i in run["items"]}
+    lines = [Line(date(2026, 3, 11), Decimal("-116.62"), "Papier GmbH", PAPIER_IBAN, "Rechnung ER-1", "T-1",
+                  e2e["ER-1"]),
+             Line(date(2026, 3, 11), Decimal("-238.00"), "Müller GmbH", MUELLER_IBAN, "Rechnung ER-2", "T-2",
+                  e2e["ER-2"])]
+    await call(alice, "import_bank_statement", bank_account_id=books["bank"]["id"],
+               content_base64=b64(camt053(OWN_IBAN, lines)))
+
+    async def best() -> dict[str, dict[str, Any]]:
+        found = await call(alice, "suggest_matches", bank_account_id=books["bank"]["id"])
+        return {s["amount"]: {**s["candidates"][0], "id": s["bank_transaction_id"]} for s in found["suggestions"]}
+
+    picks = await best()
+    assert {amount: (p["score"], p["reconcile"]["intent_id"]) for amount, p in picks.items()} == {
+        "-116.62": (0.95, run["intent_id"]), "-238.00": (0.95, run["intent_id"])}
+    first = picks["-116.62"]
+    await call(alice, "reconcile_transaction", bank_transaction_ids=[first["id"]], **first["reconcile"])
+    partly = (await call(alice, "list_payment_runs", run_id=run["id"]))["run"]
+    assert partly["status"] == "completed"
+    assert {i["invoice_number"]: i["cleared"] for i in partly["items"]} == {"ER-1": True, "ER-2": False}
+    tb = (await call(alice, "run_report", report_type="trial_balance"))["trial_balance"]
+    assert balance(tb, "1360") == "-238.00"
+
+    # A line already reconciled is not taken twice.
+    second = (await best())["-238.00"]
+    error = await fail(alice, "reconcile_transaction", bank_transaction_ids=[first["id"], second["id"]],
+                       mode="intent", intent_id=run["intent_id"])
+    assert error["code"] == "ALREADY_RECONCILED"
+    await call(alice, "reconcile_transaction", bank_transaction_ids=[second["id"]], **second["reconcile"])
+    assert (await call(alice, "list_payment_runs", run_id=run["id"]))["run"]["status"] == "cleared"
+    tb = (await call(alice, "run_report", report_type="trial_balance"))["trial_balance"]
+    assert (balance(tb, "1360"), balance(tb, "1200")) == ("0.00", "-354.62")
+
+    await call(alice, "reconcile_transaction", bank_transaction_ids=[second["id"]], mode="unmatch",
+               reason="wrong line")
+    again = (await call(alice, "list_payment_runs", run_id=run["id"]))["run"]
+    assert again["status"] == "completed" and again["clearing_intent_id"] is None
+    tb = (await call(alice, "run_report", report_type="trial_balance"))["trial_balance"]
+    assert balance(tb, "1360") == "-238.00"
+    assert (await best())["-238.00"]["reconcile"] == {"mode": "intent", "intent_id": run["intent_id"]}
+    assert (await call(alice, "verify_chain"))["ok"]
+
+
+async def test_approval_waits_for_a_human_when_the_client_cannot_ask(settings: Settings,
+                                                                    pair: tuple[Client, Client]) -> None:
+    alice, _ = pair
+    books = await _payables(alice)
+    created = (await call(alice, "payment_run", action="create", bank_account_id=books["bank"]["id"],
+                          execution_date="2026-03-10", invoices=[{"invoice_id": books["er2"]["id"]}]))["run"]
+    carol_settings = Settings.load(data_dir=str(settings.data_dir), database_url=settings.database_url,
+                                   actor="carol", toolsets="all")
+    async with Client(build_server(carol_settings)) as carol:  # no elicitation
+        error = await fail(carol, "payment_run", action="approve", run_id=created["id"])
+        assert error["code"] == "CONFIRMATION_REQUIRED" and "238.00" in error["details"]["question"]
+    assert (await call(alice, "list_payment_runs", run_id=created["id"]))["run"]["status"] == "created"

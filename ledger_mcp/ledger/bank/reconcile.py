@@ -46,6 +46,7 @@ from ledger_mcp.ledger.models import (
     InvoiceLine,
     JournalLine,
     Party,
+    PaymentRun,
     Settlement,
     TaxCode,
 )
@@ -174,7 +175,8 @@ async def reconcile(session: AsyncSession, request: ReconcileRequest, provenance
     metadata: dict[str, object] = {"bank_transaction_ids": [t.id for t in transactions], "match_group_id": group.id}
     if request.evidence:
         metadata["evidence"] = request.evidence
-    run = None
+    run: PaymentRun | None = None
+    cleared: list[str] = []  # a payment run's items whose debit these transactions are
     try:
         if request.mode == "dismiss":
             if not group.reason:
@@ -184,8 +186,9 @@ async def reconcile(session: AsyncSession, request: ReconcileRequest, provenance
             group.mode = "dismissed"
         elif request.mode == "intent" and (run := await clearing.completed_run(session, request.intent_id)):
             # A payment run's intent booked the money in transit: the statement's debit clears it.
-            group.intent_id = await clearing.clear(session, run, account, total, day, metadata, provenance,
-                                                   acknowledge_soft_lock=request.acknowledge_soft_lock)
+            group.intent_id, cleared = await clearing.clear(session, run, account, transactions, day, metadata,
+                                                            provenance,
+                                                            acknowledge_soft_lock=request.acknowledge_soft_lock)
             group.posted = True
         elif request.mode == "intent":
             group.intent_id = await _check_intent(session, request.intent_id, account, total)
@@ -210,7 +213,7 @@ async def reconcile(session: AsyncSession, request: ReconcileRequest, provenance
     session.add_all([BankMatch(match_group_id=group.id, bank_transaction_id=t.id) for t in transactions])
     await session.flush()
     if run is not None and group.intent_id:
-        await clearing.record_clear(session, run, group.id, group.intent_id, provenance)
+        await clearing.record_clear(session, run, group.id, group.intent_id, cleared, provenance)
     return await group_result(session, group)
 
 

@@ -94,7 +94,9 @@ class Index:
     party_by_name: dict[str, str] = field(default_factory=dict)
     party_by_number: dict[str, str] = field(default_factory=dict)
     intents_by_amount: dict[int, list[tuple[str, date, str]]] = field(default_factory=lambda: defaultdict(list))
-    runs_by_reference: dict[str, tuple[str, date, str]] = field(default_factory=dict)  # message id -> run's intent
+    # A completed run's intent by its message id (a batch debit) and by its transfers' end-to-end ids.
+    runs_by_reference: dict[str, tuple[str, date, str]] = field(default_factory=dict)
+    transfers: dict[str, tuple[str, int]] = field(default_factory=dict)  # end-to-end id -> (intent, amount)
     rules: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -170,12 +172,17 @@ async def _index_intents(session: AsyncSession, account: BankAccount, index: Ind
 
 
 async def _index_payment_runs(session: AsyncSession, account: BankAccount, index: Index) -> None:
-    """Completed payment runs whose debit is not on a statement yet: by amount and by message id, which
-    banks report as the batch debit's reference."""
-    for run, intent_id, total in await clearing.uncleared_runs(session, account.id):
-        entry = (intent_id, run.execution_date, f"Payment run {run.label} ({run.message_id})")
-        index.intents_by_amount[-total].append(entry)
+    """Completed payment runs whose debit is not on a statement yet: by amount (the run's, each transfer's),
+    by message id (a batch debit's reference) and by the transfers' end-to-end ids."""
+    for waiting in await clearing.uncleared_runs(session, account.id):
+        run = waiting.run
+        entry = (waiting.intent_id, run.execution_date, f"Payment run {run.label} ({run.message_id})")
+        index.intents_by_amount[-waiting.total].append(entry)
         index.runs_by_reference[run.message_id] = entry
+        for e2e, amount in waiting.items.items():
+            index.transfers[e2e] = (waiting.intent_id, -amount)
+            if amount != waiting.total:
+                index.intents_by_amount[-amount].append(entry)
 
 
 async def _index_rules(session: AsyncSession, account: BankAccount, index: Index) -> None:
@@ -259,11 +266,14 @@ def suggest_for(index: Index, tx: BankTransaction, limit: int = 3) -> list[Candi
     candidates += _collective(index, tx, by_text)
     runs = {entry[0] for entry in index.runs_by_reference.values()}
     named_runs = {index.runs_by_reference[r][0] for r in (tx.end_to_end_id, tx.bank_reference, *tokens)
-             if r and r in index.runs_by_reference}
+                  if r and r in index.runs_by_reference}
+    transfer = index.transfers.get(tx.end_to_end_id or "")
+    if transfer and transfer[1] == tx.amount:
+        named_runs.add(transfer[0])
     for intent_id, day, description in index.intents_by_amount.get(tx.amount, [])[:MAX_PER_KEY]:
         gap = abs((tx.booking_date - day).days)
         score = 0.5 + 0.3 * max(0.0, 1 - gap / 30)
-        reasons = ["payment run of this amount waiting for its debit" if intent_id in runs
+        reasons = ["payment run (or a transfer of it) of this amount waiting for its debit" if intent_id in runs
                    else "intent moved this amount on the bank account", f"{gap} days apart"]
         if intent_id in named_runs:
             score = 0.95

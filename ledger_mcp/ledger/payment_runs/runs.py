@@ -48,7 +48,7 @@ from ledger_mcp.ledger.models import (
 )
 from ledger_mcp.ledger.money import format_amount, parse_amount
 from ledger_mcp.ledger.payment_runs import sepa
-from ledger_mcp.ledger.payment_runs.clearing import ACTIVE, append_event, statuses, transit_account
+from ledger_mcp.ledger.payment_runs.clearing import ACTIVE, RunState, append_event, states, statuses, transit_account
 from ledger_mcp.ledger.periods import locked_through
 from ledger_mcp.ledger.portable import binary
 from ledger_mcp.ledger.posting import Leg, post_legs
@@ -261,6 +261,7 @@ class RunItemView(BaseModel):
     skonto_amount: str
     end_to_end_id: str
     remittance: str
+    cleared: bool = Field(description="Its debit is reconciled on the bank statement.")
 
 
 class RunEventView(BaseModel):
@@ -304,11 +305,11 @@ class RunList(BaseModel):
     runs: list[RunSummary]
 
 
-async def _get_run(session: AsyncSession, run_id: str) -> tuple[PaymentRun, str]:
+async def _get_run(session: AsyncSession, run_id: str) -> tuple[PaymentRun, RunState]:
     run = await session.get(PaymentRun, run_id)
     if run is None:
         raise PaymentRunNotFound(f"No payment run with id {run_id!r}.", hint="List them with list_payment_runs.")
-    return run, (await statuses(session, [run.id]))[run.id]
+    return run, (await states(session, [run.id]))[run.id]
 
 
 async def _items(session: AsyncSession, run_id: str) -> list[tuple[PaymentRunItem, Invoice, Party]]:
@@ -319,7 +320,8 @@ async def _items(session: AsyncSession, run_id: str) -> list[tuple[PaymentRunIte
 
 
 async def run_view(session: AsyncSession, run_id: str) -> PaymentRunView:
-    run, status = await _get_run(session, run_id)
+    run, state = await _get_run(session, run_id)
+    status = state.status
     items = await _items(session, run.id)
     events = (await session.exec(select(PaymentRunEvent).where(PaymentRunEvent.run_id == run.id)
                                  .order_by(col(PaymentRunEvent.id)))).all()
@@ -336,7 +338,8 @@ async def run_view(session: AsyncSession, run_id: str) -> PaymentRunView:
         items=[RunItemView(invoice_id=inv.id, invoice_number=inv.invoice_number, party_id=party.id,
                            party_name=party.name, creditor_iban=item.creditor_iban, due_date=inv.due_date.isoformat(),
                            amount=format_amount(item.amount, c), skonto_amount=format_amount(item.skonto_amount, c),
-                           end_to_end_id=item.end_to_end_id, remittance=item.remittance)
+                           end_to_end_id=item.end_to_end_id, remittance=item.remittance,
+                           cleared=item.end_to_end_id in state.cleared)
                for item, inv, party in items],
         history=[RunEventView(action=e.action, actor_id=e.actor_id, channel=e.channel, created_at=e.created_at,
                               intent_id=e.intent_id, match_group_id=e.match_group_id, note=e.note) for e in events])
@@ -441,8 +444,8 @@ def _refuse_status(run: PaymentRun, status: str, step: str, allowed: set[str], h
 
 
 async def approve_run(session: AsyncSession, run_id: str, provenance: Provenance) -> PaymentRunView:
-    run, status = await _get_run(session, run_id)
-    _refuse_status(run, status, "approved", {"created"}, "Only a created run is approved, once.")
+    run, state = await _get_run(session, run_id)
+    _refuse_status(run, state.status, "approved", {"created"}, "Only a created run is approved, once.")
     if run.created_by == provenance.actor_id:
         raise FourEyesRequired(f"{run.created_by} created this run and cannot approve it too.",
                                hint="A different actor (another user or API key) must approve it.",
@@ -464,8 +467,8 @@ class SepaFile(BaseModel):
 
 async def export_run(session: AsyncSession, run_id: str, schema: sepa.SepaFormat,
                      provenance: Provenance) -> SepaFile:
-    run, status = await _get_run(session, run_id)
-    _refuse_status(run, status, "exported", {"approved", "exported"},
+    run, state = await _get_run(session, run_id)
+    _refuse_status(run, state.status, "exported", {"approved", "exported"},
                    "A run is exported after a second person approved it (action approve).")
     account: BankAccount = await get_bank_account(session, run.bank_account_id)
     items = [item for item, _, _ in await _items(session, run.id)]
@@ -481,8 +484,8 @@ async def complete_run(session: AsyncSession, run_id: str, provenance: Provenanc
                        acknowledge_soft_lock: bool = False) -> PaymentRunView:
     """One intent on the execution date: each payable settled (transfer plus Skonto) against the money in
     transit, the Skonto received with its input VAT correction; then the settlement rows."""
-    run, status = await _get_run(session, run_id)
-    _refuse_status(run, status, "completed", {"exported"}, "Complete a run after its file went to the bank "
+    run, state = await _get_run(session, run_id)
+    _refuse_status(run, state.status, "completed", {"exported"}, "Complete a run after its file went to the bank "
                                                            "(action export, then complete).")
     chart = (await read_meta(session))["chart"]
     transit = await transit_account(session)
@@ -516,8 +519,8 @@ async def complete_run(session: AsyncSession, run_id: str, provenance: Provenanc
 
 
 async def cancel_run(session: AsyncSession, run_id: str, reason: str | None, provenance: Provenance) -> PaymentRunView:
-    run, status = await _get_run(session, run_id)
-    _refuse_status(run, status, "cancelled", set(ACTIVE),
+    run, state = await _get_run(session, run_id)
+    _refuse_status(run, state.status, "cancelled", set(ACTIVE),
                    "A completed run is undone by reversing its intent (reverse_intent), not by cancelling.")
     if not (reason or "").strip():
         raise ValidationFailed("Cancelling a payment run needs a reason.",

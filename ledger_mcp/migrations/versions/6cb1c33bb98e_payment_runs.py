@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.Column("actor_id", sa.String(length=240), nullable=False),
         sa.Column("intent_id", sa.String(length=36), nullable=True),
         sa.Column("match_group_id", sa.String(length=36), nullable=True),
+        sa.Column("cleared", sa.Text(), nullable=True),
         sa.Column("note", sa.String(length=500), nullable=True),
         sa.Column("created_at", sa.String(), nullable=False),
         sa.ForeignKeyConstraint(["intent_id"], ["intent.id"], name=op.f("fk_payment_run_event_intent_id_intent")),
