@@ -491,17 +491,21 @@ async def complete_run(session: AsyncSession, run_id: str, provenance: Provenanc
     transit = await transit_account(session)
     rows = await _items(session, run.id)
     c = run.currency
+    # Checked as a payment checks them (still open, not overpaid), one query per vendor.
+    by_party: dict[str, list[SettlementItem]] = {}
+    for item, invoice, _ in rows:
+        by_party.setdefault(invoice.party_id, []).append(SettlementItem(
+            invoice_id=item.invoice_id, amount=format_amount(item.amount + item.skonto_amount, c)))
+    checked = {invoice.id: (invoice, amount) for items in by_party.values()
+               for invoice, amount in (await allocate(session, items))[0]}
     legs: list[Leg] = []
     settled: list[tuple[Invoice, int]] = []
     for item, _, _ in rows:
-        amount = item.amount + item.skonto_amount
-        allocations, _, _ = await allocate(session, [SettlementItem(invoice_id=item.invoice_id,
-                                                                    amount=format_amount(amount, c))])
-        invoice = allocations[0][0]
+        invoice, amount = checked[item.invoice_id]
         legs.append(Leg(invoice.control_account, None, amount, None, "amount", invoice.invoice_number))
         if item.skonto_amount:
             skonto = Adjustment(kind="skonto", amount=format_amount(item.skonto_amount, c))
-            legs += await adjustment_legs(session, skonto, item.skonto_amount, False, chart, allocations)
+            legs += await adjustment_legs(session, skonto, item.skonto_amount, False, chart, [(invoice, amount)])
         settled.append((invoice, amount))
     legs.append(Leg(None, transit, sum(item.amount for item, _, _ in rows), None, "amount", run.message_id))
     posted = await post_legs(
