@@ -8,6 +8,11 @@ load average before and after.
 
     python bench/payment_runs.py
     python bench/payment_runs.py --payables 5000 --items 2000
+
+Last measured (2026-11-28, SQLite, 2 cores shared with 3-4 other test runs, load average 10.5-11.1):
+1,000 payables, a run of 500 transfers: eligible list 56 ms, create 162 ms, approve 16 ms, export
+pain.001.001.09 1,424 ms (first parse of its XSD included) and .03 184 ms (292 KiB), complete 3,813 ms,
+suggestion index 81 ms before and 240 ms with the run in transit (2.98x).
 """
 
 from __future__ import annotations
