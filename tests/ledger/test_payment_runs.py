@@ -17,7 +17,7 @@ from ledger_mcp.ledger import chain
 from ledger_mcp.ledger.bank import importing, reconcile
 from ledger_mcp.ledger.bank.accounts import BankAccountRequest, save_bank_account
 from ledger_mcp.ledger.db import Database
-from ledger_mcp.ledger.errors import ReconciliationMismatch
+from ledger_mcp.ledger.errors import ReconciliationMismatch, ValidationFailed
 from ledger_mcp.ledger.invoices import InvoiceLineInput, InvoiceRequest, create_invoice
 from ledger_mcp.ledger.models import BankTransaction, JournalLine
 from ledger_mcp.ledger.parties import PartyChanges, save_party
@@ -81,6 +81,15 @@ async def test_skonto_terms_and_the_skr04_bookings(skr04: Database) -> None:
     assert await skonto("2026-03-06") == {"A-0": "2.38", "A-1": "5.18"}
     assert await skonto("2026-03-10") == {"A-0": "0.00", "A-1": "5.18"}
     assert await skonto("2026-03-11") == {"A-0": "0.00", "A-1": "0.00"}
+    # Blocking an invoice and lifting the block leaves its vendor's Skonto in force.
+    await db.write(runs.set_terms, runs.TermsRequest(invoice_id=older.id, blocked=True, block_reason="Mängel"), ALICE)
+    assert await skonto("2026-03-06") == {"A-1": "5.18"}
+    await db.write(runs.set_terms, runs.TermsRequest(invoice_id=older.id), ALICE)
+    assert await skonto("2026-03-06") == {"A-0": "2.38", "A-1": "5.18"}
+    for bad in ("NaN", "100", "zwei"):
+        with pytest.raises(ValidationFailed):
+            await db.write(runs.set_terms, runs.TermsRequest(party_id=vendor.id, skonto_percent=bad, skonto_days=5),
+                           ALICE)
 
     run = await db.write(runs.create_run, runs.CreateRunRequest(
         bank_account_id=bank.id, execution_date="2026-03-10",

@@ -104,7 +104,7 @@ async def set_terms(session: AsyncSession, request: TermsRequest, provenance: Pr
             value = Decimal(request.skonto_percent.strip())
         except InvalidOperation:
             value = Decimal(-1)
-        if not Decimal(0) < value < Decimal(100):
+        if not value.is_finite() or not Decimal(0) < value < Decimal(100):
             raise ValidationFailed(f"skonto_percent {request.skonto_percent!r} is not a percentage.",
                                    hint="A decimal string between 0 and 100, e.g. '2' or '2.5'.")
         if request.skonto_days is None and not request.skonto_until:
@@ -170,7 +170,7 @@ async def _payables(session: AsyncSession, day: date, invoice_ids: list[str] | N
         if state == "cancelled" or remaining <= 0:
             continue
         own, standing = terms.get(invoice.id), terms.get(party.id)
-        chosen = own or standing
+        chosen = own if own and own.skonto_percent else standing
         blocked = next((t for t in (own, standing) if t and t.blocked), None)
         until = None
         discount = 0
