@@ -309,3 +309,19 @@ class ReconciliationMismatch(LedgerError):
     """The amounts of a reconciliation do not add up to the bank transactions."""
 
     code = "RECONCILIATION_MISMATCH"
+
+
+class PaymentRunNotFound(LedgerError):
+    code = "PAYMENT_RUN_NOT_FOUND"
+
+
+class PaymentRunStateConflict(LedgerError):
+    """The run's status does not allow this step (e.g. export before approval)."""
+
+    code = "PAYMENT_RUN_STATE_CONFLICT"
+
+
+class InvoiceNotPayable(LedgerError):
+    """An invoice a payment run cannot pay: no vendor IBAN, not EUR, blocked, not a payable, or in another run."""
+
+    code = "INVOICE_NOT_PAYABLE"

@@ -508,3 +508,75 @@ class BankMatch(SQLModel, table=True):
     match_group_id: str = Field(foreign_key="bank_match_group.id", primary_key=True, max_length=36)
     bank_transaction_id: str = Field(foreign_key="bank_transaction.id", primary_key=True, index=True,
                                      max_length=36)
+
+
+# --- Payment runs ---
+
+
+class PaymentTerms(SQLModel, table=True):
+    """Cash discount (Skonto) terms and payment block of a vendor (`party_id`) or of one invoice
+    (`invoice_id`, which wins over its vendor's). Skonto: `skonto_percent` off the gross amount when paid
+    by `skonto_until`, or within `skonto_days` of the invoice date. Master data, like the party."""
+
+    __tablename__ = "payment_terms"
+    id: str = Field(primary_key=True, max_length=36)
+    party_id: str | None = Field(default=None, foreign_key="party.id", unique=True, max_length=36)
+    invoice_id: str | None = Field(default=None, foreign_key="invoice.id", unique=True, max_length=36)
+    skonto_percent: str | None = Field(default=None, max_length=8)  # decimal string, e.g. "2"
+    skonto_days: int | None = None
+    skonto_until: date | None = None
+    blocked: bool = False  # not to be paid by a payment run
+    block_reason: str | None = Field(default=None, max_length=500)
+    updated_at: str
+    updated_by: str = Field(max_length=300)
+
+
+class PaymentRun(SQLModel, table=True):
+    """A SEPA credit transfer order from `bank_account_id`, executed on `execution_date`. Never changed:
+    its status is derived from its events. `message_id` is the pain.001 MsgId and PmtInfId."""
+
+    __tablename__ = "payment_run"
+    id: str = Field(primary_key=True, max_length=36)
+    bank_account_id: str = Field(foreign_key="bank_account.id", index=True, max_length=36)
+    execution_date: date
+    label: str = Field(max_length=200)
+    currency: str = Field(max_length=3)
+    message_id: str = Field(unique=True, max_length=35)
+    created_at: str
+    created_by: str = Field(max_length=240)  # actor_id, compared for four eyes
+
+
+class PaymentRunItem(SQLModel, table=True):
+    """One transfer of a run: `amount` paid on invoice `invoice_id`, `skonto_amount` taken off it (so the
+    invoice is settled by their sum). `end_to_end_id` travels with the money back to the statement."""
+
+    __tablename__ = "payment_run_item"
+    run_id: str = Field(foreign_key="payment_run.id", primary_key=True, max_length=36)
+    invoice_id: str = Field(foreign_key="invoice.id", primary_key=True, index=True, max_length=36)
+    position: int
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    skonto_amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    end_to_end_id: str = Field(unique=True, max_length=35)
+    creditor_name: str = Field(max_length=200)
+    creditor_iban: str = Field(max_length=34)
+    creditor_bic: str | None = Field(default=None, max_length=11)
+    remittance: str = Field(max_length=140)
+
+
+class PaymentRunEvent(ProvenanceColumns, table=True):
+    """One step of a run, appended and never changed: create, approve, export, complete, cancel, or clear
+    (bank statement lines reconciled as the debit of the items named in `cleared`: `match_group_id`).
+    `intent_id`: what complete or clear posted. The run's status is the last step's; a completed run is
+    cleared when every item is, by clears whose match groups are live."""
+
+    __tablename__ = "payment_run_event"
+    __table_args__ = (Index("ix_payment_run_event_run", "run_id", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="payment_run.id", max_length=36)
+    action: str = Field(max_length=16)
+    actor_id: str = Field(max_length=240)
+    intent_id: str | None = Field(default=None, foreign_key="intent.id", max_length=36)
+    match_group_id: str | None = Field(default=None, foreign_key="bank_match_group.id", max_length=36)
+    cleared: str | None = Field(default=None, sa_column=Column(Text))  # clear: the items' end-to-end ids, spaced
+    note: str | None = Field(default=None, max_length=500)
+    created_at: str

@@ -44,6 +44,7 @@ TOOL_SCOPES: dict[str, str] = {
     "list_bank_transactions": READ,
     "get_bank_reconciliation": READ,
     "get_document": READ,
+    "list_payment_runs": READ,
     # booking
     "post_booking": BOOK,
     "post_opening_balances": BOOK,
@@ -63,6 +64,8 @@ TOOL_SCOPES: dict[str, str] = {
     "import_bank_statement": RECONCILE,
     "reconcile_transaction": RECONCILE,
     "batch_reconcile": RECONCILE,
+    # payment_run's approve action is four-eyes (another actor than the creator) plus a human's confirmation
+    "payment_run": RECONCILE,
     # decisions
     "approve_review_case": APPROVE,
     "reject_review_case": APPROVE,
@@ -93,6 +96,7 @@ TOOLSETS: dict[str, frozenset[str]] = {
     "approvals": frozenset({"list_confirmations", "decide_confirmation"}),
     "setup": frozenset({"create_account", "save_tax_code", "post_opening_balances", "close_fiscal_year"}),
     "fx": frozenset({"save_exchange_rate", "import_exchange_rates", "list_exchange_rates", "revalue_open_items"}),
+    "payments": frozenset({"payment_run", "list_payment_runs"}),
 }
 DEFAULT_TOOLSETS = ("bookkeeping", "invoices", "intake", "bank", "periods", "approvals")
 """What an instance offers unless told otherwise: the daily work of booking, intake, bank and month end."""
@@ -142,6 +146,8 @@ RESOURCE_SCOPES: dict[str, str] = {
     "ledger://reports/balance-sheet/{period}": READ,
     "ledger://reports/vat-return/{period}": READ,
     "ledger://reports/trial-balance/{period}": READ,
+    "ledger://payment-runs": READ,
+    "ledger://payment-runs/{run_id}": READ,
 }
 """Resource URI or URI template -> required scope."""
 

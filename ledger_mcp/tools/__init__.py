@@ -12,6 +12,7 @@ from ledger_mcp.tools import (
     invoices,
     journal,
     parties,
+    payment_runs,
     periods,
     reports,
     review,
@@ -19,7 +20,8 @@ from ledger_mcp.tools import (
 
 
 def register_all(server: MCPServer, app: AppContext) -> None:  # type: ignore[type-arg]
-    for module in (booking, journal, accounts, reports, parties, invoices, periods, review, fx, bank):
+    for module in (booking, journal, accounts, reports, parties, invoices, periods, review, fx, bank,
+                   payment_runs):
         module.register(server, app)
     if app.transport == "http":  # on stdio the human grants with the CLI (see tools/confirmations.py)
         confirmations.register(server, app)

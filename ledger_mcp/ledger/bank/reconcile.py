@@ -2,9 +2,10 @@
 
 Modes: open_items (a payment intent settles invoices, as settle_open_items does, with fee, Skonto and
 rounding adjustments), intent (an intent posted elsewhere that moved exactly this money on the bank's
-ledger account), booking (a direct booking against an account, with a tax code), dismiss (not to be
-booked, with a reason), and unmatch (the group's intent is reversed, its items reopen, its transactions
-are open again; the group stays as history). Control accounts are only ever moved through settlements.
+ledger account, or a payment run's, whose money in transit the debit then clears), booking (a direct
+booking against an account, with a tax code), dismiss (not to be booked, with a reason), and unmatch
+(the group's intent is reversed, its items reopen, its transactions are open again; the group stays as
+history). Control accounts are only ever moved through settlements.
 """
 
 from __future__ import annotations
@@ -45,11 +46,13 @@ from ledger_mcp.ledger.models import (
     InvoiceLine,
     JournalLine,
     Party,
+    PaymentRun,
     Settlement,
     TaxCode,
 )
 from ledger_mcp.ledger.money import format_amount, parse_amount, split_gross
 from ledger_mcp.ledger.open_items import signed
+from ledger_mcp.ledger.payment_runs import clearing
 from ledger_mcp.ledger.posting import (
     ACK_DESCRIPTION,
     BookingLine,
@@ -172,6 +175,8 @@ async def reconcile(session: AsyncSession, request: ReconcileRequest, provenance
     metadata: dict[str, object] = {"bank_transaction_ids": [t.id for t in transactions], "match_group_id": group.id}
     if request.evidence:
         metadata["evidence"] = request.evidence
+    run: PaymentRun | None = None
+    cleared: list[str] = []  # a payment run's items whose debit these transactions are
     try:
         if request.mode == "dismiss":
             if not group.reason:
@@ -179,6 +184,12 @@ async def reconcile(session: AsyncSession, request: ReconcileRequest, provenance
                                        hint="Say why it is not booked, e.g. 'transfer between own accounts, booked "
                                             "on the other account'.")
             group.mode = "dismissed"
+        elif request.mode == "intent" and (run := await clearing.completed_run(session, request.intent_id)):
+            # A payment run's intent booked the money in transit: the statement's debit clears it.
+            group.intent_id, cleared = await clearing.clear(session, run, account, transactions, day, metadata,
+                                                            provenance,
+                                                            acknowledge_soft_lock=request.acknowledge_soft_lock)
+            group.posted = True
         elif request.mode == "intent":
             group.intent_id = await _check_intent(session, request.intent_id, account, total)
         elif request.mode == "booking":
@@ -201,6 +212,8 @@ async def reconcile(session: AsyncSession, request: ReconcileRequest, provenance
     await session.flush()
     session.add_all([BankMatch(match_group_id=group.id, bank_transaction_id=t.id) for t in transactions])
     await session.flush()
+    if run is not None and group.intent_id:
+        await clearing.record_clear(session, run, group.id, group.intent_id, cleared, provenance)
     return await group_result(session, group)
 
 
@@ -313,7 +326,7 @@ async def _settle(session: AsyncSession, request: ReconcileRequest, account: Ban
         units = parse_amount(adjustment.amount, c, field=f"adjustments[{index}].amount")
         cost = _is_cost(adjustment, receivable, expected - total - net_adjust, bool(allocations))
         net_adjust += units if cost else -units
-        legs += await _adjustment_legs(session, adjustment, units, cost, chart, allocations)
+        legs += await adjustment_legs(session, adjustment, units, cost, chart, allocations)
     if expected - net_adjust != total:
         difference = total - (expected - net_adjust)
         raise ReconciliationMismatch(
@@ -374,8 +387,8 @@ def _is_cost(adjustment: Adjustment, receivable: bool, open_difference: int, has
     return open_difference >= 0
 
 
-async def _adjustment_legs(session: AsyncSession, adjustment: Adjustment, units: int, cost: bool, chart: str,
-                           allocations: list[tuple[Invoice, int]]) -> list[Leg]:
+async def adjustment_legs(session: AsyncSession, adjustment: Adjustment, units: int, cost: bool, chart: str,
+                          allocations: list[tuple[Invoice, int]]) -> list[Leg]:
     defaults = ADJUSTMENT_ACCOUNTS.get(chart, ADJUSTMENT_ACCOUNTS["skr03"])
     key = adjustment.kind if adjustment.kind != "skonto" else ("skonto_granted" if cost else "skonto_received")
     account = (adjustment.account or defaults[key][0 if cost else 1]).strip()

@@ -2,7 +2,8 @@
 
 Candidates are open items (by amount, Skonto-reduced amount, invoice or customer number in the
 remittance text, counterparty IBAN or name), intents already booked on the bank's ledger account and
-not yet linked to a transaction, and what earlier reconciliations of the same counterparty did. One
+not yet linked to a transaction, completed payment runs waiting for their debit (by amount, or by the
+run's message id as the reference), and what earlier reconciliations of the same counterparty did. One
 in-memory index is built per call, so each transaction costs a few dictionary look-ups, not queries.
 """
 
@@ -38,6 +39,7 @@ from ledger_mcp.ledger.models import (
 )
 from ledger_mcp.ledger.money import format_amount
 from ledger_mcp.ledger.open_items import signed
+from ledger_mcp.ledger.payment_runs import clearing
 
 SKONTO_RATES = (2, 3)
 MAX_PER_KEY = 200  # candidates looked at per amount or party: bounds the work on a degenerate ledger
@@ -92,6 +94,9 @@ class Index:
     party_by_name: dict[str, str] = field(default_factory=dict)
     party_by_number: dict[str, str] = field(default_factory=dict)
     intents_by_amount: dict[int, list[tuple[str, date, str]]] = field(default_factory=lambda: defaultdict(list))
+    # A completed run's intent by its message id (a batch debit) and by its transfers' end-to-end ids.
+    runs_by_reference: dict[str, tuple[str, date, str]] = field(default_factory=dict)
+    transfers: dict[str, tuple[str, int]] = field(default_factory=dict)  # end-to-end id -> (intent, amount)
     rules: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -125,6 +130,7 @@ async def build_index(session: AsyncSession, account: BankAccount) -> Index:
         index.party_by_name.setdefault(_name(party.name), party.id)
         index.party_by_number[party.number] = party.id
     await _index_intents(session, account, index)
+    await _index_payment_runs(session, account, index)
     await _index_rules(session, account, index)
     return index
 
@@ -163,6 +169,20 @@ async def _index_intents(session: AsyncSession, account: BankAccount, index: Ind
     for intent_id, (amount, day, text) in moved.items():
         if amount:
             index.intents_by_amount[amount].append((intent_id, day, text))
+
+
+async def _index_payment_runs(session: AsyncSession, account: BankAccount, index: Index) -> None:
+    """Completed payment runs whose debit is not on a statement yet: by amount (the run's, each transfer's),
+    by message id (a batch debit's reference) and by the transfers' end-to-end ids."""
+    for waiting in await clearing.uncleared_runs(session, account.id):
+        run = waiting.run
+        entry = (waiting.intent_id, run.execution_date, f"Payment run {run.label} ({run.message_id})")
+        index.intents_by_amount[-waiting.total].append(entry)
+        index.runs_by_reference[run.message_id] = entry
+        for e2e, amount in waiting.items.items():
+            index.transfers[e2e] = (waiting.intent_id, -amount)
+            if amount != waiting.total:
+                index.intents_by_amount[-amount].append(entry)
 
 
 async def _index_rules(session: AsyncSession, account: BankAccount, index: Index) -> None:
@@ -244,10 +264,21 @@ def suggest_for(index: Index, tx: BankTransaction, limit: int = 3) -> list[Candi
         candidates.append(Candidate(kind="open_items", score=round(min(score, 1.0), 3), reasons=reasons,
                                     items=[_item_view(item)], reconcile=proposal))
     candidates += _collective(index, tx, by_text)
+    runs = {entry[0] for entry in index.runs_by_reference.values()}
+    named_runs = {index.runs_by_reference[r][0] for r in (tx.end_to_end_id, tx.bank_reference, *tokens)
+                  if r and r in index.runs_by_reference}
+    transfer = index.transfers.get(tx.end_to_end_id or "")
+    if transfer and transfer[1] == tx.amount:
+        named_runs.add(transfer[0])
     for intent_id, day, description in index.intents_by_amount.get(tx.amount, [])[:MAX_PER_KEY]:
         gap = abs((tx.booking_date - day).days)
-        candidates.append(Candidate(kind="intent", score=round(0.5 + 0.3 * max(0.0, 1 - gap / 30), 3),
-                                    reasons=["intent moved this amount on the bank account", f"{gap} days apart"],
+        score = 0.5 + 0.3 * max(0.0, 1 - gap / 30)
+        reasons = ["payment run (or a transfer of it) of this amount waiting for its debit" if intent_id in runs
+                   else "intent moved this amount on the bank account", f"{gap} days apart"]
+        if intent_id in named_runs:
+            score = 0.95
+            reasons.insert(0, "the reference names this payment run")
+        candidates.append(Candidate(kind="intent", score=round(score, 3), reasons=reasons,
                                     intent_id=intent_id, description=description,
                                     reconcile={"mode": "intent", "intent_id": intent_id}))
     if rule and rule.get("mode") == "booking":
