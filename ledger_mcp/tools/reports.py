@@ -11,12 +11,15 @@ from pydantic import BaseModel, Field
 from ledger_mcp.context import AppContext
 from ledger_mcp.ledger import open_items, reports
 from ledger_mcp.ledger.errors import ValidationFailed
+from ledger_mcp.ledger.exports.beancount import beancount_export
+from ledger_mcp.ledger.exports.datev import DatevOptions, datev_export
 from ledger_mcp.ledger.invoices import Direction
 from ledger_mcp.ledger.open_items import AgingReport
 from ledger_mcp.ledger.reports import AccountStatement, TrialBalance
+from ledger_mcp.tools.export_files import ExportResult, embed
 from ledger_mcp.tools.result import READ_ONLY, answer
 
-ReportType = Literal["trial_balance", "account_statement", "aging"]
+ReportType = Literal["trial_balance", "account_statement", "aging", "datev_export", "beancount_export"]
 
 
 class Report(BaseModel):
@@ -26,6 +29,8 @@ class Report(BaseModel):
     trial_balance: TrialBalance | None = None
     account_statement: AccountStatement | None = None
     aging: AgingReport | None = None
+    datev_export: ExportResult | None = None
+    beancount_export: ExportResult | None = None
 
 
 def register(server: MCPServer[Any], app: AppContext) -> None:
@@ -40,12 +45,16 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         cursor: Annotated[str | None, Field(description="account_statement: next_cursor of the last page")] = None,
         kind: Annotated[Direction, Field(description="aging: receivable or payable")] = "receivable",
         as_of: Annotated[str | None, Field(description="aging: YYYY-MM-DD, default today")] = None,
+        datev_consultant_number: Annotated[int | None, Field(description="datev_export: Beraternummer")] = None,
+        datev_client_number: Annotated[int | None, Field(description="datev_export: Mandantennummer")] = None,
     ) -> Annotated[CallToolResult, Report]:
         """Run a report over a date range (start_date..end_date). Balances: positive = debit, negative =
         credit. Report types:
         - trial_balance: every account's opening balance, debits, credits and closing balance.
         - account_statement: one account's lines with running balance (needs account; paged).
-        - aging: open receivables or payables (kind) per party by days past due as of a date."""
+        - aging: open receivables or payables (kind) per party by days past due as of a date.
+        - datev_export: DATEV EXTF Buchungsstapel per fiscal year and Debitoren/Kreditoren, as files.
+        - beancount_export: the journal up to end_date as a Beancount file."""
         db = app.db
         if report_type == "trial_balance":
             tb = await db.read(reports.trial_balance, start_date, end_date)
@@ -60,6 +69,26 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
                           f"Aging of {kind}s as of {ag.as_of}, {len(ag.rows)} parties: current {t.current}, 1-30 "
                           f"{t.days_1_30}, 31-60 {t.days_31_60}, 61-90 {t.days_61_90}, >90 {t.days_over_90}; total "
                           f"{t.total} {ag.currency}.")
+        if report_type == "datev_export":
+            if datev_consultant_number is None or datev_client_number is None:
+                raise ValidationFailed("datev_export needs datev_consultant_number and datev_client_number.",
+                                       hint="Pass the tax advisor's Beraternummer and the company's Mandantennummer.")
+            options = DatevOptions(datev_consultant_number, datev_client_number)
+            exported, files = embed(await db.read(datev_export, options, start_date, end_date), binary=True)
+            result = answer(Report(report_type=report_type, datev_export=exported),
+                            "DATEV export: " + ", ".join(f"{f.filename} ({f.rows} rows)" for f in exported.files)
+                            + ". Checked against DATEV's format rules; cp1252, for import as they are.")
+            result.content += files
+            return result
+        if report_type == "beancount_export":
+            if start_date:
+                raise ValidationFailed("beancount_export covers the journal from its first line.",
+                                       hint="Omit start_date; end_date limits the export.")
+            exported, files = embed([await db.read(beancount_export, end_date)], binary=False)
+            result = answer(Report(report_type=report_type, beancount_export=exported),
+                            f"Beancount file {exported.files[0].filename}: {exported.files[0].rows} transactions.")
+            result.content += files
+            return result
         if not account:
             raise ValidationFailed("account_statement needs an account.", hint="Pass account, e.g. '1200'.")
         st = await db.read(reports.account_statement, account, start_date, end_date, limit, cursor)
