@@ -295,6 +295,12 @@ async def datev_export(session: AsyncSession, options: DatevOptions, start_date:
     meta = await read_meta(session)
     base, chart = meta["base_currency"], meta.get("chart", "skr03")
     length = await _account_length(session, options)
+    misfit = (await session.exec(select(Party.number).where(func.length(Party.number) != length + 1).limit(1))).first()
+    if misfit:
+        raise ValidationFailed(f"Personal account {misfit} does not have {length + 1} digits: DATEV wants personal "
+                               f"accounts one digit longer than the Sachkontenlänge {length}.",
+                               hint=f"Export with the Sachkontenlänge {len(misfit) - 1}.",
+                               details={"account_length": length, "personal_account": misfit})
     first_day, last_day = start, end
     if first_day is None or last_day is None:
         low, high = (await session.exec(select(func.min(JournalLine.booking_date),

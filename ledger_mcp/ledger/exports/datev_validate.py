@@ -7,7 +7,8 @@ then one record per row. Every field is checked against its column's pattern (da
 rules that span fields: amounts not zero, account numbers no longer than the Sachkontenlänge (a
 personal account exactly one digit longer: Debitoren 1..., up to 6..., Kreditoren 7... to 9...),
 Konto and Gegenkonto different, Belegdatum inside the header's date range, currency fields complete
-(Kurs with a foreign WKZ Umsatz; Basis-Umsatz with its WKZ), unique accounts in master data.
+(Kurs with a foreign WKZ Umsatz; Basis-Umsatz with its WKZ), unique accounts in master data, and
+no text written as UTF-8.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def problems(raw_lines: Iterable[bytes]) -> list[str]:
         except UnicodeDecodeError as exc:
             out.append(f"row {number}: not cp1252 ({exc.reason} at byte {exc.start})")
             continue
+        if not line_bytes.isascii() and _is_utf8(line_bytes):
+            out.append(f"row {number}: the text is UTF-8, DATEV reads cp1252")
         try:
             fields = split(line)
         except ValueError as exc:
@@ -77,6 +80,15 @@ def problems(raw_lines: Iterable[bytes]) -> list[str]:
         if "columns" not in state and not out:
             out.append("row 1: the file is empty")
     return out[:MAX_PROBLEMS]
+
+
+def _is_utf8(data: bytes) -> bool:
+    """Non-ASCII bytes that form valid UTF-8: umlauts written as UTF-8 (cp1252 text almost never does)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def split(line: str) -> list[tuple[str, bool]]:
@@ -149,6 +161,7 @@ def _header(fields: list[tuple[str, bool]], state: dict[str, object]) -> list[st
         if not fiscal <= start or end >= date(fiscal.year + 1, fiscal.month, 1):
             out.append("row 1: Datum vom..Datum bis must lie in the fiscal year starting at WJ-Beginn")
         state["span"] = (start, end)
+        state["currency"] = values[21]
         for index, name in ((18, "Buchungstyp"), (19, "Rechnungslegungszweck"), (20, "Festschreibung"),
                             (21, "WKZ")):
             if not values[index]:
@@ -212,7 +225,7 @@ def _booking_rules(row: int, v: dict[str, str], length: int, state: dict[str, ob
     if rate:
         if rate.strip("0,") == "":
             out.append(f"row {row}, Kurs: must not be zero")
-        if not currency or currency == base_currency:
+        if not currency or currency == (base_currency or state.get("currency")):
             out.append(f"row {row}, Kurs: needs a foreign WKZ Umsatz")
         if not base:
             out.append(f"row {row}, Basis-Umsatz: required with a Kurs")
