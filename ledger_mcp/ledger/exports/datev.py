@@ -139,15 +139,19 @@ class _Rows:
         storno = intent.category == "reversal"
         source = ctx.intents.get(intent.reverses_intent_id or "", intent) if storno else intent
         personal, document, due = self._party(source, ctx)
+        # A payment of several items: each line on the personal account names its invoice.
+        numbers = {inv.invoice_number for inv in ctx.settled.get(source.id, [])}
         out = [self._line(li, storno, personal) for li in lines]
         rows: list[dict[str, str]] = []
         for line, tax, skip in self._merge_tax(out):
             if skip:
                 continue
-            rows.append(self._row(intent, line, tax, document, due, storno, personal))
+            own = document_field(line.text) if len(numbers) > 1 and line.text in numbers else document
+            rows.append(self._row(intent, line, tax, own, due, storno, personal))
         return rows
 
     def _party(self, intent: Intent, ctx: _Context) -> tuple[str | None, str, date | None]:
+        """The personal account, Belegfeld 1 and due date of an invoice or of a payment of one party's items."""
         invoice = ctx.invoice.get(intent.id)
         if invoice is not None:
             return ctx.parties[invoice.party_id].number, document_field(invoice.invoice_number), invoice.due_date
