@@ -69,12 +69,17 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
                           f"Aging of {kind}s as of {ag.as_of}, {len(ag.rows)} parties: current {t.current}, 1-30 "
                           f"{t.days_1_30}, 31-60 {t.days_31_60}, 61-90 {t.days_61_90}, >90 {t.days_over_90}; total "
                           f"{t.total} {ag.currency}.")
+
+        async def progress(done: int, total: int, message: str) -> None:
+            await ctx.report_progress(done, total, message)
+
         if report_type == "datev_export":
             if datev_consultant_number is None or datev_client_number is None:
                 raise ValidationFailed("datev_export needs datev_consultant_number and datev_client_number.",
                                        hint="Pass the tax advisor's Beraternummer and the company's Mandantennummer.")
             options = DatevOptions(datev_consultant_number, datev_client_number)
-            exported, files = embed(await db.read(datev_export, options, start_date, end_date), binary=True)
+            exported, files = embed(await db.read(datev_export, options, start_date, end_date, progress),
+                                    binary=True)
             result = answer(Report(report_type=report_type, datev_export=exported),
                             "DATEV export: " + ", ".join(f"{f.filename} ({f.rows} rows)" for f in exported.files)
                             + ". Checked against DATEV's format rules; cp1252, for import as they are.")
@@ -84,7 +89,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
             if start_date:
                 raise ValidationFailed("beancount_export covers the journal from its first line.",
                                        hint="Omit start_date; end_date limits the export.")
-            exported, files = embed([await db.read(beancount_export, end_date)], binary=False)
+            exported, files = embed([await db.read(beancount_export, end_date, progress)], binary=False)
             result = answer(Report(report_type=report_type, beancount_export=exported),
                             f"Beancount file {exported.files[0].filename}: {exported.files[0].rows} transactions.")
             result.content += files

@@ -92,9 +92,15 @@ def records(data: bytes) -> tuple[list[str], list[dict[str, str]]]:
 
 async def test_datev_export_of_a_month_parsed_back_field_by_field(client: Client) -> None:
     await month_of_invoices(client)
+    progress: list[tuple[float, float | None]] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append((value, total))
+
     result = await client.call_tool("run_report", {"report_type": "datev_export", "datev_consultant_number": 29098,
-                                                   "datev_client_number": 55003})
+                                                   "datev_client_number": 55003}, progress_callback=on_progress)
     assert not result.is_error, result.content
+    assert progress == [(21, 23), (23, 23)]  # after each fiscal year's file: journal lines done of all
     report = result.structured_content["datev_export"]  # type: ignore[index]
     files = files_of(result)
     assert [f["filename"] for f in report["files"]] == list(files) == [

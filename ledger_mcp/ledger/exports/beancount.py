@@ -25,7 +25,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp.ledger.accounts import read_meta
-from ledger_mcp.ledger.exports.files import ExportFile, temporary_file
+from ledger_mcp.ledger.exports.files import ExportFile, Progress, temporary_file
 from ledger_mcp.ledger.journal import date_range
 from ledger_mcp.ledger.models import Account, Intent, JournalLine
 from ledger_mcp.ledger.money import format_amount
@@ -51,7 +51,8 @@ def _string(text: str) -> str:
     return '"' + " ".join(text.split()).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-async def beancount_export(session: AsyncSession, end_date: str | None = None) -> ExportFile:
+async def beancount_export(session: AsyncSession, end_date: str | None = None,
+                           progress: Progress | None = None) -> ExportFile:
     """The journal up to end_date (the whole journal without one)."""
     _, end = date_range(None, end_date)
     base = (await read_meta(session))["base_currency"]
@@ -63,6 +64,9 @@ async def beancount_export(session: AsyncSession, end_date: str | None = None) -
     if end:
         bounds = bounds.where(col(JournalLine.booking_date) <= end)
     first, last = (await session.exec(bounds)).one()
+    in_range = select(func.count()).select_from(JournalLine)
+    total = (await session.exec(in_range.where(col(JournalLine.booking_date) <= end) if end else in_range)).one()
+    done_lines = 0
     path, handle = temporary_file(".beancount")
     count = 0
     with handle:
@@ -100,6 +104,9 @@ async def beancount_export(session: AsyncSession, end_date: str | None = None) -
                     totals[li.credit_account] -= li.base_amount
                     if li.currency != base:
                         foreign.update((li.debit_account, li.credit_account))
+            done_lines += len(done)
+            if progress:
+                await progress(done_lines, total, f"{done_lines} of {total} journal lines exported")
             if len(page) < PAGE:
                 break
             after = page[-1].journal_number

@@ -33,7 +33,7 @@ from ledger_mcp.ledger.accounts import read_meta
 from ledger_mcp.ledger.errors import ValidationFailed
 from ledger_mcp.ledger.exports import datev_format as fmt
 from ledger_mcp.ledger.exports.datev_validate import validate_file
-from ledger_mcp.ledger.exports.files import ExportFile, temporary_file
+from ledger_mcp.ledger.exports.files import ExportFile, Progress, temporary_file
 from ledger_mcp.ledger.fiscal import fiscal_year_bounds
 from ledger_mcp.ledger.journal import date_range
 from ledger_mcp.ledger.models import Account, Intent, Invoice, JournalLine, Party, Settlement, TaxCode
@@ -291,7 +291,7 @@ async def _account_length(session: AsyncSession, options: DatevOptions) -> int:
 
 
 async def datev_export(session: AsyncSession, options: DatevOptions, start_date: str | None = None,
-                       end_date: str | None = None) -> list[ExportFile]:
+                       end_date: str | None = None, progress: Progress | None = None) -> list[ExportFile]:
     """The Buchungsstapel files (one per fiscal year in the range; the whole journal without a range)
     and the Debitoren/Kreditoren file, each validated. The caller discards the files when done."""
     check_options(options)
@@ -319,10 +319,13 @@ async def datev_export(session: AsyncSession, options: DatevOptions, start_date:
     control = set((await session.exec(select(Account.number).where(
         col(Account.category).in_(CONTROL_CATEGORIES)))).all())
     builder = _Rows(tax_codes, control, base)
+    total = (await session.exec(select(func.count()).select_from(JournalLine).where(
+        col(JournalLine.booking_date) >= first_day, col(JournalLine.booking_date) <= last_day))).one()
+    counter = _Counter(total, progress)
     files: list[ExportFile] = []
     try:
         for span in _slices(first_day, last_day):
-            files.append(await _bookings_file(session, builder, options, length, chart, base, span))
+            files.append(await _bookings_file(session, builder, options, length, chart, base, span, counter))
         files.append(await _parties_file(session, options, length, chart, base, first_day))
         for exported in files:
             validate_file(exported.path)
@@ -333,8 +336,20 @@ async def datev_export(session: AsyncSession, options: DatevOptions, start_date:
     return files
 
 
+@dataclass
+class _Counter:
+    total: int
+    progress: Progress | None
+    done: int = 0
+
+    async def add(self, lines: int) -> None:
+        self.done += lines
+        if self.progress:
+            await self.progress(self.done, self.total, f"{self.done} of {self.total} journal lines exported")
+
+
 async def _bookings_file(session: AsyncSession, builder: _Rows, options: DatevOptions, length: int, chart: str,
-                         base: str, span: tuple[date, date]) -> ExportFile:
+                         base: str, span: tuple[date, date], counter: _Counter) -> ExportFile:
     fiscal_start = fiscal_year_bounds(span[0].year)[0]
     label = f"Buchungen {span[0]:%Y%m%d}-{span[1]:%Y%m%d}"
     path, handle = temporary_file(".csv")
@@ -361,6 +376,7 @@ async def _bookings_file(session: AsyncSession, builder: _Rows, options: DatevOp
                 for row in builder.rows(ctx.intents[intent_id], group, ctx):
                     _write(handle, fmt.render(fmt.BOOKING_COLUMNS, row))
                     count += 1
+            await counter.add(len(done))
             if len(page) < PAGE:
                 break
             after = page[-1].journal_number

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+# Called after each page: (journal lines done, lines in all, message).
+Progress = Callable[[int, int, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
