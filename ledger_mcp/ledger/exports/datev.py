@@ -107,7 +107,8 @@ def datev_rate(rate: str) -> str:
 
 
 def document_field(text: str | None) -> str:
-    """Belegfeld 1: DATEV allows letters without umlauts, digits and $ & % * + - /; others become '-'."""
+    """Belegfeld 1: DATEV allows letters without umlauts, digits and $ & % * + - /; others become '-'.
+    Longer numbers keep their last 36 characters, where numbers of a series differ."""
     return re.sub(r"[^A-Za-z0-9$&%*+\-/]", "-", (text or "").strip())[-36:].strip("-") if text else ""
 
 
