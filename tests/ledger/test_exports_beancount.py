@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ledger_mcp.ledger.db import Database
-from ledger_mcp.ledger.exports import beancount
+from ledger_mcp.ledger.exports import pages
 from ledger_mcp.ledger.exports.beancount import account_name, beancount_export
 from ledger_mcp.ledger.posting import BookingLine, BookingRequest, ReversalRequest, post_booking, reverse_intent
 from tests.conftest import CLI
@@ -44,7 +44,7 @@ async def test_pages_end_date_and_bean_check(db: Database, monkeypatch: pytest.M
     assert first is not None
     storno = await db.write(reverse_intent, ReversalRequest(intent_id=first.intent_id, reason="wrong"), CLI)
     whole = await export_text(db)
-    monkeypatch.setattr(beancount, "PAGE", 3)
+    monkeypatch.setattr(pages, "PAGE", 3)
     assert await export_text(db) == whole
     assert whole.count(" * ") == 4 and f"#reversal ^intent-{storno.intent_id} ^intent-{first.intent_id}" in whole
     assert '"Miete \\"2026-01-15\\""' in whole

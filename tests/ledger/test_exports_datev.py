@@ -10,7 +10,7 @@ import pytest
 
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.errors import ValidationFailed
-from ledger_mcp.ledger.exports import datev
+from ledger_mcp.ledger.exports import pages
 from ledger_mcp.ledger.exports.datev import DatevOptions, datev_export
 from ledger_mcp.ledger.exports.datev_validate import DatevFileInvalid, problems, validate_file
 from ledger_mcp.ledger.invoices import InvoiceLineInput, InvoiceRequest, create_invoice
@@ -51,7 +51,7 @@ def rows_of(data: bytes) -> list[str]:
 async def test_pages_cut_through_intents_without_changing_a_row(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     await small_ledger(db)
     whole = await exported(db)
-    monkeypatch.setattr(datev, "PAGE", 3)  # every intent has 2 to 3 lines: pages end inside intents
+    monkeypatch.setattr(pages, "PAGE", 3)  # every intent has 2 to 3 lines: pages end inside intents
     paged = await exported(db)
     assert whole.keys() == paged.keys()
     for name in whole:

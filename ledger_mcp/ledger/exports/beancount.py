@@ -26,11 +26,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp.ledger.accounts import read_meta
 from ledger_mcp.ledger.exports.files import ExportFile, Progress, temporary_file
+from ledger_mcp.ledger.exports.pages import intent_pages
 from ledger_mcp.ledger.journal import date_range
 from ledger_mcp.ledger.models import Account, Intent, JournalLine
 from ledger_mcp.ledger.money import format_amount
 
-PAGE = 2000
 MIME = "text/plain; charset=utf-8"
 ROOTS = {"asset": "Assets", "liability": "Liabilities", "equity": "Equity", "revenue": "Income",
          "expense": "Expenses"}
@@ -77,39 +77,21 @@ async def beancount_export(session: AsyncSession, end_date: str | None = None,
             _write(handle, "")
         totals: dict[str, int] = defaultdict(int)
         foreign: set[str] = set()
-        after = 0
-        pending: list[JournalLine] = []
-        while True:
-            stmt = select(JournalLine).where(col(JournalLine.journal_number) > after)
-            if end:
-                stmt = stmt.where(col(JournalLine.booking_date) <= end)
-            page = list((await session.exec(stmt.order_by(col(JournalLine.journal_number)).limit(PAGE))).all())
-            lines = pending + page
-            if not lines:
-                break
-            cut = lines[-1].intent_id
-            done = [li for li in lines if li.intent_id != cut] if len(page) == PAGE else lines
-            pending = lines[len(done):]
-            ids = {li.intent_id for li in done}
+        conditions = (col(JournalLine.booking_date) <= end,) if end else ()
+        async for groups in intent_pages(session, *conditions):
+            ids = {group[0].intent_id for group in groups}
             intents = {i.id: i for i in (await session.exec(select(Intent).where(col(Intent.id).in_(ids)))).all()}
-            group: list[JournalLine] = []
-            for li in [*done, None]:
-                if group and (li is None or li.intent_id != group[0].intent_id):
-                    _transaction(handle, intents[group[0].intent_id], group, accounts, base)
-                    count += 1
-                    group = []
-                if li is not None:
-                    group.append(li)
+            for group in groups:
+                _transaction(handle, intents[group[0].intent_id], group, accounts, base)
+                count += 1
+                for li in group:
                     totals[li.debit_account] += li.base_amount
                     totals[li.credit_account] -= li.base_amount
                     if li.currency != base:
                         foreign.update((li.debit_account, li.credit_account))
-            done_lines += len(done)
+                done_lines += len(group)
             if progress:
                 await progress(done_lines, total, f"{done_lines} of {total} journal lines exported")
-            if len(page) < PAGE:
-                break
-            after = page[-1].journal_number
         if last is not None:
             check_day: date = last + timedelta(days=1)
             for number in sorted(accounts):

@@ -34,12 +34,12 @@ from ledger_mcp.ledger.errors import ValidationFailed
 from ledger_mcp.ledger.exports import datev_format as fmt
 from ledger_mcp.ledger.exports.datev_validate import validate_file
 from ledger_mcp.ledger.exports.files import ExportFile, Progress, temporary_file
+from ledger_mcp.ledger.exports.pages import PAGE, intent_pages
 from ledger_mcp.ledger.fiscal import fiscal_year_bounds
 from ledger_mcp.ledger.journal import date_range
 from ledger_mcp.ledger.models import Account, Intent, Invoice, JournalLine, Party, Settlement, TaxCode
 from ledger_mcp.ledger.money import minor_units
 
-PAGE = 2000
 MIME = "text/csv; charset=windows-1252"
 CONTROL_CATEGORIES = ("receivables", "payables")
 
@@ -358,42 +358,15 @@ async def _bookings_file(session: AsyncSession, builder: _Rows, options: DatevOp
     with handle:
         _write(handle, header(fmt.BOOKINGS, options, length, chart, fiscal_start, span, label, base))
         _write(handle, fmt.heading(fmt.BOOKING_COLUMNS))
-        after = 0
-        pending: list[JournalLine] = []  # the lines of an intent a page boundary cut through
-        while True:
-            page = list((await session.exec(
-                select(JournalLine).where(col(JournalLine.booking_date) >= span[0],
-                                          col(JournalLine.booking_date) <= span[1],
-                                          col(JournalLine.journal_number) > after)
-                .order_by(col(JournalLine.journal_number)).limit(PAGE))).all())
-            lines = pending + page
-            if not lines:
-                break
-            last_intent = lines[-1].intent_id
-            done = [li for li in lines if li.intent_id != last_intent] if len(page) == PAGE else lines
-            pending = lines[len(done):]
-            ctx = await _context(session, {li.intent_id for li in done})
-            for intent_id, group in _groups(done):
-                for row in builder.rows(ctx.intents[intent_id], group, ctx):
+        in_span = (col(JournalLine.booking_date) >= span[0], col(JournalLine.booking_date) <= span[1])
+        async for groups in intent_pages(session, *in_span):
+            ctx = await _context(session, {group[0].intent_id for group in groups})
+            for group in groups:
+                for row in builder.rows(ctx.intents[group[0].intent_id], group, ctx):
                     _write(handle, fmt.render(fmt.BOOKING_COLUMNS, row))
                     count += 1
-            await counter.add(len(done))
-            if len(page) < PAGE:
-                break
-            after = page[-1].journal_number
+            await counter.add(sum(len(group) for group in groups))
     return ExportFile(f"EXTF_Buchungsstapel_{span[0]:%Y%m%d}_{span[1]:%Y%m%d}.csv", MIME, path, count)
-
-
-def _groups(lines: list[JournalLine]) -> Iterable[tuple[str, list[JournalLine]]]:
-    """Consecutive lines of one intent (an intent's journal numbers are consecutive)."""
-    group: list[JournalLine] = []
-    for li in lines:
-        if group and li.intent_id != group[0].intent_id:
-            yield group[0].intent_id, group
-            group = []
-        group.append(li)
-    if group:
-        yield group[0].intent_id, group
 
 
 async def _parties_file(session: AsyncSession, options: DatevOptions, length: int, chart: str, base: str,
