@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field
 from ledger_mcp.context import AppContext
 from ledger_mcp.ledger import open_items, reports
 from ledger_mcp.ledger.errors import ValidationFailed
+from ledger_mcp.ledger.exports.beancount import beancount_export
+from ledger_mcp.ledger.exports.datev import DatevOptions, datev_export
 from ledger_mcp.ledger.invoices import Direction
 from ledger_mcp.ledger.open_items import AgingReport
 from ledger_mcp.ledger.reports import (
@@ -25,10 +27,11 @@ from ledger_mcp.ledger.reports import (
     VatReturn,
 )
 from ledger_mcp.ledger.reports.render import chart_png, csv_text, markdown
-from ledger_mcp.tools.result import READ_ONLY
+from ledger_mcp.tools.export_files import ExportResult, embed
+from ledger_mcp.tools.result import READ_ONLY, answer
 
 ReportType = Literal["trial_balance", "general_ledger", "account_statement", "profit_and_loss", "balance_sheet",
-                     "vat_return", "monthly_revenue_expenses", "aging"]
+                     "vat_return", "monthly_revenue_expenses", "aging", "datev_export", "beancount_export"]
 
 
 class Report(BaseModel):
@@ -43,6 +46,8 @@ class Report(BaseModel):
     vat_return: VatReturn | None = None
     monthly_revenue_expenses: MonthlyRevenueExpenses | None = None
     aging: AgingReport | None = None
+    datev_export: ExportResult | None = None
+    beancount_export: ExportResult | None = None
 
 
 def report_answer(report_type: str, model: BaseModel, title: str, *, export: str | None = None,
@@ -81,6 +86,8 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         cursor: Annotated[str | None, Field(description="next_cursor of the last page")] = None,
         kind: Annotated[Direction, Field(description="aging: receivable or payable")] = "receivable",
         as_of: Annotated[str | None, Field(description="aging: YYYY-MM-DD, default today")] = None,
+        datev_consultant_number: Annotated[int | None, Field(description="datev_export: Beraternummer")] = None,
+        datev_client_number: Annotated[int | None, Field(description="datev_export: Mandantennummer")] = None,
     ) -> Annotated[CallToolResult, Report]:
         """Run a report over start_date..end_date. Balances: + = debit, - = credit. Types:
         - trial_balance: Summen- und Saldenliste per account (opening, debit, credit, closing).
@@ -90,7 +97,9 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         - balance_sheet: HGB § 266 Bilanz as of end_date.
         - vat_return: UStVA Kennzahlen for period.
         - monthly_revenue_expenses: revenue, expenses, result per month.
-        - aging: open receivables or payables (kind) by days past due."""
+        - aging: open receivables or payables (kind) by days past due.
+        - datev_export: DATEV EXTF Buchungsstapel per fiscal year and Debitoren/Kreditoren, as files.
+        - beancount_export: the journal up to end_date as a Beancount file."""
         db = app.db
         if period and report_type != "vat_return":
             p = reports.report_period(period)
@@ -140,6 +149,31 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
                     f"{t.total} {ag.currency}.")
             return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=Report(
                 report_type=report_type, aging=ag).model_dump(mode="json"))
+
+        async def progress(done: int, total: int, message: str) -> None:
+            await ctx.report_progress(done, total, message)
+
+        if report_type == "datev_export":
+            if datev_consultant_number is None or datev_client_number is None:
+                raise ValidationFailed("datev_export needs datev_consultant_number and datev_client_number.",
+                                       hint="Pass the tax advisor's Beraternummer and the company's Mandantennummer.")
+            options = DatevOptions(datev_consultant_number, datev_client_number)
+            exported, files = embed(await db.read(datev_export, options, start_date, end_date, progress),
+                                    binary=True)
+            result = answer(Report(report_type=report_type, datev_export=exported),
+                            "DATEV export: " + ", ".join(f"{f.filename} ({f.rows} rows)" for f in exported.files)
+                            + ". Checked against DATEV's format rules; cp1252, for import as they are.")
+            result.content += files
+            return result
+        if report_type == "beancount_export":
+            if start_date:
+                raise ValidationFailed("beancount_export covers the journal from its first line.",
+                                       hint="Omit start_date; end_date limits the export.")
+            exported, files = embed([await db.read(beancount_export, end_date, progress)], binary=False)
+            result = answer(Report(report_type=report_type, beancount_export=exported),
+                            f"Beancount file {exported.files[0].filename}: {exported.files[0].rows} transactions.")
+            result.content += files
+            return result
         if not account:
             raise ValidationFailed("account_statement needs an account.", hint="Pass account, e.g. '1200'.")
         st = await db.read(reports.account_statement, account, start_date, end_date, limit, cursor)
