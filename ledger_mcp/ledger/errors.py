@@ -253,6 +253,12 @@ class ExtractionTimeout(LedgerError):
     retryable = False
 
 
+class DocumentTooComplex(LedgerError):
+    """Reading the document exceeded the extraction's memory or output limit (e.g. a decompression bomb)."""
+
+    code = "DOCUMENT_TOO_COMPLEX"
+
+
 class OcrUnavailable(LedgerError):
     code = "OCR_UNAVAILABLE"
 
@@ -309,3 +315,17 @@ class ReconciliationMismatch(LedgerError):
     """The amounts of a reconciliation do not add up to the bank transactions."""
 
     code = "RECONCILIATION_MISMATCH"
+
+
+def from_dict(data: dict[str, Any]) -> LedgerError:
+    """The LedgerError that `to_dict` gave `data` (errors reported across a process boundary)."""
+    classes: dict[str, type[LedgerError]] = {}
+    pending: list[type[LedgerError]] = [LedgerError]
+    while pending:
+        cls = pending.pop()
+        classes.setdefault(cls.code, cls)
+        pending.extend(cls.__subclasses__())
+    cls = classes.get(str(data.get("code")), LedgerError)
+    details = data.get("details")
+    return cls(str(data.get("message", "")), hint=str(data.get("hint", "")),
+               details=details if isinstance(details, dict) else None, retryable=bool(data.get("retryable")))
