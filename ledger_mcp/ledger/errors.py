@@ -48,6 +48,18 @@ class InvalidAmount(LedgerError):
     code = "INVALID_AMOUNT"
 
 
+class AmountOutOfRange(LedgerError):
+    """An amount above the ledger's per-amount maximum (money.MAX_AMOUNT_UNITS), which keeps report sums in 64 bits."""
+
+    code = "AMOUNT_OUT_OF_RANGE"
+
+
+class LedgerCapacityReached(LedgerError):
+    """The ledger holds money.MAX_JOURNAL_LINES journal lines: more could make report sums overflow."""
+
+    code = "LEDGER_CAPACITY_REACHED"
+
+
 class InvalidDate(LedgerError):
     code = "INVALID_DATE"
 

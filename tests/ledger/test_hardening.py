@@ -1,0 +1,59 @@
+"""Hardening of the ledger's input: amount bounds that keep every report sum inside 64 bits, ASCII digits
+and ISO calendar dates only."""
+
+from __future__ import annotations
+
+import pytest
+from mcp import Client
+
+from ledger_mcp.ledger.errors import AmountOutOfRange
+from ledger_mcp.ledger.money import MAX_AMOUNT_UNITS, MAX_JOURNAL_LINES, check_bound, parse_amount
+from tests.conftest import book, call, fail, line
+
+pytestmark = pytest.mark.anyio
+
+HUGE = "999999999999999.99"
+LARGEST = "999999999.99"
+
+
+async def test_the_overflow_booking_is_refused_and_reports_keep_working(client: Client) -> None:
+    # The booking that once overflowed SQLite's sums: 100 lines of 999999999999999.99.
+    error = await fail(client, "post_booking", booking_date="2026-03-02", description="Overflow",
+                       lines=[line("4930", "1200", HUGE)] * 100)
+    assert error["code"] == "AMOUNT_OUT_OF_RANGE" and "lines[1].amount" in error["message"]
+    assert error["details"]["max_amount"] == LARGEST
+    assert (await call(client, "list_intents"))["intents"] == []
+    # The largest amounts the ledger books, on as many lines as an intent takes: every sum still fits.
+    for _ in range(2):
+        await book(client, *[line("4930", "1200", LARGEST)] * 500, skip_duplicate_check=True)
+    report = await call(client, "run_report", report_type="trial_balance", start_date="2026-03-01",
+                        end_date="2026-03-31")
+    rows = {r["account"]: r for r in report["trial_balance"]["rows"]}
+    assert rows["4930"]["debit"] == "999999999990.00"
+    assert len((await call(client, "list_intents"))["intents"]) == 2
+    assert (await call(client, "lock_period", action="soft_lock", period="2026-03"))["status"] == "soft_locked"
+
+
+async def test_a_conversion_into_the_base_currency_is_bounded(client: Client) -> None:
+    # 999,999,999 JPY at 0.5 JPY per EUR would be 1,999,999,998.00 EUR: refused, nothing written.
+    error = await fail(client, "post_booking", booking_date="2026-03-02", description="FX", currency="JPY",
+                       exchange_rate="0.5", lines=[line("4930", "1200", "999999999")])
+    assert error["code"] == "AMOUNT_OUT_OF_RANGE" and "in EUR" in error["message"]
+    assert (await call(client, "list_intents"))["intents"] == []
+
+
+@pytest.mark.parametrize("amount", ["١٢٣.٠٠", "１２３.００", "1٢3", "12３.00"])
+async def test_amounts_in_other_digits_are_refused(client: Client, amount: str) -> None:
+    error = await fail(client, "post_booking", booking_date="2026-03-02", description="Digits",
+                       lines=[line("4930", "1200", amount)])
+    assert error["code"] == "INVALID_AMOUNT"
+    assert (await call(client, "list_intents"))["intents"] == []
+
+
+def test_the_bounds_guarantee_64_bit_sums() -> None:
+    assert MAX_AMOUNT_UNITS * MAX_JOURNAL_LINES < 2**63
+    assert parse_amount(LARGEST, "EUR") == MAX_AMOUNT_UNITS
+    with pytest.raises(AmountOutOfRange):
+        parse_amount("1000000000.00", "EUR")
+    with pytest.raises(AmountOutOfRange):
+        check_bound(MAX_AMOUNT_UNITS + 1, "EUR")
