@@ -197,6 +197,12 @@ class YearAlreadyClosed(LedgerError):
     code = "YEAR_ALREADY_CLOSED"
 
 
+class FiscalYearClosed(LedgerError):
+    """The booking date lies in a fiscal year whose year-end close stands."""
+
+    code = "FISCAL_YEAR_CLOSED"
+
+
 class MissingScope(LedgerError):
     """The caller's API key lacks the scope the tool or resource requires."""
 

@@ -32,7 +32,6 @@ from ledger_mcp.ledger.errors import (
     ComplianceBlocked,
     InvalidIban,
     InvalidVatId,
-    LedgerError,
     ReviewCaseClosed,
     ReviewCaseNotFound,
     ValidationFailed,
@@ -863,15 +862,6 @@ def _clearings(invoice: NormalizedInvoice, chart: str) -> list[tuple[str, Decima
         out.append((PREPAID_ACCOUNT.get(chart, PREPAID_ACCOUNT["skr03"]), gross - max(due, Decimal(0)),
                     "Prepaid part"))
     return out
-
-
-async def record_posting_error(session: AsyncSession, case_id: str, error: LedgerError) -> None:
-    """Keep the reason an approval failed on the case, so the queue shows it."""
-    case = await _case(session, case_id)
-    if case.queue_state in OPEN_STATES:
-        case.queue_state, case.posting_error = "error", json.dumps(error.to_dict())
-        case.updated_at = utc_now()
-        session.add(case)
 
 
 async def reject_case(session: AsyncSession, case_id: str, reason: str, provenance: Provenance) -> ReviewCaseInfo:

@@ -14,7 +14,6 @@ from pydantic import BaseModel, Field
 
 from ledger_mcp.context import AppContext, provenance
 from ledger_mcp.ledger import intake, review_cases
-from ledger_mcp.ledger.errors import LedgerError
 from ledger_mcp.ledger.intake import IntakeRequest, IntakeResult, LogEntry
 from ledger_mcp.ledger.posting import ACK_DESCRIPTION
 from ledger_mcp.ledger.review_cases import ApprovalResult, QueueState, ReviewCaseInfo, ReviewCasePatch
@@ -168,13 +167,9 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         configured amount the user is asked to confirm."""
         confirmed.require()
         prov = provenance(ctx, app)
-        try:
-            result = await app.db.write(review_cases.approve_case, review_case_id, override_reason, prov,
-                                        acknowledge_soft_lock, confirmed.record())
-        except LedgerError as error:
-            if error.code not in ("REVIEW_CASE_NOT_FOUND", "REVIEW_CASE_CLOSED"):
-                await app.db.write(review_cases.record_posting_error, review_case_id, error)
-            raise
+        # A refused approval writes nothing: the error answers the call, the case stays as it was.
+        result = await app.db.write(review_cases.approve_case, review_case_id, override_reason, prov,
+                                    acknowledge_soft_lock, confirmed.record())
         again = " (approved before; nothing new written)" if result.replayed else ""
         if result.intent_id is None:
             return answer(result, f"Approved review case {result.review_case_id} without a posting (zero invoice)"

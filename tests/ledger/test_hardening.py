@@ -3,6 +3,9 @@ and ISO calendar dates only."""
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
+
 import pytest
 from mcp import Client
 
@@ -11,6 +14,7 @@ from ledger_mcp.ledger.money import MAX_AMOUNT_UNITS, MAX_JOURNAL_LINES, check_b
 from tests.conftest import book, call, fail, line
 
 pytestmark = pytest.mark.anyio
+SAMPLES = Path(__file__).resolve().parents[2] / "examples" / "invoices"
 
 HUGE = "999999999999999.99"
 LARGEST = "999999999.99"
@@ -57,3 +61,31 @@ def test_the_bounds_guarantee_64_bit_sums() -> None:
         parse_amount("1000000000.00", "EUR")
     with pytest.raises(AmountOutOfRange):
         check_bound(MAX_AMOUNT_UNITS + 1, "EUR")
+
+
+async def test_a_closed_fiscal_year_takes_no_booking_until_its_close_is_reversed(client: Client) -> None:
+    await book(client, line("1200", "8400", "100.00"), date="2025-06-01")
+    closed = await call(client, "close_fiscal_year", year=2025)
+    before = await call(client, "list_intents")
+    for day in ("2025-12-31", "2025-01-01"):
+        error = await fail(client, "post_booking", booking_date=day, description="Late",
+                           lines=[line("4930", "1200", "10.00")])
+        assert error["code"] == "FISCAL_YEAR_CLOSED" and "reverse" in error["hint"]
+        assert closed["close_intent_id"] in error["details"]["closed_intent_ids"]
+    assert await call(client, "list_intents") == before
+    await book(client, line("4930", "1200", "10.00"), date="2026-01-01")  # the open year books as ever
+    await call(client, "close_fiscal_year", year=2025, action="reverse", reason="late invoice")
+    await book(client, line("4930", "1200", "10.00"), date="2025-12-31", description="Late")
+    again = await call(client, "close_fiscal_year", year=2025)
+    assert again["result"] == "90.00"
+
+
+async def test_a_refused_approval_writes_nothing(client: Client) -> None:
+    xml = (SAMPLES / "ubl_invoice.xml").read_bytes()
+    case = (await call(client, "ingest_document", content_base64=base64.b64encode(xml).decode(),
+                       filename="ubl_invoice.xml"))["review_case"]
+    error = await fail(client, "approve_review_case", review_case_id=case["id"])  # no vendor assigned
+    assert error["code"] != "INTERNAL_ERROR"
+    after = (await call(client, "list_review_cases", review_case_id=case["id"]))["review_cases"][0]
+    assert (after["queue_state"], after["posting_error"]) == (case["queue_state"], None)
+    assert after["updated_at"] == case["updated_at"]
