@@ -48,10 +48,13 @@ class DocumentStore:
         return data, filename or "upload"
 
     def _read_path(self, text: str) -> bytes:
+        if "\x00" in text or len(text) > 4096:
+            raise DocumentRefused("The path contains a NUL byte or is longer than 4096 characters.",
+                                  hint=self._inbox_hint())
         path = Path(text).expanduser()
         try:
             resolved = path.resolve(strict=True)
-        except (OSError, RuntimeError):
+        except (OSError, RuntimeError, ValueError):
             raise DocumentRefused(f"File {text!r} does not exist.", hint=self._inbox_hint()) from None
         if not any(resolved.is_relative_to(folder.resolve()) for folder in self.inbox):
             raise DocumentRefused(f"File {text!r} is outside the inbox folder.", hint=self._inbox_hint(),

@@ -263,7 +263,8 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         status: Annotated[TransactionStatus | None, Field(description="open, reconciled or dismissed.")] = None,
         start_date: Annotated[str | None, Field(description="Booking date from, YYYY-MM-DD.")] = None,
         end_date: Annotated[str | None, Field(description="Booking date to, YYYY-MM-DD.")] = None,
-        search: Annotated[str | None, Field(description="Text in counterparty, purpose, references or IBAN.")] = None,
+        search: Annotated[str | None, Field(max_length=200, description="Text in counterparty, purpose, references "
+                                                                             "or IBAN.")] = None,
         min_amount: Annotated[str | None, Field(description="Signed, e.g. '-500.00'.")] = None,
         max_amount: Annotated[str | None, Field(description="Signed, e.g. '0' for money out only.")] = None,
         limit: Annotated[int, Field(ge=1, le=500, description="Page size.")] = 50,

@@ -104,7 +104,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         start_date: Annotated[str | None, Field(description="invoice_date from, YYYY-MM-DD")] = None,
         end_date: Annotated[str | None, Field(description="invoice_date to, YYYY-MM-DD")] = None,
         limit: Annotated[int, Field(ge=1, le=500)] = 50,
-        offset: Annotated[int, Field(ge=0)] = 0,
+        offset: Annotated[int, Field(ge=0, le=10**6, description="Skip this many, for paging.")] = 0,
     ) -> Annotated[CallToolResult, InvoiceList]:
         """Invoices and credit notes, newest first, with status (open, partially_paid, paid, cancelled)
         and remaining amount."""

@@ -60,11 +60,12 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
     async def find_parties(
         ctx: Context[Any, Any],
         kind: Annotated[PartyKind | None, Field(description="vendor or customer; null: both")] = None,
-        search: Annotated[str, Field(description="Part of the name, number prefix, VAT ID or IBAN.")] = "",
+        search: Annotated[str, Field(max_length=200,
+                                     description="Part of the name, number prefix, VAT ID or IBAN.")] = "",
         party_id: Annotated[str | None, Field(description="One party by id (same as ledger://parties/{id}).")] = None,
         is_active: Annotated[bool | None, Field(description="null: active and inactive")] = True,
         limit: Annotated[int, Field(ge=1, le=500)] = 50,
-        offset: Annotated[int, Field(ge=0)] = 0,
+        offset: Annotated[int, Field(ge=0, le=10**6, description="Skip this many, for paging.")] = 0,
     ) -> Annotated[CallToolResult, PartyList]:
         """Search vendors and customers; each with open_amount (its open invoices minus credit notes).
         Same data as ledger://vendors, ledger://customers and ledger://parties/{party_id}."""

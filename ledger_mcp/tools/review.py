@@ -116,7 +116,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
                                                                     "ready, approved, rejected or error.")] = None,
         include_ingestion_log: Annotated[bool, Field(description="Also the 50 latest intake attempts.")] = False,
         limit: Annotated[int, Field(ge=1, le=200, description="At most this many cases (1-200).")] = 50,
-        offset: Annotated[int, Field(ge=0, description="Skip this many cases, for paging.")] = 0,
+        offset: Annotated[int, Field(ge=0, le=10**6, description="Skip this many cases, for paging.")] = 0,
     ) -> Annotated[CallToolResult, ReviewQueue]:
         """The review queue (oldest first) with normalized invoice, field sources and confidence, vendor
         candidates and compliance findings. The document's text appears only in the field

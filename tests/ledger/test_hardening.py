@@ -11,6 +11,7 @@ from mcp import Client
 
 from ledger_mcp.ledger.errors import AmountOutOfRange
 from ledger_mcp.ledger.money import MAX_AMOUNT_UNITS, MAX_JOURNAL_LINES, check_bound, parse_amount
+from ledger_mcp.settings import Settings
 from tests.conftest import book, call, fail, line
 
 pytestmark = pytest.mark.anyio
@@ -89,3 +90,25 @@ async def test_a_refused_approval_writes_nothing(client: Client) -> None:
     after = (await call(client, "list_review_cases", review_case_id=case["id"]))["review_cases"][0]
     assert (after["queue_state"], after["posting_error"]) == (case["queue_state"], None)
     assert after["updated_at"] == case["updated_at"]
+
+
+@pytest.mark.parametrize("day", ["2026-W32-1", "2026-W321", "2026-081", "２０２６-03-02", "2026-03-0２", "20260302"])
+async def test_only_iso_calendar_dates(client: Client, day: str) -> None:
+    error = await fail(client, "post_booking", booking_date=day, description="Date",
+                       lines=[line("4930", "1200", "1.00")])
+    assert error["code"] == "INVALID_DATE"
+    assert (await call(client, "list_intents"))["intents"] == []
+
+
+async def test_out_of_range_arguments_get_codes(client: Client, settings: Settings) -> None:
+    error = await fail(client, "search_accounts", query="1" * 1_000_000)
+    assert error["code"] == "VALIDATION_ERROR" and "query" in error["message"]
+    error = await fail(client, "find_parties", offset=2**63)
+    assert error["code"] == "VALIDATION_ERROR" and "offset" in error["message"]
+    for tool, argument in (("list_review_cases", "offset"), ("list_invoices", "offset")):
+        assert (await fail(client, tool, **{argument: 2**63}))["code"] == "VALIDATION_ERROR"
+    for path in ("inbox/a\x00.pdf", str(settings.inbox[0] / "a\x00b.pdf"), "x" * 5000):
+        error = await fail(client, "ingest_document", path=path)
+        assert error["code"] == "DOCUMENT_REFUSED"
+    log = (await call(client, "list_review_cases", include_ingestion_log=True))["ingestion_log"]
+    assert [e["code"] for e in log] == ["DOCUMENT_REFUSED"] * 3
