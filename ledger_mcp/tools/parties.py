@@ -20,6 +20,11 @@ class PartyList(BaseModel):
     parties: list[PartyInfo]
 
 
+# What a party's answer shows only to a caller that may read parties, unless the call itself sent it.
+PRIVATE_FIELDS = ("tax_id", "vat_id", "iban", "bic", "address", "notes")
+READ_SCOPE = "ledger:read"
+
+
 def party_uri(party_id: str) -> str:
     return f"ledger://parties/{party_id}"
 
@@ -51,9 +56,14 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
                                is_active=is_active)
         party, created = await app.db.write(parties.save_party, kind, party_id, changes, provenance(ctx, app))
         info = PartyInfo.of(party)
+        withheld = ""
+        if not app.caller().has(READ_SCOPE):
+            # A key that may write but not read learns nothing it did not send (no vendor's IBAN by a no-op save).
+            hidden = {f: None for f in PRIVATE_FIELDS if getattr(changes, f) is None}
+            info, withheld = info.model_copy(update=hidden), " Fields not sent are withheld (no ledger:read)."
         verb = "Created" if created else "Updated"
         state = "" if party.is_active else " (inactive)"
-        return answer(info, f"{verb} {kind} {info.name} ({info.number}){state}, id {info.id}.",
+        return answer(info, f"{verb} {kind} {info.name} ({info.number}){state}, id {info.id}.{withheld}",
                       [(party_uri(info.id), kind)])
 
     @server.tool(title="Find vendors and customers", annotations=READ_ONLY)
