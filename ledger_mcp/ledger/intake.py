@@ -34,6 +34,7 @@ from ledger_mcp.ledger.extraction.sandbox import DEFAULT_LIMITS, Limits
 from ledger_mcp.ledger.models import Document, IngestionLog, ReviewCase
 from ledger_mcp.ledger.provenance import Provenance
 from ledger_mcp.ledger.review_cases import ReviewCaseInfo
+from ledger_mcp.ledger.untrusted import sanitize
 
 Progress = Callable[[float, str], None]
 EMAIL_MIME = "message/rfc822"
@@ -99,8 +100,10 @@ async def ingest_document(db: Database, store: DocumentStore, request: IntakeReq
     try:
         data, name = store.read_source(request.path, request.content_base64, request.filename)
     except LedgerError as error:  # refused before it was read: logged all the same, without a document
-        await db.write(_record_failure, None, request.filename or request.path or "upload", error, provenance)
+        name = sanitize(request.filename or request.path or "upload", 300)
+        await db.write(_record_failure, None, name, error, provenance)
         raise
+    name = sanitize(name, 300) or "upload"  # a file name is outside text as much as the file
     if looks_like_email(data, name):
         return await _ingest_email(db, store, data, name, provenance, progress, limits)
     duplicate, case_id = await _ingest(db, store, data, name, provenance, progress, None, limits)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from ledger_mcp.context import AppContext
 from ledger_mcp.ledger import chain, journal
 from ledger_mcp.ledger.journal import IntentPage, IntentView, JournalPage
+from ledger_mcp.ledger.untrusted import mark
 from ledger_mcp.tools.result import READ_ONLY, answer, intent_uri
 
 
@@ -34,7 +35,8 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         view = await app.db.read(journal.get_intent, intent_id)
         s = view.summary
         reversal = f" Reversed by {s.reversed_by_intent_id}." if s.reversed_by_intent_id else ""
-        return answer(view, f"Intent {intent_id} ({s.category}, {s.booking_date}): {s.description}; "
+        return answer(view, f"Intent {intent_id} ({s.category}, {s.booking_date}): "
+                            f"{mark(s.description, 'description')}; "
                             f"{len(view.entries)} lines, total {s.total_amount} {s.currency}, booked by "
                             f"{s.provenance_summary.actor_display} through {s.source}.{reversal}",
                       [(intent_uri(intent_id), "intent")])

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from ledger_mcp.context import AppContext, provenance
 from ledger_mcp.ledger import open_items, parties
 from ledger_mcp.ledger.parties import PartyChanges, PartyInfo, PartyKind
+from ledger_mcp.ledger.untrusted import mark
 from ledger_mcp.tools.result import READ_ONLY, answer
 
 UPSERT = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
@@ -63,7 +64,8 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
             info, withheld = info.model_copy(update=hidden), " Fields not sent are withheld (no ledger:read)."
         verb = "Created" if created else "Updated"
         state = "" if party.is_active else " (inactive)"
-        return answer(info, f"{verb} {kind} {info.name} ({info.number}){state}, id {info.id}.{withheld}",
+        return answer(info, f"{verb} {kind} {mark(info.name, 'party name')} ({info.number}){state}, id {info.id}."
+                            f"{withheld}",
                       [(party_uri(info.id), kind)])
 
     @server.tool(title="Find vendors and customers", annotations=READ_ONLY)
@@ -80,5 +82,5 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         """Search vendors and customers; each with open_amount (its open invoices minus credit notes).
         Same data as ledger://vendors, ledger://customers and ledger://parties/{party_id}."""
         found = await app.db.read(open_items.find_parties, kind, search, party_id, is_active, limit, offset)
-        listed = ", ".join(f"{p.name} ({p.number}, open {p.open_amount})" for p in found[:10])
+        listed = ", ".join(f"{mark(p.name, 'party name')} ({p.number}, open {p.open_amount})" for p in found[:10])
         return answer(PartyList(parties=found), f"{len(found)} parties: {listed}{' …' if len(found) > 10 else ''}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
 from PIL import Image
 
@@ -30,6 +29,7 @@ from ledger_mcp.ledger.extraction.models import ExtractedInvoice, Source
 from ledger_mcp.ledger.extraction.normalize import clean_text
 from ledger_mcp.ledger.extraction.ocr import ocr_image
 from ledger_mcp.ledger.extraction.textparse import parse_text
+from ledger_mcp.ledger.untrusted import sanitize_all
 
 Progress = Callable[[float, str], None]
 
@@ -93,18 +93,8 @@ def _read_xml(data: bytes) -> ExtractedInvoice:
 
 
 def _clean(result: ExtractedInvoice) -> ExtractedInvoice:
-    """Every string of the result storable and sendable (see clean_text), whatever the document held."""
-
-    def walk(value: Any) -> Any:
-        if isinstance(value, str):
-            return clean_text(value)
-        if isinstance(value, dict):
-            return {walk(k): walk(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v) for v in value]
-        return value
-
-    return ExtractedInvoice.model_validate(walk(result.model_dump()))
+    """Every string of the result sanitized and bounded (untrusted.sanitize_all), whatever the document held."""
+    return ExtractedInvoice.model_validate(sanitize_all(result.model_dump(), text_limit=TEXT_CAP))
 
 
 def _extract_pdf(data: bytes, max_pages: int, deadline: Deadline, report: Progress) -> ExtractedInvoice:

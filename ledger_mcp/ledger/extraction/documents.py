@@ -25,6 +25,7 @@ from ledger_mcp.ledger.errors import (
     ExtractionTimeout,
     UnsupportedDocument,
 )
+from ledger_mcp.ledger.untrusted import mark
 
 SUPPORTED_MIMES = ("application/pdf", "application/xml", "image/png", "image/jpeg", "image/tiff")
 # Pillow refuses anything larger than this outright (decompression bombs); a 600 dpi A3 scan fits.
@@ -98,7 +99,7 @@ def _corrupt(what: str, exc: BaseException) -> DocumentCorrupt | DocumentTooComp
         return DocumentTooComplex(f"The {what} needs more memory to read than extraction allows.",
                                   hint="Send a smaller scan (300 dpi is enough) or a PDF with a text layer.")
     return DocumentCorrupt(
-        f"The {what} cannot be read: {type(exc).__name__}: {str(exc)[:200]}",
+        f"The {what} cannot be read: {type(exc).__name__} {mark(str(exc), 'reader', 200)}",
         hint="Send the original file again; it may be truncated or damaged.",
     )
 

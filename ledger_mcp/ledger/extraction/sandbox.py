@@ -35,6 +35,7 @@ from typing import Any
 from ledger_mcp.ledger.errors import DocumentCorrupt, DocumentTooComplex, ExtractionTimeout, LedgerError, from_dict
 from ledger_mcp.ledger.extraction.mail import Attachment, Mail
 from ledger_mcp.ledger.extraction.models import ExtractedInvoice
+from ledger_mcp.ledger.untrusted import sanitize, sanitize_all
 
 Progress = Callable[[float, str], None]
 MiB = 1024 * 1024
@@ -68,7 +69,8 @@ def extract(data: bytes, mime: str, *, max_pages: int = 10, limits: Limits = DEF
     ExtractionTimeout when the file exceeds the limits. Blocking: call it from a worker thread."""
     params = {"mime": mime, "max_pages": max_pages, "time_limit": limits.wall_seconds}
     out = _run("extract", data, params, limits, progress)
-    return ExtractedInvoice.model_validate_json(out)
+    # The child's answer is as untrusted as the document: checked against the model and sanitized again here.
+    return ExtractedInvoice.model_validate(sanitize_all(json.loads(out)))
 
 
 def split_email(data: bytes, max_bytes: int, *, limits: Limits = DEFAULT_LIMITS) -> Mail:
@@ -78,9 +80,14 @@ def split_email(data: bytes, max_bytes: int, *, limits: Limits = DEFAULT_LIMITS)
     head = json.loads(out[8:8 + head_size])
     blob, offset, attachments = memoryview(out)[8 + head_size:], 0, []
     for item in head["attachments"]:
-        attachments.append(Attachment(filename=item["filename"], data=bytes(blob[offset:offset + item["size"]])))
+        attachments.append(Attachment(filename=sanitize(str(item["filename"]), 300),
+                                      data=bytes(blob[offset:offset + item["size"]])))
         offset += item["size"]
-    return Mail(sender=head["sender"], subject=head["subject"], attachments=attachments)
+    return Mail(sender=_text(head["sender"], 320), subject=_text(head["subject"], 500), attachments=attachments)
+
+
+def _text(value: Any, limit: int) -> str | None:
+    return sanitize(str(value), limit) or None if value is not None else None
 
 
 def warm_up() -> None:
@@ -126,10 +133,10 @@ def _run(task: str, data: bytes, params: dict[str, Any], limits: Limits, progres
             if kind == b"r":
                 return body
             if kind == b"e":
-                raise from_dict(json.loads(body))
+                raise from_dict(sanitize_all(json.loads(body)))
             if kind == b"p" and progress is not None:
                 fraction, text = json.loads(body)
-                progress(float(fraction), str(text))
+                progress(float(fraction), sanitize(str(text), 200))
     finally:
         receiver.close()
         _kill(child)
