@@ -28,8 +28,7 @@ ELLIPSIS = "…"
 def sanitize(text: str, limit: int = 500, *, lines: bool = False) -> str:
     """`text` without control, bidi and invisible format characters or lone surrogates, at most `limit`
     characters. `lines`: keep tab, newline and form feed (a document's text); else one line."""
-    if _SURROGATE.search(text):
-        text = text.encode("utf-8", "replace").decode("utf-8")
+    text = _SURROGATE.sub("\ufffd", text)  # halves of an emoji (pypdf) cannot be encoded, stored or sent
     text = _FORMAT.sub("", _CONTROL.sub(" ", unicodedata.normalize("NFC", text)))
     if not lines:
         text = _SPACE.sub(" ", text).strip()
