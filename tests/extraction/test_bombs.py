@@ -8,7 +8,6 @@ import base64
 import io
 import multiprocessing
 import resource
-import time
 import zlib
 from email.message import EmailMessage
 from pathlib import Path
@@ -103,17 +102,16 @@ def test_an_email_too_large_to_parse_under_the_limit_is_too_complex() -> None:
         sandbox.split_email(message, 10 * 2**20, limits=LIMITS)
 
 
-@pytest.mark.parametrize("limits", [sandbox.Limits(memory_bytes=2048 * sandbox.MiB, wall_seconds=0.5),
+@pytest.mark.parametrize("limits", [sandbox.Limits(memory_bytes=2048 * sandbox.MiB, wall_seconds=2.0),
                                     sandbox.Limits(cpu_seconds=1, wall_seconds=60)], ids=["wall", "cpu"])
 def test_a_reader_stuck_past_the_deadline_is_killed(limits: sandbox.Limits) -> None:
     # 30 MiB of drawing operators: pypdf's text extraction of this one page takes ~8 s in a single call, past
     # the deadline plus the kill grace, and past one second of CPU.
     data = pdf_bomb(30)
-    started = time.monotonic()
     with pytest.raises(ExtractionTimeout) as caught:
         sandbox.extract(data, "application/pdf", limits=limits)
-    assert time.monotonic() - started < min(limits.wall_seconds + sandbox.KILL_GRACE, 7.5)
-    assert caught.value.code == "EXTRACTION_TIMEOUT"
+    # Killed from outside ("was stopped"), not the child's own deadline check between pages ("stopped at ...").
+    assert caught.value.message.endswith("and was stopped.")
     assert no_child_left()
 
 
