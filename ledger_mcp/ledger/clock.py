@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 from ledger_mcp.ledger.errors import InvalidDate
+
+_CALENDAR_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def utc_now() -> str:
@@ -17,8 +20,10 @@ def today() -> date:
 
 def parse_date(text: str, *, field: str = "date") -> date:
     """An ISO date (YYYY-MM-DD), or INVALID_DATE naming the field."""
+    # The calendar form only: date.fromisoformat also takes week dates ("2026-W32-1") and basic form.
+    cleaned = text.strip() if isinstance(text, str) else ""
     try:
-        parsed = date.fromisoformat(text.strip()) if isinstance(text, str) and len(text.strip()) == 10 else None
+        parsed = date.fromisoformat(cleaned) if _CALENDAR_DATE.fullmatch(cleaned) else None
     except ValueError:
         parsed = None
     if parsed is None:

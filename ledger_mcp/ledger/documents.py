@@ -48,10 +48,13 @@ class DocumentStore:
         return data, filename or "upload"
 
     def _read_path(self, text: str) -> bytes:
+        if "\x00" in text or len(text) > 4096:
+            raise DocumentRefused("The path contains a NUL byte or is longer than 4096 characters.",
+                                  hint=self._inbox_hint())
         path = Path(text).expanduser()
         try:
             resolved = path.resolve(strict=True)
-        except (OSError, RuntimeError):
+        except (OSError, RuntimeError, ValueError):
             raise DocumentRefused(f"File {text!r} does not exist.", hint=self._inbox_hint()) from None
         if not any(resolved.is_relative_to(folder.resolve()) for folder in self.inbox):
             raise DocumentRefused(f"File {text!r} is outside the inbox folder.", hint=self._inbox_hint(),
@@ -74,18 +77,28 @@ class DocumentStore:
 
     def save(self, data: bytes, mime: str) -> tuple[str, str]:
         """Store the bytes once; returns (sha256, path relative to root)."""
+        relative, _ = self.put(data, mime)
+        return sha256_of(data), relative
+
+    def put(self, data: bytes, mime: str) -> tuple[str, bool]:
+        """Store the bytes once; returns (path relative to root, whether this call created the file)."""
         digest = hashlib.sha256(data).hexdigest()
         relative = f"{digest[:2]}/{digest}{EXTENSIONS.get(mime, '')}"
         target = self.root / relative
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            # Write then rename: a crash never leaves a half-written file under the final name.
-            with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-                tmp.write(data)
-                tmp.flush()
-                os.fsync(tmp.fileno())
-            os.replace(tmp.name, target)
-        return digest, relative
+        if target.exists():
+            return relative, False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename: a crash never leaves a half-written file under the final name.
+        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp.name, target)
+        return relative, True
+
+    def discard(self, relative: str) -> None:
+        """Remove a file stored by a write that then failed."""
+        (self.root / relative).unlink(missing_ok=True)
 
     def load(self, relative: str) -> bytes:
         return (self.root / relative).read_bytes()

@@ -48,6 +48,18 @@ class InvalidAmount(LedgerError):
     code = "INVALID_AMOUNT"
 
 
+class AmountOutOfRange(LedgerError):
+    """An amount above the ledger's per-amount maximum (money.MAX_AMOUNT_UNITS), which keeps report sums in 64 bits."""
+
+    code = "AMOUNT_OUT_OF_RANGE"
+
+
+class LedgerCapacityReached(LedgerError):
+    """The ledger holds money.MAX_JOURNAL_LINES journal lines: more could make report sums overflow."""
+
+    code = "LEDGER_CAPACITY_REACHED"
+
+
 class InvalidDate(LedgerError):
     code = "INVALID_DATE"
 
@@ -185,6 +197,12 @@ class YearAlreadyClosed(LedgerError):
     code = "YEAR_ALREADY_CLOSED"
 
 
+class FiscalYearClosed(LedgerError):
+    """The booking date lies in a fiscal year whose year-end close stands."""
+
+    code = "FISCAL_YEAR_CLOSED"
+
+
 class MissingScope(LedgerError):
     """The caller's API key lacks the scope the tool or resource requires."""
 
@@ -251,6 +269,12 @@ class UnsupportedDocument(LedgerError):
 class ExtractionTimeout(LedgerError):
     code = "EXTRACTION_TIMEOUT"
     retryable = False
+
+
+class DocumentTooComplex(LedgerError):
+    """Reading the document exceeded the extraction's memory or output limit (e.g. a decompression bomb)."""
+
+    code = "DOCUMENT_TOO_COMPLEX"
 
 
 class OcrUnavailable(LedgerError):
@@ -325,3 +349,17 @@ class InvoiceNotPayable(LedgerError):
     """An invoice a payment run cannot pay: no vendor IBAN, not EUR, blocked, not a payable, or in another run."""
 
     code = "INVOICE_NOT_PAYABLE"
+
+
+def from_dict(data: dict[str, Any]) -> LedgerError:
+    """The LedgerError that `to_dict` gave `data` (errors reported across a process boundary)."""
+    classes: dict[str, type[LedgerError]] = {}
+    pending: list[type[LedgerError]] = [LedgerError]
+    while pending:
+        cls = pending.pop()
+        classes.setdefault(cls.code, cls)
+        pending.extend(cls.__subclasses__())
+    cls = classes.get(str(data.get("code")), LedgerError)
+    details = data.get("details")
+    return cls(str(data.get("message", "")), hint=str(data.get("hint", "")),
+               details=details if isinstance(details, dict) else None, retryable=bool(data.get("retryable")))

@@ -1,9 +1,10 @@
 """Invoice intake: store a document, extract it, and open its review case.
 
-Extraction can take seconds (OCR), so it runs outside any transaction in a worker thread; the
-document row, its review case and the ingestion-log row are then written in one transaction. A
+Documents are untrusted: they are read (and emails split) in a confined child process
+(extraction/sandbox.py), outside any transaction. Only a document that was read is stored: its
+file, its document row, its review case and the ingestion-log row, the rows in one transaction. A
 file seen before is recognised by its sha256 and answered with its existing case. Every attempt,
-failed ones included, leaves an ingestion-log row.
+failed ones included, leaves an ingestion-log row, and a failed one nothing else.
 
 An email (.eml) is stored as a document of its own and split: each attachment is ingested as its
 own document, its case keeping the sender and subject (source_email, source_subject).
@@ -13,9 +14,9 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,15 +27,18 @@ from ledger_mcp.ledger import extraction, review_cases
 from ledger_mcp.ledger.clock import utc_now
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.documents import DocumentStore, sha256_of
-from ledger_mcp.ledger.errors import DocumentCorrupt, DocumentNotFound, LedgerError
-from ledger_mcp.ledger.extraction import ExtractedInvoice
-from ledger_mcp.ledger.extraction.mail import looks_like_email, split_email
+from ledger_mcp.ledger.errors import DocumentNotFound, LedgerError
+from ledger_mcp.ledger.extraction import ExtractedInvoice, sandbox
+from ledger_mcp.ledger.extraction.mail import looks_like_email
+from ledger_mcp.ledger.extraction.sandbox import DEFAULT_LIMITS, Limits
 from ledger_mcp.ledger.models import Document, IngestionLog, ReviewCase
 from ledger_mcp.ledger.provenance import Provenance
 from ledger_mcp.ledger.review_cases import ReviewCaseInfo
+from ledger_mcp.ledger.untrusted import sanitize
 
 Progress = Callable[[float, str], None]
 EMAIL_MIME = "message/rfc822"
+T = TypeVar("T")
 
 
 class IntakeRequest(BaseModel):
@@ -90,20 +94,24 @@ class LogEntry(BaseModel):
 
 
 async def ingest_document(db: Database, store: DocumentStore, request: IntakeRequest, provenance: Provenance,
-                          progress: Progress | None = None) -> IntakeResult:
+                          progress: Progress | None = None, limits: Limits = DEFAULT_LIMITS) -> IntakeResult:
+    """Read the document (or split the email) in the sandbox and open its review case(s).
+    `limits` bound the reading of each file (memory, CPU, time, output)."""
     try:
         data, name = store.read_source(request.path, request.content_base64, request.filename)
     except LedgerError as error:  # refused before it was read: logged all the same, without a document
-        await db.write(_record_failure, None, request.filename or request.path or "upload", error, provenance)
+        name = sanitize(request.filename or request.path or "upload", 300)
+        await db.write(_record_failure, None, name, error, provenance)
         raise
+    name = sanitize(name, 300) or "upload"  # a file name is outside text as much as the file
     if looks_like_email(data, name):
-        return await _ingest_email(db, store, data, name, provenance, progress)
-    duplicate, case_id = await _ingest(db, store, data, name, provenance, progress, None)
+        return await _ingest_email(db, store, data, name, provenance, progress, limits)
+    duplicate, case_id = await _ingest(db, store, data, name, provenance, progress, None, limits)
     return IntakeResult(duplicate=duplicate, review_case=await db.read(review_cases.get_case, case_id))
 
 
 async def _ingest(db: Database, store: DocumentStore, data: bytes, name: str, provenance: Provenance,
-                  progress: Progress | None, source: EmailSource | None) -> tuple[bool, str]:
+                  progress: Progress | None, source: EmailSource | None, limits: Limits) -> tuple[bool, str]:
     """(duplicate, review case id) of one file; raises the LedgerError of a failed extraction."""
     digest = sha256_of(data)
     existing = await db.read(_case_of, digest)
@@ -112,38 +120,45 @@ async def _ingest(db: Database, store: DocumentStore, data: bytes, name: str, pr
         return True, existing
     try:
         mime = extraction.detect_mime(data, name)
-        _, relative = store.save(data, mime)
-        extracted = await anyio.to_thread.run_sync(lambda: extraction.extract(data, mime, progress=progress))
+        extracted = await anyio.to_thread.run_sync(
+            lambda: sandbox.extract(data, mime, limits=limits, progress=progress))
     except LedgerError as error:
         await db.write(_record_failure, digest, name, error, provenance)
         error.details.setdefault("document_id", digest)
         raise
-    except Exception as exc:  # never an internal error for a document: logged and answered as unreadable
-        corrupt = DocumentCorrupt(f"The document could not be read ({type(exc).__name__}).",
-                                  hint="Send the original file again, or a PDF/e-invoice export of it.",
-                                  details={"document_id": digest})
-        await db.write(_record_failure, digest, name, corrupt, provenance)
-        raise corrupt from None
-    return False, await db.write(_open, digest, name, mime, len(data), relative, extracted, provenance, source)
+    case_id = await _keep(store, data, mime, lambda relative: db.write(
+        _open, digest, name, mime, len(data), relative, extracted, provenance, source))
+    return False, case_id
+
+
+async def _keep(store: DocumentStore, data: bytes, mime: str, write: Callable[[str], Awaitable[T]]) -> T:
+    """Store the file, then `write(relative path)` its rows; a failed write takes a newly stored file away."""
+    relative, created = store.put(data, mime)
+    try:
+        return await write(relative)
+    except BaseException:
+        if created:
+            store.discard(relative)
+        raise
 
 
 async def _ingest_email(db: Database, store: DocumentStore, data: bytes, name: str, provenance: Provenance,
-                        progress: Progress | None) -> IntakeResult:
+                        progress: Progress | None, limits: Limits) -> IntakeResult:
     digest = sha256_of(data)
     try:
-        mail = split_email(data, store.max_bytes)
+        mail = await anyio.to_thread.run_sync(lambda: sandbox.split_email(data, store.max_bytes, limits=limits))
     except LedgerError as error:
         await db.write(_record_failure, digest, name, error, provenance)
         raise
-    _, relative = store.save(data, EMAIL_MIME)
-    await db.write(_store_email, digest, name, len(data), relative, provenance)
+    await _keep(store, data, EMAIL_MIME,
+                lambda relative: db.write(_store_email, digest, name, len(data), relative, provenance))
     source = EmailSource(document_id=digest, sender=mail.sender, subject=mail.subject)
     results = []
     for attachment in mail.attachments:
         outcome = AttachmentResult(filename=attachment.filename, document_id=sha256_of(attachment.data))
         try:
             duplicate, case_id = await _ingest(db, store, attachment.data, attachment.filename, provenance, progress,
-                                               source)
+                                               source, limits)
         except LedgerError as error:
             outcome.error = error.to_dict()
         else:

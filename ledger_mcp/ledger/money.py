@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from ledger_mcp.ledger.errors import InvalidAmount, InvalidExchangeRate, UnsupportedCurrency
+from ledger_mcp.ledger.errors import AmountOutOfRange, InvalidAmount, InvalidExchangeRate, UnsupportedCurrency
 
 # ISO 4217 minor units of the currencies the ledger accepts.
 MINOR_UNITS: dict[str, int] = {
@@ -15,8 +15,14 @@ MINOR_UNITS: dict[str, int] = {
     "JPY": 0, "KRW": 0, "ISK": 0, "KWD": 3, "BHD": 3, "OMR": 3, "JOD": 3, "TND": 3,
 }  # fmt: skip
 
-# Up to 15 integer digits keeps every amount, and sums of many, inside a signed 64-bit column.
-_AMOUNT = re.compile(r"^\d{1,15}(\.\d+)?$")
+# Bounds that keep every sum a report can form inside a signed 64-bit integer (SQLite's SUM fails beyond it):
+# no stored amount, in its currency or in the base currency, exceeds MAX_AMOUNT_UNITS minor units, and a
+# ledger holds at most MAX_JOURNAL_LINES journal lines, so any sum of any lines is below 2**63.
+# 999,999,999.99 in a currency with cents; 92 million lines are centuries of a small business's bookings.
+MAX_AMOUNT_UNITS = 10**11 - 1
+MAX_JOURNAL_LINES = (2**63 - 1) // MAX_AMOUNT_UNITS
+# ASCII digits only: Python's \d also matches Arabic-Indic or full-width digits.
+_AMOUNT = re.compile(r"^[0-9]{1,15}(\.[0-9]+)?$")
 
 
 def minor_units(currency: str) -> int:
@@ -58,6 +64,18 @@ def parse_amount(text: str, currency: str, *, field: str = "amount", allow_zero:
     if units < 0 or (units == 0 and not allow_zero):
         raise InvalidAmount(f"{field} must be greater than zero, got {text!r}.", hint="Book positive amounts; "
                             "swap debit and credit for the opposite direction, or reverse the intent.")
+    return check_bound(units, currency, field=field)
+
+
+def check_bound(units: int, currency: str, *, field: str = "amount") -> int:
+    """`units` if within MAX_AMOUNT_UNITS, else AmountOutOfRange (for amounts computed by the ledger too, such as
+    a conversion into the base currency)."""
+    if units > MAX_AMOUNT_UNITS:
+        limit = format_amount(MAX_AMOUNT_UNITS, currency)
+        raise AmountOutOfRange(f"{field} {format_amount(units, currency)} {currency} exceeds the largest amount the "
+                               f"ledger books, {limit} {currency}.",
+                               hint="Split the amount over several lines or intents, each at most the limit.",
+                               details={"field": field, "max_amount": limit})
     return units
 
 
@@ -79,7 +97,7 @@ def tax_on_net(net: int, rate: Decimal) -> int:
 
 
 # An exchange rate: 1 unit of base currency = rate units of foreign currency (as the ECB quotes it).
-_RATE = re.compile(r"^\d{1,9}(\.\d{1,10})?$")
+_RATE = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,10})?$")
 
 
 def parse_rate(text: str, *, field: str = "exchange_rate") -> Decimal:

@@ -28,6 +28,7 @@ from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, func, or_
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -37,6 +38,7 @@ from ledger_mcp.ledger.chain import PeriodTotals
 from ledger_mcp.ledger.clock import today, utc_now
 from ledger_mcp.ledger.errors import (
     EarlierPeriodOpen,
+    FiscalYearClosed,
     FourEyesRequired,
     LockRequestStale,
     PeriodLocked,
@@ -48,6 +50,10 @@ from ledger_mcp.ledger.fiscal import next_period, parse_period, period_bounds, p
 from ledger_mcp.ledger.models import Intent, PeriodEvent
 from ledger_mcp.ledger.money import format_amount
 from ledger_mcp.ledger.provenance import Provenance
+
+# The categories of the year-end close's two intents (year_end.py): while they stand, their year is closed.
+YEAR_END_CLOSE_CATEGORY = "year_end_close"
+CARRY_FORWARD_CATEGORY = "carry_forward"
 
 PeriodStatus = Literal["open", "soft_locked", "locked"]
 LockAction = Literal["soft_lock", "request_lock", "approve_lock", "cancel_lock", "reopen"]
@@ -192,6 +198,7 @@ async def _append(session: AsyncSession, period: str, action: str, provenance: P
 async def guard_write(session: AsyncSession, intent: Intent, *, acknowledge_soft_lock: bool) -> None:
     """Refuse an intent dated in a locked period; require and record the acknowledgement of a soft lock.
     Every intent write calls this inside its transaction, before anything is added."""
+    await _refuse_closed_year(session, intent)
     period = period_of(intent.booking_date)
     # One query on the hot path: locks of this or any later period (locks form a prefix of time, so any
     # such lock closes this period too) and this period's soft-lock events.
@@ -219,6 +226,31 @@ async def guard_write(session: AsyncSession, intent: Intent, *, acknowledge_soft
                  "otherwise book it into a later period.",
             details={"period": period})
     await _append(session, period, "acknowledge_soft_lock", Provenance.of(intent), intent_id=intent.id)
+
+
+async def _refuse_closed_year(session: AsyncSession, intent: Intent) -> None:
+    """A booking dated in a fiscal year that was closed would leave its close and its carry-forward wrong without
+    a word: refused until the close is reversed. The close and carry-forward (year_end.py) are what mark a year
+    closed; their own reversals pass."""
+    reversal = aliased(Intent)
+    day = intent.booking_date
+    closing = (await session.exec(
+        select(col(Intent.id), col(Intent.category), col(Intent.booking_date))
+        .outerjoin(reversal, col(reversal.reverses_intent_id) == Intent.id)
+        .where(col(reversal.id).is_(None),
+               or_(and_(col(Intent.category) == YEAR_END_CLOSE_CATEGORY, col(Intent.booking_date) >= day),
+                   and_(col(Intent.category) == CARRY_FORWARD_CATEGORY, col(Intent.booking_date) > day)))
+        .order_by(col(Intent.booking_date)))).all()
+    if not closing or intent.reverses_intent_id in {row[0] for row in closing}:
+        return
+    _, category, closed_on = closing[0]
+    year = closed_on.year if category == YEAR_END_CLOSE_CATEGORY else closed_on.year - 1
+    raise FiscalYearClosed(
+        f"{day.isoformat()} lies in a fiscal year that was closed (ending {year}); a booking there would no longer "
+        "match its year-end close and carry-forward.",
+        hint="Book it into the open fiscal year, or reverse the year-end close first (close_fiscal_year action "
+             "'reverse'), book, and close the year again.",
+        details={"closed_intent_ids": [row[0] for row in closing]})
 
 
 # --- Lock actions ---

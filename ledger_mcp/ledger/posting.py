@@ -34,6 +34,7 @@ from ledger_mcp.ledger.errors import (
     DuplicateSuspected,
     IdempotencyConflict,
     IntentNotFound,
+    LedgerCapacityReached,
     SettledItem,
     Unbalanced,
     UnknownTaxCode,
@@ -49,7 +50,15 @@ from ledger_mcp.ledger.models import (
     Settlement,
     TaxCode,
 )
-from ledger_mcp.ledger.money import format_amount, parse_amount, split_gross, tax_on_net, to_base
+from ledger_mcp.ledger.money import (
+    MAX_JOURNAL_LINES,
+    check_bound,
+    format_amount,
+    parse_amount,
+    split_gross,
+    tax_on_net,
+    to_base,
+)
 from ledger_mcp.ledger.portable import binary
 from ledger_mcp.ledger.provenance import Provenance
 
@@ -372,12 +381,17 @@ async def _write(session: AsyncSession, intent: Intent, pairs: list[Leg], rate: 
     intent.content_hash = chain.intent_hash(intent)
     session.add(intent)
     number, prev = await chain.head(session)
+    if number + len(pairs) > MAX_JOURNAL_LINES:
+        raise LedgerCapacityReached(f"The ledger holds {number} journal lines; more could make its sums overflow.",
+                                    hint="Start a new ledger for the next fiscal year (ledger-mcp init).")
     lines = []
     for index, leg in enumerate(pairs, start=1):
         assert leg.debit and leg.credit
         number += 1
         currency = leg.currency or intent.currency
         base_amount, line_rate = _base_of(leg, currency, base, rate)
+        check_bound(leg.amount, currency, field=f"line {index} amount")
+        check_bound(base_amount, base, field=f"line {index} amount in {base}")
         line = JournalLine(
             journal_number=number, intent_id=intent.id, line_index=index, booking_date=intent.booking_date,
             debit_account=leg.debit, credit_account=leg.credit, amount=leg.amount, currency=currency,

@@ -32,7 +32,6 @@ from ledger_mcp.ledger.errors import (
     ComplianceBlocked,
     InvalidIban,
     InvalidVatId,
-    LedgerError,
     ReviewCaseClosed,
     ReviewCaseNotFound,
     ValidationFailed,
@@ -42,6 +41,7 @@ from ledger_mcp.ledger.invoices import InvoiceLineInput, InvoiceRequest
 from ledger_mcp.ledger.models import Account, Document, Invoice, Party, ReviewCase, TaxCode
 from ledger_mcp.ledger.money import minor_units
 from ledger_mcp.ledger.provenance import Provenance
+from ledger_mcp.ledger.untrusted import mark
 
 QueueState = Literal["needs_review", "ready", "approved", "rejected", "error"]
 OPEN_STATES = ("needs_review", "ready", "error")
@@ -336,9 +336,9 @@ async def _evaluate(session: AsyncSession, case: ReviewCase, invoice: Normalized
     for c in candidates:
         if c.score >= AUTO_MATCH_SCORE and _name_differs(invoice, c):
             findings.append(Finding(code="VENDOR_NAME_DIFFERS", severity="warning", field="vendor_name",
-                                    message=f"{c.name} ({c.number}) has this invoice's {' and '.join(c.reasons)}"
-                                            f" but another name than {invoice.vendor_name!r}; choose the vendor "
-                                            "yourself."))
+                                    message=f"{mark(c.name, 'party name')} ({c.number}) has this invoice's "
+                                            f"{' and '.join(c.reasons)} but another name than "
+                                            f"{mark(invoice.vendor_name)}; choose the vendor yourself."))
     case.findings = json.dumps([f.model_dump() for f in findings])
     ready = vendor is not None and invoice.lines and all(li.account for li in invoice.lines)
     blocked = any(f.severity == "blocking" for f in findings)
@@ -468,11 +468,11 @@ async def check_compliance(session: AsyncSession, invoice: NormalizedInvoice, ve
         if (_decimal(li.net_amount) or Decimal(0)) >= 0:
             continue
         if li in _netted(invoice):
-            warn("ALLOWANCE_NETTED", f"Line {li.description!r} is negative ({li.net_amount}) without VAT: approval "
+            warn("ALLOWANCE_NETTED", f"Line {mark(li.description)} is negative ({li.net_amount}) without VAT: approval "
                                      f"posts the other lines and clears it against account {li.account}, so the "
                                      "payable is the amount due.", "lines")
         else:
-            block("NEGATIVE_LINE", f"Line {li.description!r} ({li.tax_code}) is negative ({li.net_amount}) after "
+            block("NEGATIVE_LINE", f"Line {mark(li.description)} ({li.tax_code}) is negative ({li.net_amount}) after "
                                    "netting its VAT group: a VAT reduction needs a credit note. Give each line a "
                                    "positive net with update_review_case, or reject the case and book the credit "
                                    "note on its own.", "lines")
@@ -504,10 +504,10 @@ async def check_compliance(session: AsyncSession, invoice: NormalizedInvoice, ve
 
 def _check_vat_id(invoice: NormalizedInvoice, warn: Any) -> None:
     if invoice.vendor_vat_id and _compact_or_none(invoice.vendor_vat_id, parties.normalise_vat_id) is None:
-        warn("INVALID_VAT_ID", f"VAT ID {invoice.vendor_vat_id!r} does not pass its check digits; a vendor "
+        warn("INVALID_VAT_ID", f"VAT ID {mark(invoice.vendor_vat_id)} does not pass its check digits; a vendor "
                                "created from the case is created without it.", "vendor_vat_id")
     if invoice.vendor_iban and _compact_or_none(invoice.vendor_iban, parties.normalise_iban) is None:
-        warn("INVALID_IBAN", f"IBAN {invoice.vendor_iban!r} does not pass its check digits; a vendor created from "
+        warn("INVALID_IBAN", f"IBAN {mark(invoice.vendor_iban)} does not pass its check digits; a vendor created from "
                              "the case is created without it. Ask the vendor for the right IBAN before paying.",
              "vendor_iban")
 
@@ -590,7 +590,7 @@ def _line_gross(line: ReviewLine, rates: dict[str, Decimal]) -> Decimal | None:
 def _check_dates(invoice: NormalizedInvoice, block: Any, warn: Any) -> None:
     invoice_date, due = _date(invoice.invoice_date), _date(invoice.due_date)
     if invoice.invoice_date and invoice_date is None:
-        block("INVALID_DATE", f"Invoice date {invoice.invoice_date!r} is not a date.", "invoice_date")
+        block("INVALID_DATE", f"Invoice date {mark(invoice.invoice_date)} is not a date.", "invoice_date")
     if invoice_date and invoice_date > today():
         block("FUTURE_DATE", f"The invoice date {invoice_date} is in the future.", "invoice_date")
     elif invoice_date and invoice_date < today() - timedelta(days=365):
@@ -863,15 +863,6 @@ def _clearings(invoice: NormalizedInvoice, chart: str) -> list[tuple[str, Decima
         out.append((PREPAID_ACCOUNT.get(chart, PREPAID_ACCOUNT["skr03"]), gross - max(due, Decimal(0)),
                     "Prepaid part"))
     return out
-
-
-async def record_posting_error(session: AsyncSession, case_id: str, error: LedgerError) -> None:
-    """Keep the reason an approval failed on the case, so the queue shows it."""
-    case = await _case(session, case_id)
-    if case.queue_state in OPEN_STATES:
-        case.queue_state, case.posting_error = "error", json.dumps(error.to_dict())
-        case.updated_at = utc_now()
-        session.add(case)
 
 
 async def reject_case(session: AsyncSession, case_id: str, reason: str, provenance: Provenance) -> ReviewCaseInfo:

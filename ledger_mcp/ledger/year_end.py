@@ -34,11 +34,10 @@ from ledger_mcp.ledger.errors import PeriodStateConflict, ValidationFailed, Year
 from ledger_mcp.ledger.fiscal import fiscal_year_bounds
 from ledger_mcp.ledger.models import Account, Intent, JournalLine
 from ledger_mcp.ledger.money import format_amount
+from ledger_mcp.ledger.periods import CARRY_FORWARD_CATEGORY, YEAR_END_CLOSE_CATEGORY
 from ledger_mcp.ledger.posting import OPENING_BALANCE_CATEGORY, Leg, ReversalRequest
 from ledger_mcp.ledger.provenance import Provenance
 
-YEAR_END_CLOSE_CATEGORY = "year_end_close"
-CARRY_FORWARD_CATEGORY = "carry_forward"
 RESULT_CATEGORY = "result"
 
 

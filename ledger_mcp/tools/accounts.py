@@ -30,8 +30,8 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
     @server.tool(title="Search accounts", annotations=READ_ONLY)
     async def search_accounts(
         ctx: Context[Any, Any],
-        query: Annotated[str, Field(description="Account number prefix or part of the name, e.g. '12' or "
-                                                "'bank'. Empty lists all.")] = "",
+        query: Annotated[str, Field(max_length=200, description="Account number prefix or part of the name, "
+                                                                "e.g. '12' or 'bank'. Empty lists all.")] = "",
         type: Annotated[AccountType | None, Field(description="Only accounts of this type.")] = None,
         category: Annotated[str | None, Field(description="e.g. bank, payables, office, input_vat")] = None,
         limit: Annotated[int, Field(ge=1, le=500)] = 50,

@@ -34,6 +34,7 @@ from ledger_mcp.ledger.bank.reconcile import (
 from ledger_mcp.ledger.bank.suggest import SuggestionList
 from ledger_mcp.ledger.errors import LedgerError, ValidationFailed
 from ledger_mcp.ledger.posting import ACK_DESCRIPTION
+from ledger_mcp.ledger.untrusted import mark
 from ledger_mcp.tools.arguments import refuse_unknown_arguments
 from ledger_mcp.tools.booking import APPEND
 from ledger_mcp.tools.result import READ_ONLY, answer, intent_uri
@@ -62,7 +63,8 @@ def _reconcile_summary(result: ReconcileResult) -> str:
     if result.mode == "unmatch":
         undone = f"; Storno {result.reversal_intent_id}" if result.reversal_intent_id else ""
         return f"Unmatched match group {result.match_group_id}: {what} open again{undone}."
-    items = ", ".join(f"{i.invoice_number} {i.status} (remaining {i.remaining_amount})" for i in result.items)
+    items = ", ".join(f"{mark(i.invoice_number, 'invoice number')} {i.status} (remaining {i.remaining_amount})"
+                      for i in result.items)
     booked = (f"; {'posted' if result.posted else 'linked'} intent {result.intent_id} on {result.booking_date}"
               if result.intent_id else "")
     replay = " (replayed: done earlier with this idempotency_key)" if result.replayed else ""
@@ -263,7 +265,8 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         status: Annotated[TransactionStatus | None, Field(description="open, reconciled or dismissed.")] = None,
         start_date: Annotated[str | None, Field(description="Booking date from, YYYY-MM-DD.")] = None,
         end_date: Annotated[str | None, Field(description="Booking date to, YYYY-MM-DD.")] = None,
-        search: Annotated[str | None, Field(description="Text in counterparty, purpose, references or IBAN.")] = None,
+        search: Annotated[str | None, Field(max_length=200, description="Text in counterparty, purpose, references "
+                                                                             "or IBAN.")] = None,
         min_amount: Annotated[str | None, Field(description="Signed, e.g. '-500.00'.")] = None,
         max_amount: Annotated[str | None, Field(description="Signed, e.g. '0' for money out only.")] = None,
         limit: Annotated[int, Field(ge=1, le=500, description="Page size.")] = 50,

@@ -23,6 +23,7 @@ from ledger_mcp.ledger.invoices import (
 from ledger_mcp.ledger.open_items import OpenItemList
 from ledger_mcp.ledger.posting import ACK_DESCRIPTION
 from ledger_mcp.ledger.settlements import SettlementItem, SettlementRequest, SettlementResult
+from ledger_mcp.ledger.untrusted import mark
 from ledger_mcp.tools.booking import APPEND
 from ledger_mcp.tools.result import READ_ONLY, answer, intent_uri
 
@@ -39,7 +40,8 @@ def invoice_uri(invoice_id: str) -> str:
 
 def _describe(invoice: InvoiceInfo) -> str:
     what = invoice.type.replace("_", " ")
-    return (f"{invoice.direction} {what} {invoice.invoice_number} of {invoice.party_name}: gross "
+    return (f"{invoice.direction} {what} {mark(invoice.invoice_number, 'invoice number')} of "
+            f"{mark(invoice.party_name, 'party name')}: gross "
             f"{invoice.total_gross} {invoice.currency}, remaining {invoice.remaining_amount}, {invoice.status}, "
             f"due {invoice.due_date}")
 
@@ -103,7 +105,7 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         start_date: Annotated[str | None, Field(description="invoice_date from, YYYY-MM-DD")] = None,
         end_date: Annotated[str | None, Field(description="invoice_date to, YYYY-MM-DD")] = None,
         limit: Annotated[int, Field(ge=1, le=500)] = 50,
-        offset: Annotated[int, Field(ge=0)] = 0,
+        offset: Annotated[int, Field(ge=0, le=10**6, description="Skip this many, for paging.")] = 0,
     ) -> Annotated[CallToolResult, InvoiceList]:
         """Invoices and credit notes, newest first, with status (open, partially_paid, paid, cancelled)
         and remaining amount."""
@@ -151,12 +153,13 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
                                     description=description, reference=reference, idempotency_key=idempotency_key,
                                     acknowledge_soft_lock=acknowledge_soft_lock, exchange_rate=exchange_rate)
         result = await app.db.write(settlements.settle_open_items, request, provenance(ctx, app))
-        states = ", ".join(f"{i.invoice_number} {i.status} (remaining {i.remaining_amount})" for i in result.items)
+        states = ", ".join(f"{mark(i.invoice_number, 'invoice number')} {i.status} (remaining {i.remaining_amount})"
+                           for i in result.items)
         verb = "Posted" if result.posted else "Linked"
         fx = (f" at {result.exchange_rate}, exchange difference {result.exchange_difference} {result.base_currency}"
               if result.exchange_rate else "")
         return answer(result, f"{verb} payment {result.payment_intent_id} of {result.net_amount} {result.currency}"
-                              f"{fx} for {result.party_name}: {states}.",
+                              f"{fx} for {mark(result.party_name, 'party name')}: {states}.",
                       [(intent_uri(result.payment_intent_id), "payment intent")])
 
     @server.tool(title="List open items", annotations=READ_ONLY)

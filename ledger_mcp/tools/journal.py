@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from ledger_mcp.context import AppContext
 from ledger_mcp.ledger import chain, journal
 from ledger_mcp.ledger.journal import IntentPage, IntentView, JournalPage
+from ledger_mcp.ledger.untrusted import mark
 from ledger_mcp.tools.result import READ_ONLY, answer, intent_uri
 
 
@@ -33,7 +34,8 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         view = await app.db.read(journal.get_intent, intent_id)
         s = view.summary
         reversal = f" Reversed by {s.reversed_by_intent_id}." if s.reversed_by_intent_id else ""
-        return answer(view, f"Intent {intent_id} ({s.category}, {s.booking_date}): {s.description}; "
+        return answer(view, f"Intent {intent_id} ({s.category}, {s.booking_date}): "
+                            f"{mark(s.description, 'description')}; "
                             f"{len(view.entries)} lines, total {s.total_amount} {s.currency}, booked by "
                             f"{s.provenance_summary.actor_display} through {s.source}.{reversal}",
                       [(intent_uri(intent_id), "intent")])
@@ -53,7 +55,8 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         account: Annotated[str | None, Field(description="Lines debiting or crediting this account.")] = None,
         start_date: Annotated[str | None, Field(description="YYYY-MM-DD, inclusive")] = None,
         end_date: Annotated[str | None, Field(description="YYYY-MM-DD, inclusive")] = None,
-        search: Annotated[str | None, Field(description="Text contained in the line description.")] = None,
+        search: Annotated[str | None, Field(max_length=200,
+                                            description="Text contained in the line description.")] = None,
         external_reference: str | None = None,
         limit: Annotated[int, Field(ge=1, le=500)] = 50,
         cursor: Annotated[str | None, Field(description="next_cursor of the previous page.")] = None,

@@ -7,7 +7,7 @@ from ledger_mcp.ledger.money import format_amount, parse_amount, split_gross, ta
 
 
 @pytest.mark.parametrize(("text", "units"), [("119.00", 11900), ("0.01", 1), ("5", 500), ("1234567.8", 123456780),
-                                             ("999999999999999.99", 99999999999999999)])
+                                             ("999999999.99", 99999999999)])
 def test_parse(text: str, units: int) -> None:
     assert parse_amount(text, "EUR") == units
     assert parse_amount(format_amount(units, "EUR"), "EUR") == units
@@ -21,7 +21,8 @@ def test_currency_places() -> None:
         parse_amount("1", "XXX")
 
 
-@pytest.mark.parametrize("text", ["-1", "0", "0.00", "1,00", "1e5", "NaN", "Infinity", "", "1.2.3", "1000000000000000"])
+@pytest.mark.parametrize("text", ["-1", "0", "0.00", "1,00", "1e5", "NaN", "Infinity", "", "1.2.3", "1000000000000000",
+                                  "١٢٣.٠٠", "１２３", "1٢3"])
 def test_rejects(text: str) -> None:
     with pytest.raises(InvalidAmount):
         parse_amount(text, "EUR")

@@ -21,7 +21,7 @@ from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ledger_mcp.ledger.errors import LedgerError, StatementMalformed
-from ledger_mcp.ledger.money import minor_units
+from ledger_mcp.ledger.money import MAX_AMOUNT_UNITS, minor_units
 
 StatementFormat = Literal["auto", "camt", "mt940", "csv", "json"]
 CsvPreset = Literal["sparkasse_camt", "dkb", "commerzbank"]
@@ -82,7 +82,7 @@ def signed_units(text: str, currency: str, *, decimal_comma: bool = False) -> in
         cleaned = cleaned.replace(".", "").replace(",", ".")
     if cleaned.startswith("+"):
         cleaned = cleaned[1:]
-    if not re.fullmatch(r"-?\d{1,15}(\.\d+)?", cleaned):
+    if not re.fullmatch(r"-?[0-9]{1,15}(\.[0-9]+)?", cleaned):  # ASCII digits only
         raise ValueError(f"{text!r} is not an amount")
     try:
         value = Decimal(cleaned)
@@ -92,6 +92,8 @@ def signed_units(text: str, currency: str, *, decimal_comma: bool = False) -> in
     scaled = value.scaleb(places)
     if scaled != scaled.to_integral_value():
         raise ValueError(f"{text!r} has more than {places} decimals")
+    if abs(scaled) > MAX_AMOUNT_UNITS:  # the ledger's bound, so sums over transactions stay in 64 bits
+        raise ValueError(f"{text!r} exceeds the largest amount the ledger books")
     return int(scaled)
 
 
@@ -99,7 +101,7 @@ def parse_day(text: str, fmt: str | None = None) -> date:
     text = text.strip()
     if fmt:
         return datetime.strptime(text, fmt).date()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}.*", text):
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}.*", text):
         return date.fromisoformat(text[:10])
     for pattern in ("%d.%m.%Y", "%d.%m.%y"):
         try:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
 from PIL import Image
 
-from ledger_mcp.ledger.errors import DocumentCorrupt, DocumentEmpty, LedgerError, UnsupportedDocument
+from ledger_mcp.ledger.errors import (
+    DocumentCorrupt,
+    DocumentEmpty,
+    DocumentTooComplex,
+    LedgerError,
+    UnsupportedDocument,
+)
 from ledger_mcp.ledger.extraction.documents import (
     SUPPORTED_MIMES,
     Deadline,
@@ -24,6 +29,7 @@ from ledger_mcp.ledger.extraction.models import ExtractedInvoice, Source
 from ledger_mcp.ledger.extraction.normalize import clean_text
 from ledger_mcp.ledger.extraction.ocr import ocr_image
 from ledger_mcp.ledger.extraction.textparse import parse_text
+from ledger_mcp.ledger.untrusted import sanitize_all
 
 Progress = Callable[[float, str], None]
 
@@ -33,6 +39,8 @@ MIN_LETTERS_PER_PAGE = 40
 # even a clean OCR read misreads single characters (6/B, 0/O) more often than a text layer does.
 OCR_SCALE_MAX = 0.9
 OCR_SCALE_MIN = 0.4
+# An e-invoice of a thousand lines has some 100,000 tags.
+MAX_XML_TAGS = 500_000
 
 
 def extract(data: bytes, mime: str, *, max_pages: int = 10, time_limit: float = 60.0,
@@ -43,7 +51,7 @@ def extract(data: bytes, mime: str, *, max_pages: int = 10, time_limit: float = 
     `max_pages` pages are read and the whole call stops after `time_limit` seconds with
     ExtractionTimeout. `progress(fraction, message)` is called per step and page.
     Raises only LedgerErrors: UnsupportedDocument, DocumentEncrypted, DocumentCorrupt, DocumentEmpty,
-    ExtractionTimeout, OcrUnavailable.
+    ExtractionTimeout, OcrUnavailable, DocumentTooComplex.
     """
     report: Progress = progress or (lambda fraction, message: None)
     max_pages = max(1, max_pages)
@@ -58,7 +66,7 @@ def extract(data: bytes, mime: str, *, max_pages: int = 10, time_limit: float = 
     try:
         if mime == "application/xml":
             report(0.0, "reading e-invoice XML")
-            result = extract_einvoice(data)
+            result = _read_xml(data)
         elif mime == "application/pdf":
             result = _extract_pdf(data, max_pages, deadline, report)
         else:
@@ -66,8 +74,8 @@ def extract(data: bytes, mime: str, *, max_pages: int = 10, time_limit: float = 
     except LedgerError:
         raise
     except (MemoryError, RecursionError) as exc:
-        raise DocumentCorrupt(f"The document is too complex to read ({type(exc).__name__}).",
-                              hint="Send a simpler export of the invoice.") from None  # fmt: skip
+        raise DocumentTooComplex(f"The document is too complex to read ({type(exc).__name__}).",
+                                 hint="Send a simpler export of the invoice.") from None  # fmt: skip
     except Exception as exc:  # a reader library failing on a malformed file: the caller gets one error
         raise DocumentCorrupt(f"The document could not be read ({type(exc).__name__}).",
                               hint="Send the original file again, or a PDF/e-invoice export of it.") from None
@@ -75,19 +83,18 @@ def extract(data: bytes, mime: str, *, max_pages: int = 10, time_limit: float = 
     return _clean(result)
 
 
+def _read_xml(data: bytes) -> ExtractedInvoice:
+    """An e-invoice XML, refused unparsed when it has more elements than any invoice has: a tree of millions of
+    nodes costs far more memory than its bytes."""
+    if data.count(b"<") > MAX_XML_TAGS:
+        raise DocumentTooComplex(f"The XML has more than {MAX_XML_TAGS} tags; e-invoices have far fewer.",
+                                 hint="Send the invoice XML as issued (CII or UBL).")
+    return extract_einvoice(data)
+
+
 def _clean(result: ExtractedInvoice) -> ExtractedInvoice:
-    """Every string of the result storable and sendable (see clean_text), whatever the document held."""
-
-    def walk(value: Any) -> Any:
-        if isinstance(value, str):
-            return clean_text(value)
-        if isinstance(value, dict):
-            return {walk(k): walk(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v) for v in value]
-        return value
-
-    return ExtractedInvoice.model_validate(walk(result.model_dump()))
+    """Every string of the result sanitized and bounded (untrusted.sanitize_all), whatever the document held."""
+    return ExtractedInvoice.model_validate(sanitize_all(result.model_dump(), text_limit=TEXT_CAP))
 
 
 def _extract_pdf(data: bytes, max_pages: int, deadline: Deadline, report: Progress) -> ExtractedInvoice:
@@ -109,7 +116,7 @@ def _extract_pdf(data: bytes, max_pages: int, deadline: Deadline, report: Progre
     layer = "\n\f".join(texts)
     if xml is not None:
         try:
-            result = extract_einvoice(xml)
+            result = _read_xml(xml)
         except LedgerError as exc:
             warnings.append(f"The embedded e-invoice XML could not be read ({exc.code}); the visible PDF was used.")
         else:

@@ -18,7 +18,14 @@ from facturx import get_xml_from_pdf
 from PIL import Image, ImageOps
 from pypdf import PdfReader
 
-from ledger_mcp.ledger.errors import DocumentCorrupt, DocumentEncrypted, ExtractionTimeout, UnsupportedDocument
+from ledger_mcp.ledger.errors import (
+    DocumentCorrupt,
+    DocumentEncrypted,
+    DocumentTooComplex,
+    ExtractionTimeout,
+    UnsupportedDocument,
+)
+from ledger_mcp.ledger.untrusted import mark
 
 SUPPORTED_MIMES = ("application/pdf", "application/xml", "image/png", "image/jpeg", "image/tiff")
 # Pillow refuses anything larger than this outright (decompression bombs); a 600 dpi A3 scan fits.
@@ -87,9 +94,12 @@ def _quiet() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def _corrupt(what: str, exc: BaseException) -> DocumentCorrupt:
+def _corrupt(what: str, exc: BaseException) -> DocumentCorrupt | DocumentTooComplex:
+    if isinstance(exc, MemoryError):  # the sandbox's memory limit, not a broken file
+        return DocumentTooComplex(f"The {what} needs more memory to read than extraction allows.",
+                                  hint="Send a smaller scan (300 dpi is enough) or a PDF with a text layer.")
     return DocumentCorrupt(
-        f"The {what} cannot be read: {type(exc).__name__}: {str(exc)[:200]}",
+        f"The {what} cannot be read: {type(exc).__name__} {mark(str(exc), 'reader', 200)}",
         hint="Send the original file again; it may be truncated or damaged.",
     )
 

@@ -16,6 +16,7 @@ from lxml import etree
 from ledger_mcp.ledger.errors import DocumentCorrupt, UnsupportedDocument
 from ledger_mcp.ledger.extraction.models import ExtractedField, ExtractedInvoice, ExtractedLine, ExtractedTax
 from ledger_mcp.ledger.extraction.normalize import compact, currency_code, rate_string, xml_amount
+from ledger_mcp.ledger.untrusted import mark
 
 MAX_XML_BYTES = 20 * 1024 * 1024
 TEXT_CAP = 200_000
@@ -44,7 +45,7 @@ def parse_xml(data: bytes) -> etree._Element:
         return etree.fromstring(data, etree.XMLParser(**_PARSER_OPTIONS))  # type: ignore[call-overload,no-any-return]
     except (etree.XMLSyntaxError, ValueError) as exc:
         raise DocumentCorrupt(
-            f"XML is not well-formed: {str(exc)[:200]}",
+            f"XML is not well-formed: {mark(str(exc), 'XML parser', 200)}",
             hint="Send the complete invoice XML; the file may be truncated.",
         ) from None
 
@@ -134,7 +135,7 @@ def extract_einvoice(data: bytes) -> ExtractedInvoice:
         fields, taxes, lines = _read_ubl(root)
     else:
         raise UnsupportedDocument(
-            f"XML root element {name!r} is not an e-invoice.",
+            f"XML root element {mark(name)} is not an e-invoice.",
             hint="Send a CII (ZUGFeRD 1.0/2.x, Factur-X, XRechnung) or a UBL Invoice/CreditNote.",
         )
     extracted = {key: ExtractedField(value=value, source="xml", confidence=1.0, raw=value)

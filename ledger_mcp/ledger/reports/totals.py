@@ -21,8 +21,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp.ledger.models import Account, Intent, JournalLine
+from ledger_mcp.ledger.periods import CARRY_FORWARD_CATEGORY, YEAR_END_CLOSE_CATEGORY
 from ledger_mcp.ledger.posting import OPENING_BALANCE_CATEGORY
-from ledger_mcp.ledger.year_end import CARRY_FORWARD_CATEGORY, YEAR_END_CLOSE_CATEGORY
 
 OPENING_CATEGORIES = (OPENING_BALANCE_CATEGORY, CARRY_FORWARD_CATEGORY)
 
