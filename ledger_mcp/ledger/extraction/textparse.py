@@ -41,7 +41,10 @@ def _labels(*patterns: str) -> re.Pattern[str]:
 
 INVOICE_NUMBER = _labels(
     r"Rechnungs\s?-?\s?(?:nummer|nr\.?)",
-    r"(?:Handels)?[Rr]echnung(?:\s*\(\d{3}\))?(?:\s+\d{1,2}\.\d{1,2}\.\d{4})?\s+(?:Nr\.?|Nummer)",
+    # A document title, any kind of invoice or credit, with a code or remark in brackets and a date before the
+    # number: "Handelsrechnung Nr.", "Gutschrift (Selbst ausgestellte Rechnung) Nr.", "Beitragsrechnung 24.01.2014 Nr.".
+    r"[A-Za-zÄÖÜäöüß-]*(?:rechnung|gutschrift|korrektur)(?:\s*\([^)]{0,60}\))?(?:\s+\d{1,2}\.\d{1,2}\.\d{4})?"
+    r"\s+(?:Nr\.?|Nummer|No\.?)",
     # Any title with its document type code: "Rechnungskorrektur (384) 16.09.2018 Nr. RK21012345".
     r"\(\d{3}\)(?:\s+\d{1,2}\.\d{1,2}\.\d{4})?\s+Nr\.?",
     r"Beleg\s?-?\s?(?:nummer|nr\.?)", r"Facture\s*(?:N°|No\.?)?", r"Avoir\s*(?:N°|No\.?)?", r"Rechnung\s*#",
@@ -74,6 +77,9 @@ VAT_CANDIDATE = re.compile(
 IBAN_CANDIDATE = re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,3})?\b")
 BIC_CANDIDATE = re.compile(r"(?:BIC|SWIFT)(?:\s*/\s*SWIFT)?(?:-Code)?\s*:?\s*"
                            r"([A-Z]{4}\s?[A-Z]{2}\s?[A-Z0-9]{2}(?:\s?[A-Z0-9]{3})?)\b")
+DATE_FOLLOWS = re.compile(r"\b(?:vom|from|du|dated|of)\s*$", _I)
+# Dates in a page's header that are not the issue date: versions of the software or form that printed it.
+NOT_ISSUE = re.compile(r"Version|Stand\b|gedruckt|printed|Druckdatum|\(c\)|©", _I)
 INVOICE_NUMBER_VALUE = re.compile(r"[:#.]?\s*([A-Z0-9][A-Z0-9\-/_.]*\d[A-Z0-9\-/_]*|\d+)", _I)
 
 NET_LABEL = _labels(r"Nettobetrag", r"Netto\s?-?\s?(?:summe|betrag|gesamt)", r"Summe\s+netto", r"Gesamt\s+netto",
@@ -86,7 +92,7 @@ GROSS_LABEL = _labels(r"Gesamtbetrag(?!\s+der\s+(?:Zu|Ab)schl)", r"Rechnungsbetr
                       r"Summe\s+brutto", r"Gesamt\s+brutto", r"Brutto(?:summe)?(?!preis)",
                       r"Total\s+due", r"Grand\s+total", r"Total\s+amount",
                       r"Total\s+incl\.?(?:uding)?\s+VAT", r"Invoice\s+total", r"Total(?!\s*(?:net|excl|VAT|tax))",
-                      r"Gesamt(?!\s*netto)", r"Summe(?!\s*netto)")  # fmt: skip
+                      r"Gesamt(?![a-zäöüß]|\s*netto)", r"Summe(?![a-zäöüß]|\s*netto)")  # fmt: skip
 # The amount payable (BT-115): the gross less what was prepaid; never the gross itself.
 AMOUNT_DUE_LABEL = _labels(r"Zahlbetrag", r"zu\s+zahlen(?:der\s+Betrag)?", r"Amount\s+due", r"Balance\s+due",
                            r"Solde\s+à\s+payer", r"Net\s+à\s+payer", r"Restbetrag")  # fmt: skip
@@ -107,12 +113,13 @@ CORRECTION_WORDS = re.compile(r"Korrektur|Storno|Erstattung|Rückerstattung|Rüc
                               r"zu\s+(?:unserer\s+|der\s+)?Rechnung", _I)
 INVOICE_WORD = re.compile(r"\b(?:Rechnung|Invoice|Tax\s+invoice)\b", _I)
 LEGAL_FORM = re.compile(r"\b(?:GmbH(?:\s*&\s*Co\.?\s*KG)?|AG|UG|KG|OHG|e\.\s?K\.|GbR|mbH|Ltd\.?|Limited|Inc\.?|LLC|"
-                        r"S\.A\.|SAS|SARL|S\.r\.l\.|B\.V\.|N\.V\.|plc|e\.V\.)(?=$|[\s,·|])")  # fmt: skip
+                        r"S\.A\.|SAS|SARL|S\.r\.l\.|B\.V\.|N\.V\.|plc|e\.V\.|a\.\s?G\.)(?=$|[\s,·|])")  # fmt: skip
 BUYER_BLOCK = re.compile(r"(?:Rechnungsempfänger|Rechnung\s+an|Bill\s+to|Invoice\s+to|Kunde|Customer|Sold\s+to|"
                          r"K[aä]ufer(?:/Leistungsempf[aä]nger)?|Leistungsempf[aä]nger|An)"
                          r"(?![A-Za-zÄÖÜäöüß])\s*:?", _I)
 VENDOR_LABEL = _labels(r"Rechnungssteller\s*:", r"Verk[aä]ufer\s*:", r"Lieferant\s*:", r"Seller\s*:", r"Supplier\s*:",
-                       r"Vendor\s*:", r"From\s*:", r"Rechnungssteller", r"Verk[aä]ufer", r"Seller", r"Supplier")
+                       r"Vendor\s*:", r"From\s*:", r"(?:Rechnungssteller|Verk[aä]ufer|Seller|Supplier)(?![-\w])",
+                       r"Lieferant\s*$")
 NAME_PREFIX = re.compile(r"^\s*(?:Name|Firma|Company)?\s*:?\s*", _I)
 # Lines in a party block that are identifiers, not the party's name.
 IDENTIFIER_LINE = re.compile(r"^(?:Globale\s+Nummer|Nummer|GLN|GTIN|Lief(?:eranten)?-?Nr|Kunden-?Nr|ID)\b|"
@@ -297,6 +304,10 @@ def _numbers_and_dates(p: _Parser) -> None:
                 p.put(name, found[0], LABELLED, line)
                 break
     title_date = find_date(number_line) if number_line else None
+    if number_line and title_date is None and DATE_FOLLOWS.search(number_line):
+        # "Nr. 471102 vom" with the date wrapped onto the next line.
+        following = p.lines.index(number_line) + 1
+        title_date = find_date(p.lines[following]) if following < len(p.lines) else None
     if "invoice_date" not in p.out.fields and title_date:
         # "Rechnung Nr. 4711 vom 05.03.2018": the date on the invoice number's line is the issue date.
         p.put("invoice_date", title_date[0], LABELLED, number_line)
@@ -304,7 +315,7 @@ def _numbers_and_dates(p: _Parser) -> None:
         # No labelled date: the first date in the top part of the first page is usually the issue date.
         for line in p.lines[:25]:
             found = find_date(line)
-            if found and (not DELIVERY_DATE.search(line)) and not DUE_DATE.search(line):
+            if found and not DELIVERY_DATE.search(line) and not DUE_DATE.search(line) and not NOT_ISSUE.search(line):
                 p.put("invoice_date", found[0], GUESSED, line)
                 break
 
@@ -348,6 +359,8 @@ def _parties(p: _Parser) -> None:
         # The part of the line that carries the legal form (OCR may put stray marks in front of it).
         name = next((part for part in SEPARATORS.split(line) if _named(part)), None)
         if name and not COPYRIGHT.match(line) and not INVOICE_WORD.search(name):
+            if index == 1 and name == line and _name_start(top[0]):
+                name = f"{top[0]} {name}"  # a letterhead name wrapped over the first two lines
             p.put("vendor_name", name, LABELLED, line)
             break
     if "vendor_name" not in p.out.fields:
@@ -375,6 +388,12 @@ def _named(part: str) -> bool:
     """A name with its legal form ("Au bon moulin SARL"), not a phrase starting with one ("SARL au capital")."""
     found = LEGAL_FORM.search(part)
     return found is not None and bool(part[: found.start()].strip())
+
+
+def _name_start(line: str) -> bool:
+    """A first line that can be the start of a wrapped name: a few words, no number, form or contact."""
+    return (len(line.split()) <= 4 and not re.search(r"\d|:", line) and not LEGAL_FORM.search(line)
+            and not CONTACT.search(line) and not INVOICE_WORD.search(line) and not BUYER_BLOCK.match(line))
 
 
 def _first_segment(line: str) -> str:
@@ -469,9 +488,14 @@ def _quantity(text: str) -> str | None:
     return format(value.normalize(), "f") if value == value.to_integral_value() else format(value, "f")
 
 
+# Numeric dates, blanked before amounts are read ("netto bis 04.04.2018" holds no amount 04.04).
+NUMERIC_DATE = re.compile(r"\d{1,2}\s?[./]\s?\d{1,2}\s?[./]\s?(?:\d{4}|\d{2})(?!\d)|\d{4}-\d{1,2}-\d{1,2}")
+
+
 def _amounts_on(line: str, skip: tuple[int, int] | None = None) -> list[str]:
     if skip:
         line = line[: skip[0]] + " " * (skip[1] - skip[0]) + line[skip[1] :]
+    line = NUMERIC_DATE.sub(lambda m: " " * len(m.group(0)), line)
     values = []
     for match in AMOUNT.finditer(line):
         value = parse_amount(match.group(0))
@@ -578,6 +602,11 @@ def _amounts(p: _Parser) -> None:
         if gross_value is None:  # nothing but the amount payable printed: with nothing prepaid, it is the gross
             p.put("total_gross", due[-1][0], GUESSED, due[-1][1])
     _cross_check(p, taxes)
+    if "total_gross" not in p.out.fields and total_net and (tax_total or tax_sum is not None):
+        # No gross line was readable: it is net plus VAT, at a confidence that sends it to a reviewer.
+        derived = Decimal(total_net[0]) + Decimal(tax_total[0][0] if tax_total else tax_sum or "0")
+        p.put("total_gross", decimal_string(derived), GUESSED, None)
+        p.out.warnings.append("No gross total was readable; it was derived as net plus VAT.")
 
 
 TABLE_COLUMNS = {
