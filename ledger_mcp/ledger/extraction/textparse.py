@@ -72,11 +72,12 @@ TAX_NUMBER = re.compile(r"(?<![A-Za-zÄÖÜäöüß-])(?:Steuer\s?-?\s?(?:nummer
                         _I)  # fmt: skip
 VAT_CANDIDATE = re.compile(
     r"\b(?:DE\s?\d{3}\s?\d{3}\s?\d{3}|ATU\s?\d{8}|(?:AT|BE|BG|CY|CZ|DK|EE|EL|ES|FI|FR|HR|HU|IE|IT|LT|LU|LV|MT|NL|PL|PT"
-    r"|RO|SE|SI|SK|XI)\s?[0-9A-Z]{2}[0-9A-Z+*]{6,11})\b"
+    r"|RO|SE|SI|SK|XI|GB)\s?[0-9A-Z]{2}[0-9A-Z+*]{6,11})\b"
 )
 IBAN_CANDIDATE = re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,3})?\b")
 BIC_CANDIDATE = re.compile(r"(?:BIC|SWIFT)(?:\s*/\s*SWIFT)?(?:-Code)?\s*:?\s*"
                            r"([A-Z]{4}\s?[A-Z]{2}\s?[A-Z0-9]{2}(?:\s?[A-Z0-9]{3})?)\b")
+MONTH_FIRST = re.compile(r"(?<![\d/])(?:0?[1-9]|1[0-2])/(?:1[3-9]|2\d|3[01])/\d{4}")
 DATE_FOLLOWS = re.compile(r"\b(?:vom|from|du|dated|of)\s*$", _I)
 # Dates in a page's header that are not the issue date: versions of the software or form that printed it.
 NOT_ISSUE = re.compile(r"Version|Stand\b|gedruckt|printed|Druckdatum|\(c\)|©", _I)
@@ -96,7 +97,9 @@ GROSS_LABEL = _labels(r"Gesamtbetrag(?!\s+der\s+(?:Zu|Ab)schl)", r"Rechnungsbetr
 # The amount payable (BT-115): the gross less what was prepaid; never the gross itself.
 AMOUNT_DUE_LABEL = _labels(r"Zahlbetrag", r"zu\s+zahlen(?:der\s+Betrag)?", r"Amount\s+due", r"Balance\s+due",
                            r"Solde\s+à\s+payer", r"Net\s+à\s+payer", r"Restbetrag")  # fmt: skip
-TAX_TOTAL_LABEL = _labels(r"(?:Summe|Gesamt)\s+(?:MwSt|USt|Umsatzsteuer|Mehrwertsteuer)", r"Total\s+(?:VAT|tax)",
+TAX_TOTAL_LABEL = _labels(r"(?:Summe|Gesamt)\s+(?:MwSt|USt|Umsatzsteuer|Mehrwertsteuer)",
+                          r"(?:MwSt|USt|Umsatzsteuer|Mehrwertsteuer)\.?\s+(?:Gesamt|Summe)(?![a-zäöüß])",
+                          r"Total\s+(?:VAT|tax)",
                           r"Total\s+(?:taxes|TVA)", r"Steuerbetrag(?:\s+in\s+[A-Z]{3})?(?=\s*:?\s*-?\d)",
                           r"VAT\s+total", r"Tax\s+total", r"MwSt\.?-?Betrag", r"USt\.?-?Betrag")  # fmt: skip
 TAX_WORD = r"(?:MwSt|USt|Umsatzsteuer|Mehrwertsteuer|VAT|Tax|Steuer)\.?"
@@ -168,6 +171,18 @@ class _Parser:
     # The same lines with wide gaps (separate columns that OCR put on one line) turned into " | ".
     segmented: list[str] = field(default_factory=list)
     out: ParsedText = field(default_factory=ParsedText)
+    month_first: bool = False  # slash dates are US style (11/17/2017 somewhere in the text)
+
+    def date(self, text: str) -> tuple[str, int, int] | None:
+        """The earliest date in `text`, its slash form read month first where the document writes them so."""
+        found = find_date(text)
+        if found is None or not self.month_first or "/" not in text[found[1] : found[2]]:
+            return found
+        year, month, day = found[0].split("-")
+        try:
+            return date(int(year), int(day), int(month)).isoformat(), found[1], found[2]
+        except ValueError:
+            return found
 
     def put(self, name: str, value: str | None, confidence: float, raw: str | None) -> None:
         if value is None or name in self.out.fields:
@@ -204,6 +219,7 @@ def parse_text(text: str, *, source: Source = "text", scale: float = 1.0) -> Par
     # Invoice lines are short; capping them bounds the regex work on hostile or garbled text.
     raw_lines = [line[:MAX_LINE] for line in text.splitlines() if line.strip()]
     parser.raw = raw_lines
+    parser.month_first = MONTH_FIRST.search(text) is not None
     parser.lines = [" ".join(line.split()) for line in raw_lines]
     parser.segmented = [" | ".join(" ".join(cell.split()) for cell in re.split(r"\s{3,}", line.strip()))
                         for line in raw_lines]  # fmt: skip
@@ -299,22 +315,22 @@ def _numbers_and_dates(p: _Parser) -> None:
         for rest, line in p.after_label(pattern):
             if name == "invoice_date" and (DELIVERY_DATE.search(line) or DUE_DATE.search(line)):
                 continue
-            found = find_date(rest[:40])
+            found = p.date(rest[:40])
             if found:
                 p.put(name, found[0], LABELLED, line)
                 break
-    title_date = find_date(number_line) if number_line else None
+    title_date = p.date(number_line) if number_line else None
     if number_line and title_date is None and DATE_FOLLOWS.search(number_line):
         # "Nr. 471102 vom" with the date wrapped onto the next line.
         following = p.lines.index(number_line) + 1
-        title_date = find_date(p.lines[following]) if following < len(p.lines) else None
+        title_date = p.date(p.lines[following]) if following < len(p.lines) else None
     if "invoice_date" not in p.out.fields and title_date:
         # "Rechnung Nr. 4711 vom 05.03.2018": the date on the invoice number's line is the issue date.
         p.put("invoice_date", title_date[0], LABELLED, number_line)
     if "invoice_date" not in p.out.fields:
         # No labelled date: the first date in the top part of the first page is usually the issue date.
         for line in p.lines[:25]:
-            found = find_date(line)
+            found = p.date(line)
             if found and not DELIVERY_DATE.search(line) and not DUE_DATE.search(line) and not NOT_ISSUE.search(line):
                 p.put("invoice_date", found[0], GUESSED, line)
                 break
