@@ -193,3 +193,10 @@ async def test_email_without_attachment_is_refused_and_logged(client: Client) ->
     assert [(e["outcome"], e["code"]) for e in log] == [("failed", "DOCUMENT_EMPTY")]
     missing = await fail(client, "get_document", document_id="0" * 64)
     assert missing["code"] == "DOCUMENT_NOT_FOUND"
+
+
+async def test_a_wrong_xml_encoding_name_still_ingests_from_the_xml_with_a_warning(client: Client) -> None:
+    case = await ingest(client, ZF / "ZUGFeRDv2/fail/Mustangproject/factur-x-invalid-xml-encoding-attribute.pdf")
+    assert case["document"]["extraction_method"] == "xml"
+    assert case["normalized_invoice"]["total_gross"] == "571.04"
+    assert any("UTF-8-W/O-BOM" in w for w in case["document"]["warnings"])
