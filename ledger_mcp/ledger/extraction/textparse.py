@@ -118,7 +118,7 @@ INVOICE_WORD = re.compile(r"\b(?:Rechnung|Invoice|Tax\s+invoice)\b", _I)
 LEGAL_FORM = re.compile(r"\b(?:GmbH(?:\s*&\s*Co\.?\s*KG)?|AG|UG|KG|OHG|e\.\s?K\.|GbR|mbH|Ltd\.?|Limited|Inc\.?|LLC|"
                         r"S\.A\.|SAS|SARL|S\.r\.l\.|B\.V\.|N\.V\.|plc|e\.V\.|a\.\s?G\.)(?=$|[\s,·|])")  # fmt: skip
 BUYER_BLOCK = re.compile(r"(?:Rechnungsempfänger|Rechnung\s+an|Bill\s+to|Invoice\s+to|Kunde|Customer|Sold\s+to|"
-                         r"K[aä]ufer(?:/Leistungsempf[aä]nger)?|Leistungsempf[aä]nger|An)"
+                         r"K[aä]ufer(?:/Leistungsempf[aä]nger)?|Leistungsempf[aä]nger|An(?=\s*:|\s*$))"
                          r"(?![A-Za-zÄÖÜäöüß])\s*:?", _I)
 VENDOR_LABEL = _labels(r"Rechnungssteller\s*:", r"Verk[aä]ufer\s*:", r"Lieferant\s*:", r"Seller\s*:", r"Supplier\s*:",
                        r"Vendor\s*:", r"From\s*:", r"(?:Rechnungssteller|Verk[aä]ufer|Seller|Supplier)(?![-\w])",
@@ -350,14 +350,19 @@ def _parties(p: _Parser) -> None:
                 p.put("buyer_name", top[index + 1], LABELLED, top[index + 1])
             buyer_index = index
             break
-    for index, line in enumerate(p.lines):
-        match = VENDOR_LABEL.match(line)
+    for index, line in enumerate(p.segmented):
+        cells = line.split(" | ")
+        match = VENDOR_LABEL.match(cells[0])
         if match is None:
             continue
         # The name follows the label, or is the first line below it that is no identifier (GTIN, GLN, number).
-        candidates = [NAME_PREFIX.sub("", c) for c in [line[match.end() :], *p.lines[index + 1 : index + 5]]]
+        # Columns side by side (seller | buyer): the seller's is the first.
+        beside = cells[1:2] if not cells[0][match.end() :].strip() and not BUYER_BLOCK.match(cells[1:2][0] if
+                                                                                              cells[1:] else "") else []
+        below = [_left_column(following) for following in p.segmented[index + 1 : index + 5]]
+        candidates = [NAME_PREFIX.sub("", c) for c in [cells[0][match.end() :], *beside, *below]]
         name = next((c for c in candidates if c and not IDENTIFIER_LINE.search(c) and not find_date(c)
-                     and re.search(r"[A-Za-zÄÖÜäöüß]{2}", c)), None)
+                     and not c.endswith(":") and re.search(r"[A-Za-zÄÖÜäöüß]{2}", c)), None)
         if name:
             p.put("vendor_name", name, LABELLED, line)
             break
@@ -375,8 +380,9 @@ def _parties(p: _Parser) -> None:
         # The part of the line that carries the legal form (OCR may put stray marks in front of it).
         name = next((part for part in SEPARATORS.split(line) if _named(part)), None)
         if name and not COPYRIGHT.match(line) and not INVOICE_WORD.search(name):
-            if index == 1 and name == line and _name_start(top[0]):
-                name = f"{top[0]} {name}"  # a letterhead name wrapped over the first two lines
+            first = top[0].split(" | ")[0]
+            if index == 1 and name == line.split(" | ")[0] and _name_start(first):
+                name = f"{first} {name}"  # a letterhead name wrapped over the first two lines
             p.put("vendor_name", name, LABELLED, line)
             break
     if "vendor_name" not in p.out.fields:
@@ -404,6 +410,13 @@ def _named(part: str) -> bool:
     """A name with its legal form ("Au bon moulin SARL"), not a phrase starting with one ("SARL au capital")."""
     found = LEGAL_FORM.search(part)
     return found is not None and bool(part[: found.start()].strip())
+
+
+def _left_column(line: str) -> str:
+    """The first column of a segmented line, with its value when the column is a key ("Name: | Lieferant")."""
+    cells = line.split(" | ")
+    keyed = cells[0].endswith(":") or (len(cells) > 1 and cells[1].startswith(":"))
+    return " ".join(cells[:2]) if keyed else cells[0]
 
 
 def _name_start(line: str) -> bool:
@@ -652,6 +665,16 @@ def _totals_table(p: _Parser) -> dict[str, str]:
             name = min(columns, key=lambda n: abs(columns[n] - match.end()))
             if value is not None and abs(columns[name] - match.end()) <= 4:
                 found[name] = value
+        if found and len(found) == len(columns):
+            return found
+        # Columns that OCR did not keep in place: the row's last three amounts, when they add up, are net, VAT and
+        # gross in the order the header names them.
+        values = [v for m in AMOUNT.finditer(last) if (v := parse_amount(m.group(0))) is not None]
+        order = sorted(columns, key=lambda n: columns[n])
+        if order == ["net", "tax", "gross"] and len(values) >= 3:
+            net, tax, gross = values[-3:]
+            if Decimal(net) + Decimal(tax) == Decimal(gross):
+                return {"net": net, "tax": tax, "gross": gross}
         if found:
             return found
     return {}
