@@ -380,9 +380,9 @@ def _parties(p: _Parser) -> None:
         # The part of the line that carries the legal form (OCR may put stray marks in front of it).
         name = next((part for part in SEPARATORS.split(line) if _named(part)), None)
         if name and not COPYRIGHT.match(line) and not INVOICE_WORD.search(name):
-            first = top[0].split(" | ")[0]
-            if index == 1 and name == line.split(" | ")[0] and _name_start(first):
-                name = f"{first} {name}"  # a letterhead name wrapped over the first two lines
+            above = top[0].split(" | ")[0]
+            if index == 1 and name == line.split(" | ")[0] and _name_start(above):
+                name = f"{above} {name}"  # a letterhead name wrapped over the first two lines
             p.put("vendor_name", name, LABELLED, line)
             break
     if "vendor_name" not in p.out.fields:
