@@ -83,12 +83,15 @@ DATE_FOLLOWS = re.compile(r"\b(?:vom|from|du|dated|of)\s*$", _I)
 NOT_ISSUE = re.compile(r"Version|Stand\b|gedruckt|printed|Druckdatum|\(c\)|©", _I)
 INVOICE_NUMBER_VALUE = re.compile(r"[:#.]?\s*([A-Z0-9][A-Z0-9\-/_.]*\d[A-Z0-9\-/_]*|\d+)", _I)
 
-NET_LABEL = _labels(r"Nettobetrag", r"Netto\s?-?\s?(?:summe|betrag|gesamt)", r"Summe\s+netto", r"Gesamt\s+netto",
+# Insurance premium invoices (Beitragsrechnung) state the premium before and after insurance tax.
+NET_LABEL = _labels(r"Nettobetrag", r"Gesamtbeitrag", r"Nettobeitrag",
+                    r"Netto\s?-?\s?(?:summe|betrag|gesamt)", r"Summe\s+netto", r"Gesamt\s+netto",
                     r"Zwischensumme", r"Warenwert", r"Rechnungsbetrag\s+netto", r"Net\s+(?:total|amount)", r"Subtotal",
                     r"Sub-total", r"Total\s+(?:net|excl\.?(?:uding)?\s+VAT|before\s+tax)", r"Amount\s+excl\.?\s+VAT",
                     r"(?:Rechnungs)?[Ss]umme\s+ohne\s+(?:USt|MwSt)\.?", r"Gesamtbetrag\s+ohne\s+(?:USt|MwSt)\.?",
                     r"Total\s+HT", r"Netto")  # fmt: skip
-GROSS_LABEL = _labels(r"Gesamtbetrag(?!\s+der\s+(?:Zu|Ab)schl)", r"Rechnungsbetrag", r"Bruttobetrag", r"Gesamtsumme",
+GROSS_LABEL = _labels(r"Gesamtbetrag(?!\s+der\s+(?:Zu|Ab)schl)", r"Rechnungsbeitrag",
+                      r"Rechnungsbetrag", r"Bruttobetrag", r"Gesamtsumme",
                       r"Endbetrag", r"Rechnungssumme(?:\s+(?:mit|inkl\.?)\s+(?:USt|MwSt)\.?)?", r"Total\s+TTC",
                       r"Summe\s+brutto", r"Gesamt\s+brutto", r"Brutto(?:summe)?(?!preis)",
                       r"Total\s+due", r"Grand\s+total", r"Total\s+amount",
@@ -99,10 +102,10 @@ AMOUNT_DUE_LABEL = _labels(r"Zahlbetrag", r"zu\s+zahlen(?:der\s+Betrag)?", r"Amo
                            r"Solde\s+à\s+payer", r"Net\s+à\s+payer", r"Restbetrag")  # fmt: skip
 TAX_TOTAL_LABEL = _labels(r"(?:Summe|Gesamt)\s+(?:MwSt|USt|Umsatzsteuer|Mehrwertsteuer)",
                           r"(?:MwSt|USt|Umsatzsteuer|Mehrwertsteuer)\.?\s+(?:Gesamt|Summe)(?![a-zäöüß])",
-                          r"Total\s+(?:VAT|tax)",
+                          r"Total\s+(?:VAT|tax)", r"Versicherungsteuer(?![a-zäöüß])",
                           r"Total\s+(?:taxes|TVA)", r"Steuerbetrag(?:\s+in\s+[A-Z]{3})?(?=\s*:?\s*-?\d)",
                           r"VAT\s+total", r"Tax\s+total", r"MwSt\.?-?Betrag", r"USt\.?-?Betrag")  # fmt: skip
-TAX_WORD = r"(?:MwSt|USt|Umsatzsteuer|Mehrwertsteuer|VAT|Tax|Steuer)\.?"
+TAX_WORD = r"(?:MwSt|USt|Umsatzsteuer|Mehrwertsteuer|Versicherungsteuer|VAT|Tax|Steuer)\.?"
 RATE = r"(\d{1,2}(?:[.,]\d{1,2})?)\s?%"
 TAX_RATE_LINE = re.compile(rf"{TAX_WORD}\s*(?:\(\s*)?{RATE}|{RATE}\s*{TAX_WORD}", _I)
 REVERSE_CHARGE = re.compile(r"Steuerschuldnerschaft\s+des\s+Leistungsempfängers|reverse\s+charge|§\s?13b", _I)
