@@ -60,7 +60,8 @@ CORPUS_FIELDS = ("invoice_number", "invoice_date", "vendor_name", "vendor_vat_id
                  "total_gross")
 
 
-def _same(name: str, got: str | None, true: str | None) -> bool:
+def matches(name: str, got: str | None, true: str | None) -> bool:
+    """Whether an extracted value counts as right: exactly, amounts sign-free, names as vendor matching compares."""
     if got is None or true is None:
         return got == true
     if name.startswith("total_"):
@@ -109,7 +110,7 @@ def corpus(folder: Path, ocr_pages: int) -> None:
             counted += 1
             for key in CORPUS_FIELDS:
                 got = parsed.fields[key].value if key in parsed.fields else None
-                if _same(key, got, truth.value(key)):
+                if matches(key, got, truth.value(key)):
                     hits[key] += 1
                 else:
                     misses.append(f"    {name}: {key} = {got!r}, true {truth.value(key)!r}")
