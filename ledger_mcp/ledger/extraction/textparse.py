@@ -40,11 +40,11 @@ def _labels(*patterns: str) -> re.Pattern[str]:
 
 
 INVOICE_NUMBER = _labels(
-    r"Rechnungs\s?-?\s?(?:nummer|nr\.?)",
+    r"Rechnung[se]?\s?-?\s?(?:nummer|nr\.?)",  # "Rechnungenummer": an OCR slip
     # A document title, any kind of invoice or credit, with a code or remark in brackets and a date before the
     # number: "Handelsrechnung Nr.", "Gutschrift (Selbst ausgestellte Rechnung) Nr.", "Beitragsrechnung 24.01.2014 Nr.".
-    r"[A-Za-zÄÖÜäöüß-]*(?:rechnung|gutschrift|korrektur)(?:\s*\([^)]{0,60}\))?(?:\s+\d{1,2}\.\d{1,2}\.\d{4})?"
-    r"\s+(?:Nr\.?|Nummer|No\.?)",
+    r"[A-Za-zÄÖÜäöüß-]*(?:rechnung|gutschrift|korrektur)(?:\s+(?:des|der)\s+[A-ZÄÖÜ][a-zäöüß]+)?"
+    r"(?:\s*\([^)]{0,60}\))?(?:\s+\d{1,2}\.\d{1,2}\.\d{4})?\s+(?:Nr\.?|Nummer|No\.?)",
     # Any title with its document type code: "Rechnungskorrektur (384) 16.09.2018 Nr. RK21012345".
     r"\(\d{3}\)(?:\s+\d{1,2}\.\d{1,2}\.\d{4})?\s+Nr\.?",
     r"Beleg\s?-?\s?(?:nummer|nr\.?)", r"Facture\s*(?:N°|No\.?)?", r"Avoir\s*(?:N°|No\.?)?", r"Rechnung\s*#",
