@@ -130,7 +130,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--corpus", type=Path, default=CORPUS)
-    parser.add_argument("--ocr-pages", type=int, default=1, help="OCR the first N pages of each corpus PDF")
+    parser.add_argument("--ocr-pages", type=int, default=10,
+                        help="OCR the first N pages of each corpus PDF (default: as many as the cascade reads)")
     parser.add_argument("--no-samples", action="store_true")
     parser.add_argument("-v", action="store_true", help="list the misses")
     args = parser.parse_args()
