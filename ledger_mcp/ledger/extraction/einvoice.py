@@ -49,7 +49,7 @@ def parse_xml(data: bytes, warnings: list[str] | None = None) -> etree._Element:
         return _parse(data)
     except (etree.XMLSyntaxError, ValueError, LookupError) as exc:
         redeclared = _redeclared(data)
-        if redeclared is not None:
+        if redeclared is not None and b"<!ENTITY" not in redeclared[0]:
             try:
                 root = _parse(redeclared[0])
             except (etree.XMLSyntaxError, ValueError, LookupError):
