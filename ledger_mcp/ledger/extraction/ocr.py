@@ -1,8 +1,8 @@
 """OCR with tesseract (deu+eng): recognized text with a per-page mean word confidence.
 
 Tesseract runs in-process through its C API (libtesseract, loaded with ctypes) where the library is
-installed: the language data is loaded once per thread instead of once per page, which the tesseract
-program (pytesseract) has to do for every page. Without the library the program is used.
+installed: the language data is loaded once per engine (pooled, one per page being read at a time), not
+for every page as the tesseract program (pytesseract) must. Without the library the program is used.
 """
 
 from __future__ import annotations
@@ -59,9 +59,13 @@ def ocr_image(image: Image.Image, timeout: float, *, careful: bool = False) -> O
     else:
         prepared = ImageOps.autocontrast(prepared, cutoff=1)
     psm = 6 if careful else 4
-    engine = _engine()
+    engine = _take_engine()
     if engine is not None:
-        return _assemble(engine.read(prepared, psm, timeout))
+        try:
+            return _assemble(engine.read(prepared, psm, timeout))
+        finally:
+            with _library_lock:
+                _idle.append(engine)
     try:
         data = pytesseract.image_to_data(prepared, lang=LANGUAGES, config=f"--psm {psm}",
                                          timeout=timeout, output_type=pytesseract.Output.DICT)  # fmt: skip
@@ -84,7 +88,7 @@ def ocr_image(image: Image.Image, timeout: float, *, careful: bool = False) -> O
 
 
 class _Engine:
-    """One initialised TessBaseAPI; used by one thread only (the API is not thread-safe)."""
+    """One initialised TessBaseAPI; used by one thread at a time (the API is not thread-safe)."""
 
     def __init__(self, lib: ctypes.CDLL) -> None:
         self.lib = lib
@@ -137,21 +141,22 @@ class _Engine:
         return data
 
 
-_local = threading.local()
-_engines: list[_Engine] = []  # every thread's, to release the language data at exit
+# Engines are pooled: as many as pages are read at the same time, each kept for the next page.
+_idle: list[_Engine] = []
+_engines: list[_Engine] = []  # all of them, to release the language data at exit
 _library: list[ctypes.CDLL | None] = []  # loaded once: [the library] or [None] when it is not installed
 _library_lock = threading.Lock()
 
 
-def _engine() -> _Engine | None:
-    """This thread's in-process tesseract, created on first use; None without libtesseract."""
-    engine: _Engine | None = getattr(_local, "engine", None)
-    if engine is None:
-        lib = _load_library()
-        if lib is None:
-            return None
-        engine = _local.engine = _Engine(lib)
-    return engine
+def _take_engine() -> _Engine | None:
+    """An idle in-process tesseract, or a new one; None without libtesseract. Give it back to _idle."""
+    lib = _load_library()
+    if lib is None:
+        return None
+    with _library_lock:
+        if _idle:
+            return _idle.pop()
+    return _Engine(lib)
 
 
 def _load_library() -> ctypes.CDLL | None:
