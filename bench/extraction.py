@@ -39,7 +39,7 @@ from ledger_mcp.ledger.extraction.documents import (
     render_pages,
 )
 from ledger_mcp.ledger.extraction.einvoice import extract_einvoice
-from ledger_mcp.ledger.extraction.ocr import ocr_image
+from ledger_mcp.ledger.extraction.ocr import LANGUAGES, ocr_image
 from ledger_mcp.ledger.extraction.textparse import ParsedText, parse_text
 from ledger_mcp.ledger.review_cases import name_key
 
@@ -60,7 +60,8 @@ CORPUS_FIELDS = ("invoice_number", "invoice_date", "vendor_name", "vendor_vat_id
                  "total_gross")
 
 
-def _same(name: str, got: str | None, true: str | None) -> bool:
+def matches(name: str, got: str | None, true: str | None) -> bool:
+    """Whether an extracted value counts as right: exactly, amounts sign-free, names as vendor matching compares."""
     if got is None or true is None:
         return got == true
     if name.startswith("total_"):
@@ -109,7 +110,7 @@ def corpus(folder: Path, ocr_pages: int) -> None:
             counted += 1
             for key in CORPUS_FIELDS:
                 got = parsed.fields[key].value if key in parsed.fields else None
-                if _same(key, got, truth.value(key)):
+                if matches(key, got, truth.value(key)):
                     hits[key] += 1
                 else:
                     misses.append(f"    {name}: {key} = {got!r}, true {truth.value(key)!r}")
@@ -125,16 +126,38 @@ def corpus(folder: Path, ocr_pages: int) -> None:
           f"(load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
 
 
+def engines(rounds: int) -> None:
+    """One A4 page (the sample scan) through tesseract in-process (C API, language data loaded once) and through
+    the tesseract program (pytesseract: a process and the language data per page), interleaved."""
+    image = next(iter(render_pages((SAMPLES / "scan_de.pdf").read_bytes(), 1, Deadline(60))))
+    ocr_image(image, 120)  # the first call loads the language data
+    times: dict[str, list[float]] = {"in-process": [], "program": []}
+    for _ in range(rounds):
+        start = time.perf_counter()
+        ocr_image(image, 120)
+        times["in-process"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        pytesseract.image_to_data(image.convert("L"), lang=LANGUAGES, config="--psm 4")
+        times["program"].append(time.perf_counter() - start)
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    print(f"\nOCR of one A4 page ({image.width}x{image.height} px), {rounds} rounds: "
+          + ", ".join(f"{name} median {value:.2f} s (max {max(times[name]):.2f})" for name, value in medians.items())
+          + f"; program / in-process {medians['program'] / medians['in-process']:.2f}x"
+          + f" (load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--corpus", type=Path, default=CORPUS)
-    parser.add_argument("--ocr-pages", type=int, default=1, help="OCR the first N pages of each corpus PDF")
+    parser.add_argument("--ocr-pages", type=int, default=10,
+                        help="OCR the first N pages of each corpus PDF (default: as many as the cascade reads)")
     parser.add_argument("--no-samples", action="store_true")
     parser.add_argument("-v", action="store_true", help="list the misses")
     args = parser.parse_args()
     if not args.no_samples:
         samples(args.runs)
+        engines(args.runs * 2)
     corpus(args.corpus, args.ocr_pages)
 
 

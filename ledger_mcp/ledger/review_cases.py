@@ -193,8 +193,8 @@ class ApprovalResult(BaseModel):
     intent_id: str | None = Field(description="The invoice's intent; null for a zero invoice (nothing posted).")
     invoice_id: str | None
     clearing_intent_ids: list[str] = Field(default_factory=list, description="Intents clearing the prepaid part "
-                                                                             "and allowances without VAT, so the "
-                                                                             "payable is the amount due.")
+                                                                             "and allowances, so the payable is "
+                                                                             "the amount due.")
     queue_state: str
     replayed: bool = Field(default=False, description="True: the case was approved before; nothing new written.")
 
@@ -471,11 +471,18 @@ async def check_compliance(session: AsyncSession, invoice: NormalizedInvoice, ve
             warn("ALLOWANCE_NETTED", f"Line {mark(li.description)} is negative ({li.net_amount}) without VAT: approval "
                                      f"posts the other lines and clears it against account {li.account}, so the "
                                      "payable is the amount due.", "lines")
+        elif li in _allowances(invoice):
+            counter = "an invoice" if invoice.type == "credit_note" else "a credit note"
+            warn("ALLOWANCE_CREDIT_NOTE", f"Line {li.description!r} ({li.tax_code}) is negative ({li.net_amount}) "
+                                          f"after netting its VAT group, a VAT reduction at its own rate: approval "
+                                          f"posts the other lines and {counter} {_allowance_number(invoice)} for it "
+                                          f"on account {li.account}, netted against each other, so the payable is "
+                                          "the amount due.", "lines")
         else:
-            block("NEGATIVE_LINE", f"Line {mark(li.description)} ({li.tax_code}) is negative ({li.net_amount}) after "
-                                   "netting its VAT group: a VAT reduction needs a credit note. Give each line a "
-                                   "positive net with update_review_case, or reject the case and book the credit "
-                                   "note on its own.", "lines")
+            block("NEGATIVE_LINE", f"Line {mark(li.description)} ({li.tax_code}) is negative ({li.net_amount}) and "
+                                   "has no account: set the account its reduction is booked to with update_review_case "
+                                   "(lines[].account); approval then books it as a credit note netted against the "
+                                   "invoice.", "lines")
     if vendor and invoice.invoice_number:
         existing = (await session.exec(
             select(Invoice.id).where(Invoice.party_id == vendor.id,
@@ -545,6 +552,23 @@ def _netted(invoice: NormalizedInvoice) -> list[ReviewLine]:
     cleared against their account after the invoice, which posts the others."""
     return [li for li in invoice.lines if li.tax_code in (None, "EXEMPT") and li.account
             and (_decimal(li.net_amount) or Decimal(0)) < 0]
+
+
+def _allowances(invoice: NormalizedInvoice) -> list[ReviewLine]:
+    """Negative lines with VAT at their own rate (an allowance group): a VAT reduction, which no invoice line
+    can carry. Approval posts them as the opposite document of the same vendor, netted against the invoice."""
+    netted = _netted(invoice)
+    return [li for li in invoice.lines if li not in netted and li.account
+            and (_decimal(li.net_amount) or Decimal(0)) < 0]
+
+
+def _allowance_number(invoice: NormalizedInvoice) -> str:
+    return f"{invoice.invoice_number or 'DOC'}-ALLOWANCES"
+
+
+def _allowance_gross(invoice: NormalizedInvoice) -> Decimal:
+    rates = {"VSt19": Decimal(19), "VSt7": Decimal(7)}
+    return -sum((_line_gross(li, rates) or Decimal(0) for li in _allowances(invoice)), Decimal(0))
 
 
 def _posted_gross(invoice: NormalizedInvoice) -> Decimal | None:
@@ -769,6 +793,8 @@ async def approve_case(session: AsyncSession, case_id: str, override_reason: str
         request = _invoice_request(case, invoice, overrides, confirmation, acknowledge_soft_lock,
                                    rate[0] if rate else None)
         posted = await invoices.create_invoice(session, request, provenance)
+        if _allowances(invoice):
+            clearings.append(await _post_allowances(session, case, invoice, request, posted, provenance))
         chart = (await read_meta(session)).get("chart", "skr03")
         for index, (account, amount, what) in enumerate(_clearings(invoice, chart)):
             result = await settlements.settle_open_items(session, settlements.SettlementRequest(
@@ -827,10 +853,10 @@ def _invoice_request(case: ReviewCase, invoice: NormalizedInvoice, overrides: li
     invoice_date, due = _date(invoice.invoice_date), _date(invoice.due_date)
     # A due date before the invoice date passed an override: the invoice is due at once.
     due_date = invoice.invoice_date if invoice_date and due and due < invoice_date else invoice.due_date
-    netted = _netted(invoice)
+    apart = _netted(invoice) + _allowances(invoice)
     lines = [InvoiceLineInput(net_amount=li.net_amount, tax_code=li.tax_code, account=li.account,
                               tax_amount=li.tax_amount, description=li.description or None)
-             for li in invoice.lines if li not in netted]
+             for li in invoice.lines if li not in apart]
     gross, posted = _decimal(invoice.total_gross), _posted_gross(invoice)
     if gross is not None and posted is not None and posted > gross:
         lines.append(InvoiceLineInput(net_amount=_amount(posted - gross), account=lines[0].account if lines else None,
@@ -839,13 +865,35 @@ def _invoice_request(case: ReviewCase, invoice: NormalizedInvoice, overrides: li
         direction="payable", type=invoice.type, party_id=case.vendor_id or "",
         invoice_number=invoice.invoice_number or f"DOC-{case.document_id[:12]}",
         invoice_date=invoice.invoice_date or "", due_date=due_date,
-        total_gross=_amount(posted + _netted_total(invoice)) if posted is not None else "",
+        total_gross=_amount(posted + _netted_total(invoice) + _allowance_gross(invoice)) if posted is not None else "",
         currency=invoice.currency, exchange_rate=exchange_rate, lines=lines,
         document_id=case.document_id, idempotency_key=f"review-case:{case.id}",
         acknowledge_soft_lock=acknowledge_soft_lock,
         custom_metadata={"review_case_id": case.id,
                          **({"overrides": [o.model_dump() for o in overrides]} if overrides else {}),
                          **({"confirmation": confirmation} if confirmation else {})})
+
+
+async def _post_allowances(session: AsyncSession, case: ReviewCase, invoice: NormalizedInvoice,
+                           request: InvoiceRequest, posted: invoices.InvoiceInfo, provenance: Provenance) -> str:
+    """The allowance groups as the opposite document (a credit note to an invoice) of the same vendor, and the
+    two netted by a settlement that moves no money. Returns the netting intent."""
+    gross = _allowance_gross(invoice)
+    note = await invoices.create_invoice(session, request.model_copy(update={
+        "type": "invoice" if invoice.type == "credit_note" else "credit_note",
+        "invoice_number": _allowance_number(invoice), "due_date": request.invoice_date, "total_gross": _amount(gross),
+        "lines": [InvoiceLineInput(net_amount=_amount(-(_decimal(li.net_amount) or Decimal(0))), tax_code=li.tax_code,
+                                   account=li.account, description=li.description or None,
+                                   tax_amount=_signed(li.tax_amount, Decimal(-1)) if li.tax_amount else None)
+                  for li in _allowances(invoice)],
+        "idempotency_key": f"review-case:{case.id}:allowances"}), provenance)
+    result = await settlements.settle_open_items(session, settlements.SettlementRequest(
+        items=[settlements.SettlementItem(invoice_id=posted.id, amount=_amount(gross)),
+               settlements.SettlementItem(invoice_id=note.id, amount=_amount(gross))],
+        payment_date=invoice.invoice_date or "", description=f"Allowances of {posted.invoice_number} netted"[:500],
+        idempotency_key=f"review-case:{case.id}:allowances:netting", exchange_rate=posted.exchange_rate,
+        acknowledge_soft_lock=request.acknowledge_soft_lock), provenance)
+    return result.payment_intent_id
 
 
 def _netted_total(invoice: NormalizedInvoice) -> Decimal:

@@ -217,3 +217,34 @@ def test_title_with_document_type_code_number_and_date() -> None:
     parsed = parse_text("Beispiel GmbH\nRechnungskorrektur (384) 16.09.2018   Nr. RK21012345   vom\nWährung: EUR\n")
     values = {key: found.value for key, found in parsed.fields.items()}
     assert (values["invoice_number"], values["invoice_date"]) == ("RK21012345", "2018-09-16")
+
+
+def _values(text: str, *names: str) -> tuple[str | None, ...]:
+    fields = parse_text(text).fields
+    return tuple(fields[name].value if name in fields else None for name in names)
+
+
+def test_a_date_in_the_payment_terms_is_no_net_amount() -> None:
+    text = ("Zahlbar innerhalb 30 Tagen netto bis 04.04.2018\n"
+            "Rechnungssumme ohne USt. 473,00\nSteuerbetrag 56,87\nBruttosumme 529,87")
+    assert _values(text, "total_net", "total_tax", "total_gross") == ("473.00", "56.87", "529.87")
+
+
+def test_titles_before_the_number_and_a_date_on_the_next_line() -> None:
+    text = ("ZUGFeRD-Version: 2.1 vom 24.03.2020\n"
+            "Gutschrift (Selbst ausgestellte Rechnung) Nr. 471102 vom\n05.03.2018\n"
+            "Rechnung gemäß Bestellung Nr. 2018-471331 vom 01.03.2018.")
+    assert _values(text, "invoice_number", "invoice_date", "type_code") == ("471102", "2018-03-05", "389")
+    assert _values("Rechnung des Versicherers Nr. 00.123.456.7-2018-1 vom 11.03.2018", "invoice_number") == (
+        "00.123.456.7-2018-1",)
+
+
+def test_slash_dates_are_month_first_only_where_the_document_writes_them_so() -> None:
+    assert _values("Invoice Date 11/03/2017\nPaid 11/17/2017", "invoice_date") == ("2017-11-03",)
+    assert _values("Date de facture 11/03/2017\nPayé 13/03/2017", "invoice_date") == ("2017-03-11",)
+
+
+def test_a_gross_no_line_shows_is_net_plus_vat_at_low_confidence() -> None:
+    parsed = parse_text("Rechnungssumme ohne USt. 198,00\nSteuerbetrag 37,62\nBr uttosumme 235,62")
+    assert parsed.fields["total_gross"].value == "235.62"
+    assert parsed.fields["total_gross"].confidence < 0.6

@@ -193,3 +193,34 @@ async def test_email_without_attachment_is_refused_and_logged(client: Client) ->
     assert [(e["outcome"], e["code"]) for e in log] == [("failed", "DOCUMENT_EMPTY")]
     missing = await fail(client, "get_document", document_id="0" * 64)
     assert missing["code"] == "DOCUMENT_NOT_FOUND"
+
+
+async def test_a_wrong_xml_encoding_name_still_ingests_from_the_xml_with_a_warning(client: Client) -> None:
+    case = await ingest(client, ZF / "ZUGFeRDv2/fail/Mustangproject/factur-x-invalid-xml-encoding-attribute.pdf")
+    assert case["document"]["extraction_method"] == "xml"
+    assert case["normalized_invoice"]["total_gross"] == "571.04"
+    assert any("UTF-8-W/O-BOM" in w for w in case["document"]["warnings"])
+
+
+async def test_negative_vat_group_at_its_own_rate_books_as_a_netted_credit_note(client: Client) -> None:
+    # XRECHNUNG_Einfach with its 7 % group turned into an allowance of -25.00 net, -1.75 VAT.
+    xml = (ZF / "XML-Rechnung/CII/XRECHNUNG_Einfach.cii.xml").read_text(encoding="utf-8")
+    for old, new in ((">19.25<", ">-1.75<"), ("<ram:BasisAmount>275.00<", "<ram:BasisAmount>-25.00<"),
+                     (">473.00<", ">173.00<"), (">56.87<", ">35.87<"), (">529.87<", ">208.87<")):
+        assert old in xml
+        xml = xml.replace(old, new)
+    uploaded = await call(client, "ingest_document", content_base64=base64.b64encode(xml.encode()).decode(),
+                          filename="allowance.xml")
+    case = await call(client, "update_review_case", review_case_id=uploaded["review_case"]["id"],
+                      create_vendor=True)
+    assert not blocking(case)
+    finding = next(f for f in case["findings"] if f["code"] == "ALLOWANCE_CREDIT_NOTE")
+    assert "-25.00" in finding["message"] and "credit note" in finding["message"]
+    approved = await call(client, "approve_review_case", review_case_id=case["id"])
+    assert await remaining(client, approved["invoice_id"]) == "208.87"
+    invoices = (await call(client, "list_invoices", party_id=case["vendor_id"]))["invoices"]
+    note = next(i for i in invoices if i["type"] == "credit_note")
+    assert (note["total_net"], note["total_tax"], note["total_gross"], note["remaining_amount"]) == (
+        "25.00", "1.75", "26.75", "0.00")
+    invoice = next(i for i in invoices if i["id"] == approved["invoice_id"])
+    assert (invoice["total_gross"], invoice["total_tax"]) == ("235.62", "37.62")

@@ -142,7 +142,24 @@ def embedded_xml(data: bytes) -> bytes | None:
             _, xml = get_xml_from_pdf(data, check_xsd=False)
     except Exception:
         return None
-    return xml if isinstance(xml, bytes) and xml else None
+    return xml if isinstance(xml, bytes) and xml else _named_attachment(data)
+
+
+# The names the e-invoice standards give their attachment.
+EINVOICE_ATTACHMENTS = ("factur-x.xml", "zugferd-invoice.xml", "xrechnung.xml")
+
+
+def _named_attachment(data: bytes) -> bytes | None:
+    """An e-invoice attachment the factur-x library skipped as not well-formed (an unknown encoding name, say):
+    the XML reader decides what can be read of it."""
+    try:
+        with _quiet():
+            for attachment in PdfReader(io.BytesIO(data)).attachment_list:
+                if attachment.name.lower() in EINVOICE_ATTACHMENTS and attachment.content:
+                    return bytes(attachment.content)
+    except Exception:
+        return None
+    return None
 
 
 def page_texts(reader: PdfReader, pages: int, deadline: Deadline) -> Iterator[str]:

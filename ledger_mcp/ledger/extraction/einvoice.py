@@ -9,6 +9,7 @@ network; values are taken as data only.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from lxml import etree
@@ -29,8 +30,12 @@ _PARSER_OPTIONS = {
 }  # fmt: skip
 
 
-def parse_xml(data: bytes) -> etree._Element:
-    """Parse untrusted XML safely; DocumentCorrupt when it is not well-formed or declares entities."""
+def parse_xml(data: bytes, warnings: list[str] | None = None) -> etree._Element:
+    """Parse untrusted XML safely; DocumentCorrupt when it is not well-formed or declares entities.
+
+    XML whose declaration names an encoding that is unknown or does not fit its bytes ("UTF-8-W/O-BOM",
+    UTF-8 declared over Windows-1252 bytes) is read anyway, decoded as its bytes allow; `warnings` says so.
+    """
     if len(data) > MAX_XML_BYTES:
         raise DocumentCorrupt(
             f"XML document is {len(data)} bytes; e-invoices are far smaller.",
@@ -42,12 +47,48 @@ def parse_xml(data: bytes) -> etree._Element:
             hint="Send the invoice XML as issued (CII or UBL, without a DOCTYPE).",
         )
     try:
-        return etree.fromstring(data, etree.XMLParser(**_PARSER_OPTIONS))  # type: ignore[call-overload,no-any-return]
-    except (etree.XMLSyntaxError, ValueError) as exc:
+        return _parse(data)
+    except (etree.XMLSyntaxError, ValueError, LookupError) as exc:
+        redeclared = _redeclared(data)
+        if redeclared is not None and b"<!ENTITY" not in redeclared[0]:
+            try:
+                root = _parse(redeclared[0])
+            except (etree.XMLSyntaxError, ValueError, LookupError):
+                pass
+            else:
+                if warnings is not None:
+                    warnings.append(redeclared[1])
+                return root
         raise DocumentCorrupt(
             f"XML is not well-formed: {mark(str(exc), 'XML parser', 200)}",
             hint="Send the complete invoice XML; the file may be truncated.",
         ) from None
+
+
+def _parse(data: bytes) -> etree._Element:
+    return etree.fromstring(data, etree.XMLParser(**_PARSER_OPTIONS))  # type: ignore[call-overload,no-any-return]
+
+
+_DECLARATION = re.compile(rb"\s*<\?xml[^>]*?encoding\s*=\s*[\"']([^\"']{0,40})[\"'][^>]*\?>")
+_BOM = b"\xef\xbb\xbf"
+
+
+def _redeclared(data: bytes) -> tuple[bytes, str] | None:
+    """The document re-encoded as UTF-8 under a plain declaration, and a warning naming what was wrong; None
+    when its declaration names no encoding (then the encoding was not the fault)."""
+    body = data.removeprefix(_BOM)
+    match = _DECLARATION.match(body)
+    if match is None:
+        return None
+    declared = match.group(1).decode("ascii", "replace")
+    rest = body[match.end() :]
+    try:
+        text, used = rest.decode("utf-8"), "UTF-8"
+    except UnicodeDecodeError:
+        text, used = rest.decode("cp1252", "replace"), "Windows-1252"
+    warning = (f"The e-invoice XML declares the encoding {declared!r}, which does not fit its content; it was read "
+               f"as {used}. Check names and addresses for misread characters and ask the sender to fix the file.")
+    return b'<?xml version="1.0" encoding="UTF-8"?>' + text.encode("utf-8"), warning
 
 
 def _local(element: etree._Element) -> str:
@@ -127,7 +168,8 @@ def _address(parts: list[str | None]) -> str | None:
 
 def extract_einvoice(data: bytes) -> ExtractedInvoice:
     """Read a CII or UBL invoice/credit note. UnsupportedDocument for any other XML."""
-    root = parse_xml(data)
+    warnings: list[str] = []
+    root = parse_xml(data, warnings)
     name = _local(root)
     if name in ("CrossIndustryInvoice", "CrossIndustryDocument"):
         fields, taxes, lines = _read_cii(root)
@@ -140,7 +182,6 @@ def extract_einvoice(data: bytes) -> ExtractedInvoice:
         )
     extracted = {key: ExtractedField(value=value, source="xml", confidence=1.0, raw=value)
                  for key, value in fields.items() if value is not None}  # fmt: skip
-    warnings: list[str] = []
     if "total_gross" not in extracted:
         warnings.append("The e-invoice XML has no grand total.")
     return ExtractedInvoice(

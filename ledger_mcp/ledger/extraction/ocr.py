@@ -1,8 +1,18 @@
-"""OCR with tesseract (deu+eng): recognized text with a per-page mean word confidence."""
+"""OCR with tesseract (deu+eng): recognized text with a per-page mean word confidence.
+
+Tesseract runs in-process through its C API (libtesseract, loaded with ctypes) where the library is
+installed: the language data is loaded once per engine (pooled, one per page being read at a time), not
+for every page as the tesseract program (pytesseract) must. Without the library the program is used.
+"""
 
 from __future__ import annotations
 
+import atexit
+import ctypes
+import ctypes.util
 import os
+import threading
+import time
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -48,8 +58,16 @@ def ocr_image(image: Image.Image, timeout: float, *, careful: bool = False) -> O
         prepared = prepared.point(lambda value: 255 if value > threshold else 0)
     else:
         prepared = ImageOps.autocontrast(prepared, cutoff=1)
+    psm = 6 if careful else 4
+    engine = _take_engine()
+    if engine is not None:
+        try:
+            return _assemble(engine.read(prepared, psm, timeout))
+        finally:
+            with _library_lock:
+                _idle.append(engine)
     try:
-        data = pytesseract.image_to_data(prepared, lang=LANGUAGES, config=f"--psm {6 if careful else 4}",
+        data = pytesseract.image_to_data(prepared, lang=LANGUAGES, config=f"--psm {psm}",
                                          timeout=timeout, output_type=pytesseract.Output.DICT)  # fmt: skip
     except pytesseract.TesseractNotFoundError:
         raise OcrUnavailable(
@@ -67,6 +85,117 @@ def ocr_image(image: Image.Image, timeout: float, *, careful: bool = False) -> O
                                  hint="Install tesseract-ocr-deu and tesseract-ocr-eng.") from None  # fmt: skip
         raise DocumentCorrupt(f"OCR failed: {str(exc)[:200]}", hint="Send a clearer scan.") from None
     return _assemble(data)
+
+
+class _Engine:
+    """One initialised TessBaseAPI; used by one thread at a time (the API is not thread-safe)."""
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        self.lib = lib
+        self.api = lib.TessBaseAPICreate()
+        if lib.TessBaseAPIInit3(self.api, None, LANGUAGES.encode()) != 0:
+            lib.TessBaseAPIDelete(self.api)
+            raise OcrUnavailable(f"OCR languages missing: tesseract could not load {LANGUAGES}.",
+                                 hint="Install tesseract-ocr-deu and tesseract-ocr-eng.")  # fmt: skip
+        # Its diagnostics ("Estimating resolution as ...") would go to the server's stderr.
+        lib.TessBaseAPISetVariable(self.api, b"debug_file", os.devnull.encode())
+        with _library_lock:
+            _engines.append(self)
+
+    def close(self) -> None:
+        self.lib.TessBaseAPIEnd(self.api)
+        self.lib.TessBaseAPIDelete(self.api)
+
+    def read(self, image: Image.Image, psm: int, timeout: float) -> dict[str, list[object]]:
+        """Word boxes as pytesseract's image_to_data gives them, from tesseract's TSV output."""
+        lib, api = self.lib, self.api
+        pixels = image.tobytes()
+        lib.TessBaseAPISetImage(api, pixels, image.width, image.height, 1, image.width)
+        lib.TessBaseAPISetPageSegMode(api, psm)
+        monitor = lib.TessMonitorCreate()
+        lib.TessMonitorSetDeadlineMSecs(monitor, max(1, int(timeout * 1000)))
+        started = time.monotonic()
+        try:
+            failed = lib.TessBaseAPIRecognize(api, monitor) != 0
+            if failed and time.monotonic() - started >= timeout:
+                raise ExtractionTimeout("OCR of a page took too long.",
+                                        hint="Send fewer pages or a document with a text layer.")  # fmt: skip
+            if failed:
+                raise DocumentCorrupt("OCR failed on a page.", hint="Send a clearer scan.")
+            text = lib.TessBaseAPIGetTsvText(api, 0)
+            try:
+                tsv = ctypes.string_at(text).decode("utf-8", "replace") if text else ""
+            finally:
+                lib.TessDeleteText(text)
+        finally:
+            lib.TessMonitorDelete(monitor)
+            lib.TessBaseAPIClear(api)
+        columns = ("level", "page_num", "block_num", "par_num", "line_num", "word_num", "left", "top", "width",
+                   "height", "conf", "text")
+        data: dict[str, list[object]] = {name: [] for name in columns}
+        for row in tsv.splitlines():
+            cells = row.split("\t")
+            if len(cells) == len(columns):
+                for name, cell in zip(columns, cells, strict=True):
+                    data[name].append(cell)
+        return data
+
+
+# Engines are pooled: as many as pages are read at the same time, each kept for the next page.
+_idle: list[_Engine] = []
+_engines: list[_Engine] = []  # all of them, to release the language data at exit
+_library: list[ctypes.CDLL | None] = []  # loaded once: [the library] or [None] when it is not installed
+_library_lock = threading.Lock()
+
+
+def _take_engine() -> _Engine | None:
+    """An idle in-process tesseract, or a new one; None without libtesseract. Give it back to _idle."""
+    lib = _load_library()
+    if lib is None:
+        return None
+    with _library_lock:
+        if _idle:
+            return _idle.pop()
+    return _Engine(lib)
+
+
+def _load_library() -> ctypes.CDLL | None:
+    with _library_lock:
+        if not _library:
+            _library.append(_bind(ctypes.util.find_library("tesseract") or "libtesseract.so.5"))
+            atexit.register(_close_all)
+        return _library[0]
+
+
+def _close_all() -> None:
+    with _library_lock:
+        while _engines:
+            _engines.pop().close()
+
+
+def _bind(name: str) -> ctypes.CDLL | None:
+    try:
+        lib = ctypes.CDLL(name)
+        lib.TessVersion.restype = ctypes.c_char_p
+        version = lib.TessVersion() or b""
+    except (OSError, AttributeError):
+        return None
+    if not version[:1].isdigit() or int(version.split(b".")[0]) < 4:  # the C API used here is tesseract 4's
+        return None
+    void, text, number = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
+    for name_, restype, argtypes in (
+        ("TessBaseAPICreate", void, []), ("TessBaseAPIInit3", number, [void, text, text]),
+        ("TessBaseAPIDelete", None, [void]), ("TessBaseAPIClear", None, [void]), ("TessBaseAPIEnd", None, [void]),
+        ("TessBaseAPISetVariable", number, [void, text, text]),
+        ("TessBaseAPISetImage", None, [void, text, number, number, number, number]),
+        ("TessBaseAPISetPageSegMode", None, [void, number]), ("TessBaseAPIRecognize", number, [void, void]),
+        ("TessBaseAPIGetTsvText", void, [void, number]), ("TessDeleteText", None, [void]),
+        ("TessMonitorCreate", void, []), ("TessMonitorDelete", None, [void]),
+        ("TessMonitorSetDeadlineMSecs", None, [void, number]),
+    ):
+        function = getattr(lib, name_)
+        function.restype, function.argtypes = restype, argtypes
+    return lib
 
 
 def _assemble(data: dict[str, list[object]]) -> OcrPage:

@@ -40,8 +40,11 @@ def _labels(*patterns: str) -> re.Pattern[str]:
 
 
 INVOICE_NUMBER = _labels(
-    r"Rechnungs\s?-?\s?(?:nummer|nr\.?)",
-    r"(?:Handels)?[Rr]echnung(?:\s*\(\d{3}\))?(?:\s+\d{1,2}\.\d{1,2}\.\d{4})?\s+(?:Nr\.?|Nummer)",
+    r"Rechnung[se]?\s?-?\s?(?:nummer|nr\.?)",  # "Rechnungenummer": an OCR slip
+    # A document title, any kind of invoice or credit, with a code or remark in brackets and a date before the
+    # number: "Handelsrechnung Nr.", "Gutschrift (Selbst ausgestellte Rechnung) Nr.", "Beitragsrechnung 24.01.2014 Nr.".
+    r"[A-Za-zÄÖÜäöüß-]*(?:rechnung|gutschrift|korrektur)(?:\s+(?:des|der)\s+[A-ZÄÖÜ][a-zäöüß]+)?"
+    r"(?:\s*\([^)]{0,60}\))?(?:\s+\d{1,2}\.\d{1,2}\.\d{4})?\s+(?:Nr\.?|Nummer|No\.?)",
     # Any title with its document type code: "Rechnungskorrektur (384) 16.09.2018 Nr. RK21012345".
     r"\(\d{3}\)(?:\s+\d{1,2}\.\d{1,2}\.\d{4})?\s+Nr\.?",
     r"Beleg\s?-?\s?(?:nummer|nr\.?)", r"Facture\s*(?:N°|No\.?)?", r"Avoir\s*(?:N°|No\.?)?", r"Rechnung\s*#",
@@ -69,31 +72,40 @@ TAX_NUMBER = re.compile(r"(?<![A-Za-zÄÖÜäöüß-])(?:Steuer\s?-?\s?(?:nummer
                         _I)  # fmt: skip
 VAT_CANDIDATE = re.compile(
     r"\b(?:DE\s?\d{3}\s?\d{3}\s?\d{3}|ATU\s?\d{8}|(?:AT|BE|BG|CY|CZ|DK|EE|EL|ES|FI|FR|HR|HU|IE|IT|LT|LU|LV|MT|NL|PL|PT"
-    r"|RO|SE|SI|SK|XI)\s?[0-9A-Z]{2}[0-9A-Z+*]{6,11})\b"
+    r"|RO|SE|SI|SK|XI|GB)\s?[0-9A-Z]{2}[0-9A-Z+*]{6,11})\b"
 )
 IBAN_CANDIDATE = re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,3})?\b")
 BIC_CANDIDATE = re.compile(r"(?:BIC|SWIFT)(?:\s*/\s*SWIFT)?(?:-Code)?\s*:?\s*"
                            r"([A-Z]{4}\s?[A-Z]{2}\s?[A-Z0-9]{2}(?:\s?[A-Z0-9]{3})?)\b")
+MONTH_FIRST = re.compile(r"(?<![\d/])(?:0?[1-9]|1[0-2])/(?:1[3-9]|2\d|3[01])/\d{4}")
+DATE_FOLLOWS = re.compile(r"\b(?:vom|from|du|dated|of)\s*$", _I)
+# Dates in a page's header that are not the issue date: versions of the software or form that printed it.
+NOT_ISSUE = re.compile(r"Version|Stand\b|gedruckt|printed|Druckdatum|\(c\)|©", _I)
 INVOICE_NUMBER_VALUE = re.compile(r"[:#.]?\s*([A-Z0-9][A-Z0-9\-/_.]*\d[A-Z0-9\-/_]*|\d+)", _I)
 
-NET_LABEL = _labels(r"Nettobetrag", r"Netto\s?-?\s?(?:summe|betrag|gesamt)", r"Summe\s+netto", r"Gesamt\s+netto",
+# Insurance premium invoices (Beitragsrechnung) state the premium before and after insurance tax.
+NET_LABEL = _labels(r"Nettobetrag", r"Gesamtbeitrag", r"Nettobeitrag",
+                    r"Netto\s?-?\s?(?:summe|betrag|gesamt)", r"Summe\s+netto", r"Gesamt\s+netto",
                     r"Zwischensumme", r"Warenwert", r"Rechnungsbetrag\s+netto", r"Net\s+(?:total|amount)", r"Subtotal",
                     r"Sub-total", r"Total\s+(?:net|excl\.?(?:uding)?\s+VAT|before\s+tax)", r"Amount\s+excl\.?\s+VAT",
                     r"(?:Rechnungs)?[Ss]umme\s+ohne\s+(?:USt|MwSt)\.?", r"Gesamtbetrag\s+ohne\s+(?:USt|MwSt)\.?",
                     r"Total\s+HT", r"Netto")  # fmt: skip
-GROSS_LABEL = _labels(r"Gesamtbetrag(?!\s+der\s+(?:Zu|Ab)schl)", r"Rechnungsbetrag", r"Bruttobetrag", r"Gesamtsumme",
+GROSS_LABEL = _labels(r"Gesamtbetrag(?!\s+der\s+(?:Zu|Ab)schl)", r"Rechnungsbeitrag",
+                      r"Rechnungsbetrag", r"Bruttobetrag", r"Gesamtsumme",
                       r"Endbetrag", r"Rechnungssumme(?:\s+(?:mit|inkl\.?)\s+(?:USt|MwSt)\.?)?", r"Total\s+TTC",
                       r"Summe\s+brutto", r"Gesamt\s+brutto", r"Brutto(?:summe)?(?!preis)",
                       r"Total\s+due", r"Grand\s+total", r"Total\s+amount",
                       r"Total\s+incl\.?(?:uding)?\s+VAT", r"Invoice\s+total", r"Total(?!\s*(?:net|excl|VAT|tax))",
-                      r"Gesamt(?!\s*netto)", r"Summe(?!\s*netto)")  # fmt: skip
+                      r"Gesamt(?![a-zäöüß]|\s*netto)", r"Summe(?![a-zäöüß]|\s*netto)")  # fmt: skip
 # The amount payable (BT-115): the gross less what was prepaid; never the gross itself.
 AMOUNT_DUE_LABEL = _labels(r"Zahlbetrag", r"zu\s+zahlen(?:der\s+Betrag)?", r"Amount\s+due", r"Balance\s+due",
                            r"Solde\s+à\s+payer", r"Net\s+à\s+payer", r"Restbetrag")  # fmt: skip
-TAX_TOTAL_LABEL = _labels(r"(?:Summe|Gesamt)\s+(?:MwSt|USt|Umsatzsteuer|Mehrwertsteuer)", r"Total\s+(?:VAT|tax)",
+TAX_TOTAL_LABEL = _labels(r"(?:Summe|Gesamt)\s+(?:MwSt|USt|Umsatzsteuer|Mehrwertsteuer)",
+                          r"(?:MwSt|USt|Umsatzsteuer|Mehrwertsteuer)\.?\s+(?:Gesamt|Summe)(?![a-zäöüß])",
+                          r"Total\s+(?:VAT|tax)", r"Versicherungsteuer(?![a-zäöüß])",
                           r"Total\s+(?:taxes|TVA)", r"Steuerbetrag(?:\s+in\s+[A-Z]{3})?(?=\s*:?\s*-?\d)",
                           r"VAT\s+total", r"Tax\s+total", r"MwSt\.?-?Betrag", r"USt\.?-?Betrag")  # fmt: skip
-TAX_WORD = r"(?:MwSt|USt|Umsatzsteuer|Mehrwertsteuer|VAT|Tax|Steuer)\.?"
+TAX_WORD = r"(?:MwSt|USt|Umsatzsteuer|Mehrwertsteuer|Versicherungsteuer|VAT|Tax|Steuer)\.?"
 RATE = r"(\d{1,2}(?:[.,]\d{1,2})?)\s?%"
 TAX_RATE_LINE = re.compile(rf"{TAX_WORD}\s*(?:\(\s*)?{RATE}|{RATE}\s*{TAX_WORD}", _I)
 REVERSE_CHARGE = re.compile(r"Steuerschuldnerschaft\s+des\s+Leistungsempfängers|reverse\s+charge|§\s?13b", _I)
@@ -107,12 +119,13 @@ CORRECTION_WORDS = re.compile(r"Korrektur|Storno|Erstattung|Rückerstattung|Rüc
                               r"zu\s+(?:unserer\s+|der\s+)?Rechnung", _I)
 INVOICE_WORD = re.compile(r"\b(?:Rechnung|Invoice|Tax\s+invoice)\b", _I)
 LEGAL_FORM = re.compile(r"\b(?:GmbH(?:\s*&\s*Co\.?\s*KG)?|AG|UG|KG|OHG|e\.\s?K\.|GbR|mbH|Ltd\.?|Limited|Inc\.?|LLC|"
-                        r"S\.A\.|SAS|SARL|S\.r\.l\.|B\.V\.|N\.V\.|plc|e\.V\.)(?=$|[\s,·|])")  # fmt: skip
+                        r"S\.A\.|SAS|SARL|S\.r\.l\.|B\.V\.|N\.V\.|plc|e\.V\.|a\.\s?G\.)(?=$|[\s,·|])")  # fmt: skip
 BUYER_BLOCK = re.compile(r"(?:Rechnungsempfänger|Rechnung\s+an|Bill\s+to|Invoice\s+to|Kunde|Customer|Sold\s+to|"
-                         r"K[aä]ufer(?:/Leistungsempf[aä]nger)?|Leistungsempf[aä]nger|An)"
+                         r"K[aä]ufer(?:/Leistungsempf[aä]nger)?|Leistungsempf[aä]nger|An(?=\s*:|\s*$))"
                          r"(?![A-Za-zÄÖÜäöüß])\s*:?", _I)
 VENDOR_LABEL = _labels(r"Rechnungssteller\s*:", r"Verk[aä]ufer\s*:", r"Lieferant\s*:", r"Seller\s*:", r"Supplier\s*:",
-                       r"Vendor\s*:", r"From\s*:", r"Rechnungssteller", r"Verk[aä]ufer", r"Seller", r"Supplier")
+                       r"Vendor\s*:", r"From\s*:", r"(?:Rechnungssteller|Verk[aä]ufer|Seller|Supplier)(?![-\w])",
+                       r"Lieferant\s*$")
 NAME_PREFIX = re.compile(r"^\s*(?:Name|Firma|Company)?\s*:?\s*", _I)
 # Lines in a party block that are identifiers, not the party's name.
 IDENTIFIER_LINE = re.compile(r"^(?:Globale\s+Nummer|Nummer|GLN|GTIN|Lief(?:eranten)?-?Nr|Kunden-?Nr|ID)\b|"
@@ -161,6 +174,18 @@ class _Parser:
     # The same lines with wide gaps (separate columns that OCR put on one line) turned into " | ".
     segmented: list[str] = field(default_factory=list)
     out: ParsedText = field(default_factory=ParsedText)
+    month_first: bool = False  # slash dates are US style (11/17/2017 somewhere in the text)
+
+    def date(self, text: str) -> tuple[str, int, int] | None:
+        """The earliest date in `text`, its slash form read month first where the document writes them so."""
+        found = find_date(text)
+        if found is None or not self.month_first or "/" not in text[found[1] : found[2]]:
+            return found
+        year, month, day = found[0].split("-")
+        try:
+            return date(int(year), int(day), int(month)).isoformat(), found[1], found[2]
+        except ValueError:
+            return found
 
     def put(self, name: str, value: str | None, confidence: float, raw: str | None) -> None:
         if value is None or name in self.out.fields:
@@ -197,6 +222,7 @@ def parse_text(text: str, *, source: Source = "text", scale: float = 1.0) -> Par
     # Invoice lines are short; capping them bounds the regex work on hostile or garbled text.
     raw_lines = [line[:MAX_LINE] for line in text.splitlines() if line.strip()]
     parser.raw = raw_lines
+    parser.month_first = MONTH_FIRST.search(text) is not None
     parser.lines = [" ".join(line.split()) for line in raw_lines]
     parser.segmented = [" | ".join(" ".join(cell.split()) for cell in re.split(r"\s{3,}", line.strip()))
                         for line in raw_lines]  # fmt: skip
@@ -292,19 +318,23 @@ def _numbers_and_dates(p: _Parser) -> None:
         for rest, line in p.after_label(pattern):
             if name == "invoice_date" and (DELIVERY_DATE.search(line) or DUE_DATE.search(line)):
                 continue
-            found = find_date(rest[:40])
+            found = p.date(rest[:40])
             if found:
                 p.put(name, found[0], LABELLED, line)
                 break
-    title_date = find_date(number_line) if number_line else None
+    title_date = p.date(number_line) if number_line else None
+    if number_line and title_date is None and DATE_FOLLOWS.search(number_line):
+        # "Nr. 471102 vom" with the date wrapped onto the next line.
+        following = p.lines.index(number_line) + 1
+        title_date = p.date(p.lines[following]) if following < len(p.lines) else None
     if "invoice_date" not in p.out.fields and title_date:
         # "Rechnung Nr. 4711 vom 05.03.2018": the date on the invoice number's line is the issue date.
         p.put("invoice_date", title_date[0], LABELLED, number_line)
     if "invoice_date" not in p.out.fields:
         # No labelled date: the first date in the top part of the first page is usually the issue date.
         for line in p.lines[:25]:
-            found = find_date(line)
-            if found and (not DELIVERY_DATE.search(line)) and not DUE_DATE.search(line):
+            found = p.date(line)
+            if found and not DELIVERY_DATE.search(line) and not DUE_DATE.search(line) and not NOT_ISSUE.search(line):
                 p.put("invoice_date", found[0], GUESSED, line)
                 break
 
@@ -323,14 +353,19 @@ def _parties(p: _Parser) -> None:
                 p.put("buyer_name", top[index + 1], LABELLED, top[index + 1])
             buyer_index = index
             break
-    for index, line in enumerate(p.lines):
-        match = VENDOR_LABEL.match(line)
+    for index, line in enumerate(p.segmented):
+        cells = line.split(" | ")
+        match = VENDOR_LABEL.match(cells[0])
         if match is None:
             continue
         # The name follows the label, or is the first line below it that is no identifier (GTIN, GLN, number).
-        candidates = [NAME_PREFIX.sub("", c) for c in [line[match.end() :], *p.lines[index + 1 : index + 5]]]
+        # Columns side by side (seller | buyer): the seller's is the first.
+        beside = cells[1:2] if not cells[0][match.end() :].strip() and not BUYER_BLOCK.match(cells[1:2][0] if
+                                                                                              cells[1:] else "") else []
+        below = [_left_column(following) for following in p.segmented[index + 1 : index + 5]]
+        candidates = [NAME_PREFIX.sub("", c) for c in [cells[0][match.end() :], *beside, *below]]
         name = next((c for c in candidates if c and not IDENTIFIER_LINE.search(c) and not find_date(c)
-                     and re.search(r"[A-Za-zÄÖÜäöüß]{2}", c)), None)
+                     and not c.endswith(":") and re.search(r"[A-Za-zÄÖÜäöüß]{2}", c)), None)
         if name:
             p.put("vendor_name", name, LABELLED, line)
             break
@@ -348,6 +383,9 @@ def _parties(p: _Parser) -> None:
         # The part of the line that carries the legal form (OCR may put stray marks in front of it).
         name = next((part for part in SEPARATORS.split(line) if _named(part)), None)
         if name and not COPYRIGHT.match(line) and not INVOICE_WORD.search(name):
+            above = top[0].split(" | ")[0]
+            if index == 1 and name == line.split(" | ")[0] and _name_start(above):
+                name = f"{above} {name}"  # a letterhead name wrapped over the first two lines
             p.put("vendor_name", name, LABELLED, line)
             break
     if "vendor_name" not in p.out.fields:
@@ -375,6 +413,19 @@ def _named(part: str) -> bool:
     """A name with its legal form ("Au bon moulin SARL"), not a phrase starting with one ("SARL au capital")."""
     found = LEGAL_FORM.search(part)
     return found is not None and bool(part[: found.start()].strip())
+
+
+def _left_column(line: str) -> str:
+    """The first column of a segmented line, with its value when the column is a key ("Name: | Lieferant")."""
+    cells = line.split(" | ")
+    keyed = cells[0].endswith(":") or (len(cells) > 1 and cells[1].startswith(":"))
+    return " ".join(cells[:2]) if keyed else cells[0]
+
+
+def _name_start(line: str) -> bool:
+    """A first line that can be the start of a wrapped name: a few words, no number, form or contact."""
+    return (len(line.split()) <= 4 and not re.search(r"\d|:", line) and not LEGAL_FORM.search(line)
+            and not CONTACT.search(line) and not INVOICE_WORD.search(line) and not BUYER_BLOCK.match(line))
 
 
 def _first_segment(line: str) -> str:
@@ -469,9 +520,14 @@ def _quantity(text: str) -> str | None:
     return format(value.normalize(), "f") if value == value.to_integral_value() else format(value, "f")
 
 
+# Numeric dates, blanked before amounts are read ("netto bis 04.04.2018" holds no amount 04.04).
+NUMERIC_DATE = re.compile(r"\d{1,2}\s?[./]\s?\d{1,2}\s?[./]\s?(?:\d{4}|\d{2})(?!\d)|\d{4}-\d{1,2}-\d{1,2}")
+
+
 def _amounts_on(line: str, skip: tuple[int, int] | None = None) -> list[str]:
     if skip:
         line = line[: skip[0]] + " " * (skip[1] - skip[0]) + line[skip[1] :]
+    line = NUMERIC_DATE.sub(lambda m: " " * len(m.group(0)), line)
     values = []
     for match in AMOUNT.finditer(line):
         value = parse_amount(match.group(0))
@@ -578,6 +634,11 @@ def _amounts(p: _Parser) -> None:
         if gross_value is None:  # nothing but the amount payable printed: with nothing prepaid, it is the gross
             p.put("total_gross", due[-1][0], GUESSED, due[-1][1])
     _cross_check(p, taxes)
+    if "total_gross" not in p.out.fields and total_net and (tax_total or tax_sum is not None):
+        # No gross line was readable: it is net plus VAT, at a confidence that sends it to a reviewer.
+        derived = Decimal(total_net[0]) + Decimal(tax_total[0][0] if tax_total else tax_sum or "0")
+        p.put("total_gross", decimal_string(derived), GUESSED, None)
+        p.out.warnings.append("No gross total was readable; it was derived as net plus VAT.")
 
 
 TABLE_COLUMNS = {
@@ -607,6 +668,16 @@ def _totals_table(p: _Parser) -> dict[str, str]:
             name = min(columns, key=lambda n: abs(columns[n] - match.end()))
             if value is not None and abs(columns[name] - match.end()) <= 4:
                 found[name] = value
+        if found and len(found) == len(columns):
+            return found
+        # Columns that OCR did not keep in place: the row's last three amounts, when they add up, are net, VAT and
+        # gross in the order the header names them.
+        values = [v for m in AMOUNT.finditer(last) if (v := parse_amount(m.group(0))) is not None]
+        order = sorted(columns, key=lambda n: columns[n])
+        if order == ["net", "tax", "gross"] and len(values) >= 3:
+            net, tax, gross = values[-3:]
+            if Decimal(net) + Decimal(tax) == Decimal(gross):
+                return {"net": net, "tax": tax, "gross": gross}
         if found:
             return found
     return {}
