@@ -309,3 +309,9 @@ class ReconciliationMismatch(LedgerError):
     """The amounts of a reconciliation do not add up to the bank transactions."""
 
     code = "RECONCILIATION_MISMATCH"
+
+
+class BatchRefused(LedgerError):
+    """Bookings of a batch were refused; details.errors names each by index. Nothing was written."""
+
+    code = "BATCH_REFUSED"
