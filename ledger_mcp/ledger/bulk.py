@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, cast
 from uuid import uuid4
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -56,18 +58,9 @@ MAX_BATCH = 100
 _QUERY_CHUNK = 500  # values per IN (...) list, well below every database's parameter limit
 
 
-class _Row(dict[str, Any]):
+class _Row(SimpleNamespace):
     """A row to insert, readable by attribute like the model it stands for (the chain's hash
-    functions and posting_result read attributes)."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self[name] = value
+    functions, the period guard and posting_result read attributes); vars(row) is what is inserted."""
 
 
 @dataclass
@@ -253,16 +246,26 @@ async def _write(session: AsyncSession, intents: dict[int, _Row], prepared: dict
                 base_amount=base_amount, exchange_rate=line_rate, tax_code=leg.tax_code, line_role=leg.role,
                 description=leg.description or intent.description, created_at=intent.created_at,
                 hash_version=chain.HASH_VERSION, content_hash="", prev_hash="", audit_hash="",
-                **{name: intent[name] for name in chain.PROVENANCE_FIELDS})
+                **{name: getattr(intent, name) for name in chain.PROVENANCE_FIELDS})
             chain.seal_line(cast(JournalLine, line), intent.content_hash, prev)
             prev = line.audit_hash
             own.append(line)
         lines[i] = own
-    if intents:  # Core executemany on the models' tables: no ORM unit of work per row
+    if intents:
         conn = await session.connection()
-        await conn.execute(_table(Intent).insert(), list(intents.values()))
-        await conn.execute(_table(JournalLine).insert(), [line for own in lines.values() for line in own])
+        await _insert(conn, _table(Intent), [vars(intent) for intent in intents.values()])
+        await _insert(conn, _table(JournalLine), [vars(line) for own in lines.values() for line in own])
     return lines
+
+
+async def _insert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """One executemany of the table's Core insert, compiled once for the dialect; the rows go to the
+    driver as they are (no per-row parameter processing), with dates as the text SQLite stores."""
+    compiled = table.insert().compile(dialect=conn.dialect)
+    names = compiled.positiontup or []
+    if conn.dialect.name == "sqlite":
+        rows = [{**row, "booking_date": row["booking_date"].isoformat()} for row in rows]
+    await conn.exec_driver_sql(compiled.string, [tuple(row[name] for name in names) for row in rows])
 
 
 def _table(model: type[Any]) -> Table:
@@ -279,3 +282,36 @@ def _refused(errors: dict[int, LedgerError], size: int) -> BatchRefused:
         hint="Fix the bookings listed in details.errors (index = position in the batch, from 1) and send the "
              "whole batch again.",
         details={"errors": listed})
+
+
+class BatchEntry(BaseModel):
+    """One booking of a batch as written (or replayed)."""
+
+    intent_id: str
+    booking_date: str
+    total_amount: str
+    currency: str
+    journal_number_first: int
+    journal_number_last: int
+    replayed: bool
+
+
+class BatchResult(BaseModel):
+    """What post_bookings wrote, in the order of the request."""
+
+    total_created: int = Field(description="Intents written by this call.")
+    total_replayed: int = Field(description="Intents an earlier call with the same key had already written.")
+    intents: list[BatchEntry]
+
+
+async def post_batch(session: AsyncSession, requests: list[BookingRequest], provenance: Provenance,
+                     batch_key: str | None = None) -> BatchResult:
+    """post_bookings: 1-MAX_BATCH bookings, all or nothing."""
+    if not 1 <= len(requests) <= MAX_BATCH:
+        raise ValidationFailed(f"A batch has 1-{MAX_BATCH} bookings, not {len(requests)}.",
+                               hint=f"Split it into batches of at most {MAX_BATCH}.")
+    outcome = await post_many(session, requests, provenance, batch_key=batch_key)
+    return BatchResult(total_created=outcome.written, total_replayed=outcome.replayed, intents=[
+        BatchEntry(intent_id=r.intent_id, booking_date=r.booking_date, total_amount=r.total_amount,
+                   currency=r.currency, journal_number_first=r.journal_number_first,
+                   journal_number_last=r.journal_number_last, replayed=r.replayed) for r in outcome.results])

@@ -46,6 +46,7 @@ TOOL_SCOPES: dict[str, str] = {
     "get_document": READ,
     # booking
     "post_booking": BOOK,
+    "post_bookings": BOOK,
     "post_opening_balances": BOOK,
     "reverse_intent": BOOK,
     "create_account": BOOK,
@@ -93,6 +94,7 @@ TOOLSETS: dict[str, frozenset[str]] = {
     "approvals": frozenset({"list_confirmations", "decide_confirmation"}),
     "setup": frozenset({"create_account", "save_tax_code", "post_opening_balances", "close_fiscal_year"}),
     "fx": frozenset({"save_exchange_rate", "import_exchange_rates", "list_exchange_rates", "revalue_open_items"}),
+    "bulk": frozenset({"post_bookings"}),
 }
 DEFAULT_TOOLSETS = ("bookkeeping", "invoices", "intake", "bank", "periods", "approvals")
 """What an instance offers unless told otherwise: the daily work of booking, intake, bank and month end."""
