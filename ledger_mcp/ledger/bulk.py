@@ -14,8 +14,10 @@ different batch is an IDEMPOTENCY_CONFLICT.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
+from operator import itemgetter
 from types import SimpleNamespace
 from typing import Any, cast
 from uuid import uuid4
@@ -55,6 +57,7 @@ from ledger_mcp.ledger.provenance import Provenance
 
 MAX_BATCH = 100
 """Bookings per post_bookings call (seed 003: 1-100 entries per batch)."""
+_PART = 2000  # intents per insert: hashed while the part before is being inserted
 _QUERY_CHUNK = 500  # values per IN (...) list, well below every database's parameter limit
 
 
@@ -229,43 +232,76 @@ async def _guard_periods(session: AsyncSession, intents: dict[int, _Row], reques
 
 async def _write(session: AsyncSession, intents: dict[int, _Row], prepared: dict[int, PreparedBooking],
                  context: BookingContext) -> dict[int, list[_Row]]:
-    """Hash and insert the intents and their lines at the chain head, in request order."""
+    """Hash and insert the intents and their lines at the chain head, in request order. Rows go to the
+    database in parts: while one part is inserted (the driver works outside the GIL), the next is hashed."""
     number, prev = await chain.head(session)
+    conn = await session.connection()
+    intent_insert, line_insert = _Insert(conn, Intent), _Insert(conn, JournalLine)
     lines: dict[int, list[_Row]] = {}
-    for i, intent in intents.items():
-        p = prepared[i]
-        intent.content_hash = chain.intent_hash(intent)
-        own = []
-        for index, leg in enumerate(p.pairs, start=1):
-            number += 1
-            currency = leg.currency or p.currency
-            base_amount, line_rate = base_of(leg, currency, context.base, p.rate)
-            line = _Row(
-                journal_number=number, intent_id=intent.id, line_index=index, booking_date=p.booking_date,
-                debit_account=leg.debit, credit_account=leg.credit, amount=leg.amount, currency=currency,
-                base_amount=base_amount, exchange_rate=line_rate, tax_code=leg.tax_code, line_role=leg.role,
-                description=leg.description or intent.description, created_at=intent.created_at,
-                hash_version=chain.HASH_VERSION, content_hash="", prev_hash="", audit_hash="",
-                **{name: getattr(intent, name) for name in chain.PROVENANCE_FIELDS})
-            chain.seal_line(cast(JournalLine, line), intent.content_hash, prev)
-            prev = line.audit_hash
-            own.append(line)
-        lines[i] = own
-    if intents:
-        conn = await session.connection()
-        await _insert(conn, _table(Intent), [vars(intent) for intent in intents.values()])
-        await _insert(conn, _table(JournalLine), [vars(line) for own in lines.values() for line in own])
+    order = list(intents)
+    pending: asyncio.Future[None] | None = None
+    try:
+        for start in range(0, len(order), _PART):
+            part = order[start:start + _PART]
+            for i in part:
+                lines[i], number, prev = _sealed(intents[i], prepared[i], context, number, prev)
+            intent_rows = [intent_insert.row(intents[i]) for i in part]
+            line_rows = [line_insert.row(line) for i in part for line in lines[i]]
+            if pending:
+                await pending
+            pending = asyncio.ensure_future(_insert(conn, (intent_insert, intent_rows), (line_insert, line_rows)))
+            await asyncio.sleep(0)  # hand the part to the driver before hashing the next one
+    finally:
+        if pending:
+            await pending
     return lines
 
 
-async def _insert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """One executemany of the table's Core insert, compiled once for the dialect; the rows go to the
-    driver as they are (no per-row parameter processing), with dates as the text SQLite stores."""
-    compiled = table.insert().compile(dialect=conn.dialect)
-    names = compiled.positiontup or []
-    if conn.dialect.name == "sqlite":
-        rows = [{**row, "booking_date": row["booking_date"].isoformat()} for row in rows]
-    await conn.exec_driver_sql(compiled.string, [tuple(row[name] for name in names) for row in rows])
+def _sealed(intent: _Row, p: PreparedBooking, context: BookingContext, number: int,
+            prev: str) -> tuple[list[_Row], int, str]:
+    """The intent's hash and its lines chained after (number, prev); the new (number, prev)."""
+    intent.content_hash = chain.intent_hash(intent)
+    own = []
+    for index, leg in enumerate(p.pairs, start=1):
+        number += 1
+        currency = leg.currency or p.currency
+        base_amount, line_rate = base_of(leg, currency, context.base, p.rate)
+        line = _Row(
+            journal_number=number, intent_id=intent.id, line_index=index, booking_date=p.booking_date,
+            debit_account=leg.debit, credit_account=leg.credit, amount=leg.amount, currency=currency,
+            base_amount=base_amount, exchange_rate=line_rate, tax_code=leg.tax_code, line_role=leg.role,
+            description=leg.description or intent.description, created_at=intent.created_at,
+            hash_version=chain.HASH_VERSION, content_hash="", prev_hash="", audit_hash="",
+            **{name: getattr(intent, name) for name in chain.PROVENANCE_FIELDS})
+        chain.seal_line(cast(JournalLine, line), intent.content_hash, prev)
+        prev = line.audit_hash
+        own.append(line)
+    return own, number, prev
+
+
+class _Insert:
+    """A table's Core insert compiled once for the connection's dialect, and rows as its driver takes
+    them: positional, no per-row parameter processing, dates as the text SQLite stores."""
+
+    def __init__(self, conn: AsyncConnection, model: type[Any]) -> None:
+        compiled = _table(model).insert().compile(dialect=conn.dialect)
+        names = list(compiled.positiontup or [])
+        self.sql = compiled.string
+        self._values = itemgetter(*names)
+        self._date_at = names.index("booking_date") if conn.dialect.name == "sqlite" else None
+
+    def row(self, row: _Row) -> Any:
+        values = self._values(vars(row))
+        if self._date_at is None:
+            return values
+        at = self._date_at
+        return (*values[:at], values[at].isoformat(), *values[at + 1:])
+
+
+async def _insert(conn: AsyncConnection, *parts: tuple[_Insert, list[Any]]) -> None:
+    for insert, rows in parts:
+        if rows:
+            await conn.exec_driver_sql(insert.sql, rows)
 
 
 def _table(model: type[Any]) -> Table:
