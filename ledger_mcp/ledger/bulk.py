@@ -95,10 +95,12 @@ def entry_keys(requests: list[BookingRequest], batch_key: str | None) -> list[Bo
 
 
 async def post_many(session: AsyncSession, requests: list[BookingRequest], provenance: Provenance, *,
-                    batch_key: str | None = None, with_results: bool = True) -> BulkOutcome:
+                    batch_key: str | None = None, with_results: bool = True,
+                    allow_duplicates: bool = False) -> BulkOutcome:
     """Post every request in one transaction (the caller's), or raise BATCH_REFUSED naming every refused
     request by index and write nothing. `with_results`: build a PostingResult per request (a tool's
-    answer); imports only count."""
+    answer); imports only count. `allow_duplicates` (imports): book suspected duplicates and record
+    that on them, as skip_duplicate_check does, without changing the requests (their keys replay)."""
     requests = entry_keys(requests, batch_key)
     context = await booking_context(session)
     errors: dict[int, LedgerError] = {}
@@ -111,9 +113,11 @@ async def post_many(session: AsyncSession, requests: list[BookingRequest], prove
             prepared[i] = await prepare_booking(session, request, context)
         except LedgerError as exc:
             errors[i] = exc
-    await _refuse_duplicates(session, prepared, errors)
+    duplicates = await _duplicates(session, prepared, errors)
+    if not allow_duplicates:
+        errors.update(duplicates)
     created_at = utc_now()
-    intents = {i: _intent(p, provenance, created_at) for i, p in prepared.items() if i not in errors}
+    intents = {i: _intent(p, provenance, created_at, i in duplicates) for i, p in prepared.items() if i not in errors}
     await _guard_periods(session, intents, requests, errors)
     if errors:
         raise _refused(errors, len(requests))
@@ -169,10 +173,10 @@ async def _replays(session: AsyncSession, requests: list[BookingRequest], batch_
 _REVERSAL = aliased(Intent)
 
 
-async def _refuse_duplicates(session: AsyncSession, prepared: dict[int, PreparedBooking],
-                             errors: dict[int, LedgerError]) -> None:
+async def _duplicates(session: AsyncSession, prepared: dict[int, PreparedBooking],
+                      errors: dict[int, LedgerError]) -> dict[int, LedgerError]:
     """post_booking's duplicate check for every booking at once: against the ledger (one query per
-    chunk) and against the bookings before it in the batch."""
+    chunk) and against the bookings before it in the batch. The suspected duplicates, by index."""
     checked = {i: p.fingerprint for i, p in prepared.items() if not p.request.skip_duplicate_check}
     fingerprints = sorted(set(checked.values()))
     existing: set[str] = set()
@@ -183,30 +187,32 @@ async def _refuse_duplicates(session: AsyncSession, prepared: dict[int, Prepared
             .where(col(Intent.fingerprint).in_(chunk), Intent.category != "reversal",
                    col(_REVERSAL.id).is_(None)))).all())
     first: dict[str, int] = {}
+    found: dict[int, LedgerError] = {}
     for i, fingerprint in checked.items():
         if fingerprint in existing and i not in errors:
             try:
                 await refuse_duplicate(session, fingerprint)
             except LedgerError as exc:
-                errors[i] = exc
+                found[i] = exc
         elif fingerprint in first and i not in errors:
-            errors[i] = DuplicateSuspected(
+            found[i] = DuplicateSuspected(
                 f"Booking {i} has the same date, accounts, amounts and reference as booking {first[fingerprint]} "
                 "of this batch.",
                 hint="Leave the repetition out; only if it is really a second, separate business event, send it "
                      "with skip_duplicate_check=true.")
         first.setdefault(fingerprint, i)
+    return found
 
 
-def _intent(p: PreparedBooking, provenance: Provenance, created_at: str) -> _Row:
+def _intent(p: PreparedBooking, provenance: Provenance, created_at: str, duplicate: bool = False) -> _Row:
     r = p.request
     return _Row(
         id=str(uuid4()), category="booking", booking_date=p.booking_date, description=r.description.strip(),
         currency=p.currency, external_reference=r.external_reference, idempotency_key=r.idempotency_key,
         request_hash=p.request_hash, fingerprint=p.fingerprint, document_id=r.document_id,
         custom_metadata=p.custom_metadata, reverses_intent_id=None, reversal_reason=None,
-        duplicate_override=r.skip_duplicate_check, line_count=len(p.pairs), created_at=created_at, content_hash="",
-        **provenance.columns())
+        duplicate_override=r.skip_duplicate_check or duplicate, line_count=len(p.pairs), created_at=created_at,
+        content_hash="", **provenance.columns())
 
 
 async def _guard_periods(session: AsyncSession, intents: dict[int, _Row], requests: list[BookingRequest],

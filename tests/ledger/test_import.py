@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp.ledger import chain
 from ledger_mcp.ledger.db import Database
-from ledger_mcp.ledger.errors import UnknownAccount, ValidationFailed
+from ledger_mcp.ledger.errors import BatchRefused, UnknownAccount, ValidationFailed
 from ledger_mcp.ledger.importers.importer import detect_format, import_file
 from ledger_mcp.ledger.models import Account, Intent, JournalLine
 from ledger_mcp.ledger.provenance import Channel, Provenance
@@ -164,3 +164,22 @@ async def test_the_command_line_imports_with_progress_and_a_second_run_imports_n
     assert "3 / 3 transactions" in done.stderr
     again = subprocess.run([ENTRY_POINT, "import", *where, str(path)], capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "0 imported" in again.stdout and "3 already imported" in again.stdout
+
+
+async def test_a_refused_chunk_names_its_lines_keeps_the_chunks_before_and_the_rerun_continues(
+        db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "books.journal"
+    path.write_text(JOURNAL + "\n2026-03-06 ! Barentnahme\n    Aktiva:1000 Kasse          EUR 20\n"
+                    "    Aktiva:1200 Bank\n", encoding="utf-8")
+    with pytest.raises(BatchRefused) as refused:
+        await import_file(db, path, IMPORT, chunk=2)
+    assert [(e["position"], e["code"]) for e in refused.value.details["errors"]] == [("line 17", "DUPLICATE_SUSPECTED")]
+    assert "The 2 transactions before them are in the ledger" in refused.value.message
+    assert len(await _lines(db)) == 2
+    report = await import_file(db, path, IMPORT, chunk=2, allow_duplicates=True)
+    assert (report.written, report.replayed) == (2, 2)
+
+    async def overrides(session: AsyncSession) -> list[bool]:
+        return list((await session.exec(select(Intent.duplicate_override).order_by(Intent.created_at))).all())
+    assert sorted(await db.read(overrides)) == [False, False, False, True]
+    assert (await db.read(chain.verify_chain)).ok

@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ledger_mcp.ledger import bulk
 from ledger_mcp.ledger.accounts import NewAccount, create_account, nearest_accounts
 from ledger_mcp.ledger.db import Database
-from ledger_mcp.ledger.errors import UnknownAccount, ValidationFailed
+from ledger_mcp.ledger.errors import BatchRefused, UnknownAccount, ValidationFailed
 from ledger_mcp.ledger.importers import (
     SourceAccount,
     SourceBooks,
@@ -77,15 +77,30 @@ async def import_file(db: Database, path: Path, provenance: Provenance, *, forma
     with_keys(books, chosen)
     report = ImportReport(chosen, len(books.transactions))
     report.created_accounts = await db.write(_accounts, books, create_accounts)
-    requests = [_request(t, path.name, allow_duplicates) for t in books.transactions]
+    requests = [_request(t, path.name) for t in books.transactions]
     for start in range(0, len(requests), chunk):
-        outcome = await db.write(bulk.post_many, requests[start:start + chunk], provenance, with_results=False)
+        try:
+            outcome = await db.write(bulk.post_many, requests[start:start + chunk], provenance, with_results=False,
+                                     allow_duplicates=allow_duplicates)
+        except BatchRefused as exc:
+            raise _refused_chunk(exc, books.transactions[start:start + chunk], report) from None
         report.written += outcome.written
         report.replayed += outcome.replayed
         report.lines += outcome.lines
         if progress:
             progress(min(start + chunk, len(requests)), len(requests))
     return report
+
+
+def _refused_chunk(exc: BatchRefused, chunk: list[SourceTransaction], report: ImportReport) -> BatchRefused:
+    """The chunk's refusals named by their place in the file, and what is in the ledger already."""
+    errors = [{**e, "position": chunk[e["index"] - 1].position} for e in exc.details["errors"]]
+    listed = "; ".join(f"{e['position']}: {e['message']}" for e in errors[:_LISTED])
+    return BatchRefused(
+        f"{len(errors)} transaction(s) refused: {listed}. The {report.written + report.replayed:,} transactions "
+        "before them are in the ledger; nothing of this chunk was written.",
+        hint="Fix the transactions named (or the ledger, e.g. a missing tax code) and run the same import again: "
+             "what is in is skipped and the import continues.", details={"errors": errors})
 
 
 async def _read(db: Database, path: Path, format: Format, account_map: dict[str, str]) -> SourceBooks:
@@ -140,11 +155,10 @@ async def _guess(session: AsyncSession, account: SourceAccount) -> tuple[str, st
     return neighbour.type, neighbour.category, f"like the neighbouring account {neighbour.number} {neighbour.name}"
 
 
-def _request(t: SourceTransaction, source: str, allow_duplicates: bool) -> BookingRequest:
+def _request(t: SourceTransaction, source: str) -> BookingRequest:
     return BookingRequest(
         booking_date=t.booking_date.isoformat(), description=t.description[:500], currency=t.currency,
         external_reference=t.reference[:200] if t.reference else None, idempotency_key=t.key,
-        skip_duplicate_check=allow_duplicates,
         # Opening and migrated balances of receivables/payables arrive without their open items.
         control_account_reason=f"imported from {source}"[:500],
         lines=[BookingLine(debit_account=line.debit, credit_account=line.credit, amount=str(line.amount),
