@@ -52,6 +52,7 @@ from ledger_mcp.ledger.posting import (
     prepare_booking,
     refuse_duplicate,
     replay_booking,
+    request_hash,
 )
 from ledger_mcp.ledger.provenance import Provenance
 
@@ -104,7 +105,7 @@ async def post_many(session: AsyncSession, requests: list[BookingRequest], prove
     requests = entry_keys(requests, batch_key)
     context = await booking_context(session)
     errors: dict[int, LedgerError] = {}
-    replays = await _replays(session, requests, batch_key, errors)
+    replays = await _replays(session, requests, batch_key, errors, with_results)
     prepared: dict[int, PreparedBooking] = {}
     for i, request in enumerate(requests, start=1):
         if i in replays or i in errors:
@@ -132,7 +133,7 @@ async def post_many(session: AsyncSession, requests: list[BookingRequest], prove
 
 
 async def _replays(session: AsyncSession, requests: list[BookingRequest], batch_key: str | None,
-                   errors: dict[int, LedgerError]) -> dict[int, PostingResult | None]:
+                   errors: dict[int, LedgerError], with_results: bool) -> dict[int, PostingResult | None]:
     """Requests already posted under their idempotency key (index -> the earlier result, None unless
     asked for); a key used twice in the batch or for a different request goes into `errors`."""
     by_key: dict[str, int] = {}
@@ -162,6 +163,9 @@ async def _replays(session: AsyncSession, requests: list[BookingRequest], batch_
     replays: dict[int, PostingResult | None] = {}
     for key, i in by_key.items():
         if key not in found or i in errors:
+            continue
+        if not with_results and found[key] == request_hash(requests[i - 1]):
+            replays[i] = None  # a re-import: nothing to read back
             continue
         try:  # the earlier request's hash decides: replay, or IDEMPOTENCY_CONFLICT worded by posting
             replays[i] = await replay_booking(session, requests[i - 1])

@@ -312,6 +312,11 @@ def base_of(leg: Leg, currency: str, base: str, rate: fx.Rate | None) -> tuple[i
     return _base_of(leg, currency, base, rate)
 
 
+def request_hash(request: BookingRequest) -> str:
+    """What an idempotent replay of the request is matched against."""
+    return _request_hash(request)
+
+
 async def replay_booking(session: AsyncSession, request: BookingRequest) -> PostingResult | None:
     """What an earlier call with the request's idempotency key posted (IDEMPOTENCY_CONFLICT if that call
     was a different request), or None."""
