@@ -183,3 +183,17 @@ async def test_a_refused_chunk_names_its_lines_keeps_the_chunks_before_and_the_r
         return list((await session.exec(select(Intent.duplicate_override).order_by(Intent.created_at))).all())
     assert sorted(await db.read(overrides)) == [False, False, False, True]
     assert (await db.read(chain.verify_chain)).ok
+
+
+async def test_accounts_without_a_number_are_named_or_mapped(db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "named.hledger"
+    path.write_text("2026-03-09 Papier\n    expenses:office    12.00\n    assets:bank\n", encoding="utf-8")
+    with pytest.raises(ValidationFailed) as refused:
+        await import_file(db, path, IMPORT)
+    assert refused.value.details["problems"] == [
+        "line 2: account 'expenses:office' has no account number in its name (e.g. Expenses:4930-Office) and is "
+        "not in the account map"]
+    mapping = tmp_path / "accounts.csv"
+    mapping.write_text("source_account,number\nexpenses:office,4930\nassets:bank,1200\n", encoding="utf-8")
+    report = await import_file(db, path, IMPORT, account_map=mapping)
+    assert report.written == 1 and await _lines(db) == [("4930", "1200", 1200, None, "IMPORT")]
