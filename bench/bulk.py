@@ -91,7 +91,7 @@ async def _rows(root: Path, requests: list[BookingRequest]) -> tuple[list[dict[s
         prepared = await db.read(prepare)
     finally:
         await db.dispose()
-    intents = [vars(bulk._intent(p, GENERATOR, "2026-01-01T00:00:00.000000Z")) for p in prepared]
+    intents = [vars(bulk._intent(p, GENERATOR.columns(), "2026-01-01T00:00:00.000000Z")) for p in prepared]
     lines = [[{"debit_account": leg.debit, "credit_account": leg.credit, "amount": leg.amount,
                "tax_code": leg.tax_code, "line_role": leg.role, "description": leg.description or intent["description"]}
               for leg in p.pairs] for p, intent in zip(prepared, intents, strict=True)]

@@ -118,7 +118,8 @@ async def post_many(session: AsyncSession, requests: list[BookingRequest], prove
     if not allow_duplicates:
         errors.update(duplicates)
     created_at = utc_now()
-    intents = {i: _intent(p, provenance, created_at, i in duplicates) for i, p in prepared.items() if i not in errors}
+    columns = provenance.columns()
+    intents = {i: _intent(p, columns, created_at, i in duplicates) for i, p in prepared.items() if i not in errors}
     await _guard_periods(session, intents, requests, errors)
     if errors:
         raise _refused(errors, len(requests))
@@ -208,7 +209,7 @@ async def _duplicates(session: AsyncSession, prepared: dict[int, PreparedBooking
     return found
 
 
-def _intent(p: PreparedBooking, provenance: Provenance, created_at: str, duplicate: bool = False) -> _Row:
+def _intent(p: PreparedBooking, provenance: dict[str, Any], created_at: str, duplicate: bool = False) -> _Row:
     r = p.request
     return _Row(
         id=str(uuid4()), category="booking", booking_date=p.booking_date, description=r.description.strip(),
@@ -216,7 +217,7 @@ def _intent(p: PreparedBooking, provenance: Provenance, created_at: str, duplica
         request_hash=p.request_hash, fingerprint=p.fingerprint, document_id=r.document_id,
         custom_metadata=p.custom_metadata, reverses_intent_id=None, reversal_reason=None,
         duplicate_override=r.skip_duplicate_check or duplicate, line_count=len(p.pairs), created_at=created_at,
-        content_hash="", **provenance.columns())
+        content_hash="", **provenance)
 
 
 async def _guard_periods(session: AsyncSession, intents: dict[int, _Row], requests: list[BookingRequest],
@@ -271,6 +272,7 @@ def _sealed(intent: _Row, p: PreparedBooking, context: BookingContext, number: i
             prev: str) -> tuple[list[_Row], int, str]:
     """The intent's hash and its lines chained after (number, prev); the new (number, prev)."""
     intent.content_hash = chain.intent_hash(intent)
+    provenance = {name: getattr(intent, name) for name in chain.PROVENANCE_FIELDS}
     own = []
     for index, leg in enumerate(p.pairs, start=1):
         number += 1
@@ -282,7 +284,7 @@ def _sealed(intent: _Row, p: PreparedBooking, context: BookingContext, number: i
             base_amount=base_amount, exchange_rate=line_rate, tax_code=leg.tax_code, line_role=leg.role,
             description=leg.description or intent.description, created_at=intent.created_at,
             hash_version=chain.HASH_VERSION, content_hash="", prev_hash="", audit_hash="",
-            **{name: getattr(intent, name) for name in chain.PROVENANCE_FIELDS})
+            **provenance)
         chain.seal_line(cast(JournalLine, line), intent.content_hash, prev)
         prev = line.audit_hash
         own.append(line)
