@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     importing.add_argument("--create-accounts", action="store_true",
                            help="create accounts the chart lacks, with a guessed type (default: refuse and list them)")
     importing.add_argument("--account-map", type=Path,
-                           help="CSV source_account,number for accounts without a number in their name")
+                           help="CSV source_account,number for accounts without a number in their name (default: none)")
     importing.add_argument("--allow-duplicates", action="store_true",
                            help="book transactions that look like an existing one (recorded; default: refuse)")
     importing.add_argument("--actor", help="who imports (env LEDGER_MCP_ACTOR; default: the OS user)")
