@@ -112,12 +112,13 @@ async def test_a_journal_in_the_common_subset_is_booked_and_anything_else_refuse
                                 ("1000", "1200", 2000, None, "IMPORT")]
     bad = tmp_path / "bad.ledger"
     bad.write_text(JOURNAL + "\n2026-03-07 Tausch\n    Aktiva:1200  10 USD @ 0.9 EUR\n    Aktiva:1000\n"
-                   "\ninclude other.journal\n", encoding="utf-8")
+                   "\ninclude other.journal\n\n2026-03-08 Nichts\n    Aktiva:1200  0.00\n    Aktiva:1000\n",
+                   encoding="utf-8")
     with pytest.raises(ValidationFailed) as refused:
         await import_file(db, bad, IMPORT)
     problems = refused.value.details["problems"]
-    assert len(problems) == 2 and problems[0].startswith("line 18:") and "prices" in problems[0]
-    assert problems[1].startswith("line 21:")
+    assert len(problems) == 3 and problems[0].startswith("line 18:") and "prices" in problems[0]
+    assert problems[1].startswith("line 21:") and problems[2] == "line 23: the transaction moves no amount"
     assert len(await _lines(db)) == 3
 
 

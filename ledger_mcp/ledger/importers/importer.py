@@ -68,6 +68,7 @@ async def import_file(db: Database, path: Path, provenance: Provenance, *, forma
                       progress: Callable[[int, int], None] | None = None) -> ImportReport:
     chosen = format or detect_format(path)
     books = await _read(db, path, chosen, read_account_map(account_map))
+    books.problems += [f"{t.position}: the transaction moves no amount" for t in books.transactions if not t.lines]
     if books.problems:
         raise ValidationFailed(
             f"{path.name}: {len(books.problems)} problem(s), nothing was imported: " + "; ".join(
@@ -77,18 +78,20 @@ async def import_file(db: Database, path: Path, provenance: Provenance, *, forma
     with_keys(books, chosen)
     report = ImportReport(chosen, len(books.transactions))
     report.created_accounts = await db.write(_accounts, books, create_accounts)
-    requests = [_request(t, path.name) for t in books.transactions]
-    for start in range(0, len(requests), chunk):
+    total = len(books.transactions)
+    for start in range(0, total, chunk):
+        part = books.transactions[start:start + chunk]
+        requests = [_request(t, path.name) for t in part]  # per chunk: a million requests need not coexist
         try:
-            outcome = await db.write(bulk.post_many, requests[start:start + chunk], provenance, with_results=False,
+            outcome = await db.write(bulk.post_many, requests, provenance, with_results=False,
                                      allow_duplicates=allow_duplicates)
         except BatchRefused as exc:
-            raise _refused_chunk(exc, books.transactions[start:start + chunk], report) from None
+            raise _refused_chunk(exc, part, report) from None
         report.written += outcome.written
         report.replayed += outcome.replayed
         report.lines += outcome.lines
         if progress:
-            progress(min(start + chunk, len(requests)), len(requests))
+            progress(min(start + chunk, total), total)
     return report
 
 
