@@ -1,4 +1,4 @@
-"""ledger-mcp command line: serve, init, verify, keys, demo.
+"""ledger-mcp command line: serve, init, verify, import, keys, demo.
 
 Only `init` and `serve` create a ledger (or upgrade its schema); every other command opens an
 existing one and refuses when there is none. A mistake the user can fix (no ledger, an unreachable
@@ -155,6 +155,20 @@ def build_parser() -> argparse.ArgumentParser:
                                          "exit 1 if broken")
     _location(verify)
 
+    importing = command(commands, "import", "book a Beancount file, an hledger/ledger journal or a DATEV EXTF "
+                                            "Buchungsstapel into the ledger; the same file twice imports nothing")
+    _location(importing)
+    importing.add_argument("file", type=Path, help="the file to import")
+    importing.add_argument("--format", choices=("beancount", "journal", "datev"),
+                           help="default: DATEV by its EXTF header, Beancount by .beancount/.bean, else journal")
+    importing.add_argument("--create-accounts", action="store_true",
+                           help="create accounts the chart lacks, with a guessed type (default: refuse and list them)")
+    importing.add_argument("--account-map", type=Path,
+                           help="CSV source_account,number for accounts without a number in their name (default: none)")
+    importing.add_argument("--allow-duplicates", action="store_true",
+                           help="book transactions that look like an existing one (recorded; default: refuse)")
+    importing.add_argument("--actor", help="who imports (env LEDGER_MCP_ACTOR; default: the OS user)")
+
     demo = command(commands, "demo", "start the server over stdio, book like an agent, print every call")
     demo.add_argument("--data-dir", help="ledger to use (default: a fresh temporary one)")
     demo.add_argument("--database-url", help="database to use instead (env LEDGER_MCP_DATABASE_URL; default: "
@@ -209,6 +223,8 @@ def _run(args: argparse.Namespace) -> int:
             return anyio.run(_init, settings, args)
         if args.command == "confirm":
             return anyio.run(_confirm, settings, args)
+        if args.command == "import":
+            return anyio.run(_import, settings, args)
         return anyio.run(_verify, settings, args)
     except LedgerError as exc:
         raise Refused(f"{exc.message} {exc.hint}".strip(), FOUND_PROBLEM) from None
@@ -394,6 +410,32 @@ async def _confirm(settings: Settings, args: argparse.Namespace) -> int:
     print(f"{decided.id} {decided.status}: {decided.question}")
     if decided.status == "granted":
         print("the agent may now repeat its call with this confirmation_id", file=sys.stderr)
+    return 0
+
+
+async def _import(settings: Settings, args: argparse.Namespace) -> int:
+    import time
+
+    from ledger_mcp.ledger.importers.importer import import_file
+    from ledger_mcp.ledger.provenance import Channel, Provenance
+
+    if not args.file.is_file():
+        raise Refused(f"no such file: {args.file}")
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        print(f"{done:,} / {total:,} transactions ({rate:,.0f}/s)", file=sys.stderr)
+
+    who = Provenance(surface="cli", channel=Channel.IMPORT, actor_type="user", actor_label=settings.actor)
+    async with _ledger(settings, args, create=False) as db:
+        report = await import_file(db, args.file, who, format=args.format, create_accounts=args.create_accounts,
+                                   account_map=args.account_map, allow_duplicates=args.allow_duplicates,
+                                   progress=progress)
+    for number, name, kind, how in report.created_accounts:
+        print(f"created account {number} {name!r} as {kind} ({how})")
+    print(f"{args.file.name} ({report.format}): {report.transactions:,} transactions, {report.written:,} imported "
+          f"({report.lines:,} journal lines), {report.replayed:,} already imported")
     return 0
 
 

@@ -363,3 +363,7 @@ def from_dict(data: dict[str, Any]) -> LedgerError:
     details = data.get("details")
     return cls(str(data.get("message", "")), hint=str(data.get("hint", "")),
                details=details if isinstance(details, dict) else None, retryable=bool(data.get("retryable")))
+class BatchRefused(LedgerError):
+    """Bookings of a batch were refused; details.errors names each by index. Nothing was written."""
+
+    code = "BATCH_REFUSED"

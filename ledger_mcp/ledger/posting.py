@@ -256,6 +256,85 @@ async def require_document(session: AsyncSession, document_id: str) -> None:
                                     "out.")
 
 
+@dataclass(frozen=True)
+class BookingContext:
+    """What a run of bookings reads once instead of per booking: the base currency, the accounts and
+    the active tax codes."""
+
+    base: str
+    accounts: dict[str, Account]
+    tax_codes: dict[str, TaxCode]
+
+
+async def booking_context(session: AsyncSession) -> BookingContext:
+    meta = await read_meta(session)
+    accounts = {a.number: a for a in (await session.exec(select(Account).where(col(Account.is_active)))).all()}
+    codes = {t.code: t for t in (await session.exec(select(TaxCode).where(col(TaxCode.is_active)))).all()}
+    return BookingContext(meta["base_currency"], accounts, codes)
+
+
+@dataclass(frozen=True)
+class PreparedBooking:
+    """A booking request checked and split into journal pairs, not yet written: the intent's columns
+    except its id, timestamps and hashes."""
+
+    request: BookingRequest
+    booking_date: date
+    currency: str
+    rate: fx.Rate | None
+    pairs: list[Leg]
+    fingerprint: str
+    custom_metadata: str | None
+    request_hash: str | None
+
+
+async def prepare_booking(session: AsyncSession, request: BookingRequest, context: BookingContext) -> PreparedBooking:
+    """post_booking's checks and splitting with the lookups from `context`; the database is asked only
+    for what the context cannot answer (a foreign-currency rate, a document) and to word an error."""
+    currency = fx.checked_currency(request.currency, context.base)
+    booking_date = parse_date(request.booking_date, field="booking_date")
+    rate = (await fx.rate_for(session, currency, booking_date, request.exchange_rate)
+            if currency != context.base or request.exchange_rate is not None else None)
+    legs = [_leg(line, i, currency) for i, line in enumerate(request.lines, start=1)]
+    numbers = {n for leg in legs for n in (leg.debit, leg.credit) if n}
+    if not numbers <= context.accounts.keys():
+        await require_accounts(session, numbers)  # raises UNKNOWN_ACCOUNT with the closest accounts
+    accounts = {n: context.accounts[n] for n in numbers}
+    _refuse_control_accounts(accounts, request.control_account_reason)
+    if request.document_id is not None:
+        await require_document(session, request.document_id)
+    codes = {leg.tax_code for leg in legs if leg.tax_code}
+    if not codes <= context.tax_codes.keys():
+        await _apply_tax_codes(session, legs, accounts, currency)  # raises UNKNOWN_TAX_CODE
+    split = [part for leg in legs for part in (
+        _split(leg, context.tax_codes[leg.tax_code], accounts, currency) if leg.tax_code else [leg])]
+    pairs = _pair(split, currency)
+    return PreparedBooking(
+        request=request, booking_date=booking_date, currency=currency, rate=rate, pairs=pairs,
+        fingerprint=_fingerprint(booking_date.isoformat(), pairs, request.external_reference, rate),
+        custom_metadata=_booking_metadata(request),
+        request_hash=_request_hash(request) if request.idempotency_key else None)
+
+
+def base_of(leg: Leg, currency: str, base: str, rate: fx.Rate | None) -> tuple[int, str | None]:
+    return _base_of(leg, currency, base, rate)
+
+
+def request_hash(request: BookingRequest) -> str:
+    """What an idempotent replay of the request is matched against."""
+    return _request_hash(request)
+
+
+async def replay_booking(session: AsyncSession, request: BookingRequest) -> PostingResult | None:
+    """What an earlier call with the request's idempotency key posted (IDEMPOTENCY_CONFLICT if that call
+    was a different request), or None."""
+    return await _replay(session, request.idempotency_key, request)
+
+
+async def refuse_duplicate(session: AsyncSession, fingerprint: str) -> None:
+    await _refuse_duplicate(session, fingerprint)
+
+
 async def post_opening_balances(session: AsyncSession, request: OpeningBalancesRequest,
                                 provenance: Provenance) -> OpeningBalancesResult:
     meta = await read_meta(session)

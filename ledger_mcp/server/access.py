@@ -47,6 +47,7 @@ TOOL_SCOPES: dict[str, str] = {
     "list_payment_runs": READ,
     # booking
     "post_booking": BOOK,
+    "post_bookings": BOOK,
     "post_opening_balances": BOOK,
     "reverse_intent": BOOK,
     "create_account": BOOK,
@@ -97,6 +98,7 @@ TOOLSETS: dict[str, frozenset[str]] = {
     "setup": frozenset({"create_account", "save_tax_code", "post_opening_balances", "close_fiscal_year"}),
     "fx": frozenset({"save_exchange_rate", "import_exchange_rates", "list_exchange_rates", "revalue_open_items"}),
     "payments": frozenset({"payment_run", "list_payment_runs"}),
+    "bulk": frozenset({"post_bookings"}),
 }
 DEFAULT_TOOLSETS = ("bookkeeping", "invoices", "intake", "bank", "periods", "approvals")
 """What an instance offers unless told otherwise: the daily work of booking, intake, bank and month end."""

@@ -6,10 +6,10 @@ from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult, ToolAnnotations
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ledger_mcp.context import AppContext, provenance
-from ledger_mcp.ledger import journal, posting
+from ledger_mcp.ledger import bulk, journal, posting
 from ledger_mcp.ledger.posting import (
     BookingLine,
     BookingRequest,
@@ -21,6 +21,26 @@ from ledger_mcp.ledger.posting import (
 )
 from ledger_mcp.tools.confirm import CONFIRMATION_ID, Confirmation, confirmation
 from ledger_mcp.tools.result import answer, intent_uri
+
+
+class BatchBooking(BaseModel):
+    """A booking as in post_booking."""
+
+    # post_booking's main arguments, in the base currency: foreign currency, documents, metadata and
+    # control-account reasons only through post_booking (the tools/list budget).
+
+    model_config = ConfigDict(extra="forbid")
+    booking_date: str = Field(description="YYYY-MM-DD")
+    description: str = Field(description="Booking text.")
+    lines: list[BookingLine] = Field(description="As in post_booking.")
+    external_reference: str | None = Field(default=None, description="Document number.")
+    idempotency_key: str | None = Field(default=None, description="This booking's own key.")
+    skip_duplicate_check: bool = Field(default=False, description="As in post_booking.")
+    acknowledge_soft_lock: bool = Field(default=False, description="As in post_booking.")
+
+    def request(self) -> BookingRequest:
+        return BookingRequest(**self.model_dump())
+
 
 APPEND = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 
@@ -94,6 +114,22 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
             control_account_reason=control_account_reason)
         result = await app.db.write(posting.post_booking, request, provenance(ctx, app))
         return answer(result, _summary("Booked", result), [(intent_uri(result.intent_id), "intent")])
+
+    @server.tool(title="Post bookings as one batch", annotations=APPEND)
+    async def post_bookings(
+        ctx: Context[Any, Any],
+        bookings: Annotated[list[BatchBooking], Field(description="1-100 bookings.", min_length=1,
+                                                      max_length=bulk.MAX_BATCH)],
+        idempotency_key: Annotated[str | None, Field(description="Key of the batch; a resend replays it.")
+                                   ] = None,
+    ) -> Annotated[CallToolResult, bulk.BatchResult]:
+        """Book 1-100 bookings (post_booking's rules) at once, all or nothing: if any is refused,
+        BATCH_REFUSED lists each by index and nothing is written."""
+        result = await app.db.write(bulk.post_batch, [b.request() for b in bookings], provenance(ctx, app),
+                                    idempotency_key)
+        replayed = f", {result.total_replayed} replayed" if result.total_replayed else ""
+        return answer(result, f"Booked {result.total_created} intents{replayed}.",
+                      [(intent_uri(e.intent_id), f"intent {i}") for i, e in enumerate(result.intents, start=1)])
 
     @server.tool(title="Post opening balances", annotations=APPEND)
     async def post_opening_balances(

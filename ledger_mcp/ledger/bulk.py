@@ -1,0 +1,365 @@
+"""Many bookings in one transaction: atomic batches (post_bookings) and bulk imports.
+
+Each booking goes through the same checks and splitting as post_booking (posting.prepare_booking),
+with accounts, tax codes and period states read once for the whole run instead of once per booking.
+The chain is extended in memory with the chain module's own hash functions and the rows are
+inserted with one executemany per table. All or nothing: when any booking is refused, every
+refusal is reported, named by its index, and nothing is written.
+
+Idempotency: a booking whose idempotency_key was already posted with the same request is replayed
+(not written again). A batch key names the whole batch: booking i without a key of its own gets
+`<batch key>#<i>`, so a repeated batch is a replay of every booking, and a batch key reused for a
+different batch is an IDEMPOTENCY_CONFLICT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass, field
+from operator import itemgetter
+from types import SimpleNamespace
+from typing import Any, cast
+from uuid import uuid4
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ledger_mcp.ledger import chain, periods
+from ledger_mcp.ledger.clock import utc_now
+from ledger_mcp.ledger.errors import (
+    BatchRefused,
+    DuplicateSuspected,
+    IdempotencyConflict,
+    LedgerError,
+    PeriodSoftLocked,
+    ValidationFailed,
+)
+from ledger_mcp.ledger.fiscal import period_of
+from ledger_mcp.ledger.models import Intent, JournalLine
+from ledger_mcp.ledger.posting import (
+    BookingContext,
+    BookingRequest,
+    PostingResult,
+    PreparedBooking,
+    base_of,
+    booking_context,
+    posting_result,
+    prepare_booking,
+    refuse_duplicate,
+    replay_booking,
+    request_hash,
+)
+from ledger_mcp.ledger.provenance import Provenance
+
+MAX_BATCH = 100
+"""Bookings per post_bookings call (seed 003: 1-100 entries per batch)."""
+_PART = 2000  # intents per insert: hashed while the part before is being inserted
+_QUERY_CHUNK = 500  # values per IN (...) list, well below every database's parameter limit
+
+
+class _Row(SimpleNamespace):
+    """A row to insert, readable by attribute like the model it stands for (the chain's hash
+    functions, the period guard and posting_result read attributes); vars(row) is what is inserted."""
+
+
+@dataclass
+class BulkOutcome:
+    """What a bulk write did. results: one per request in order (only when asked for);
+    written / replayed: counts of new and replayed intents; lines: journal lines written."""
+
+    written: int = 0
+    replayed: int = 0
+    lines: int = 0
+    results: list[PostingResult] = field(default_factory=list)
+
+
+class EntryError(BaseModel):
+    """Why one booking of a batch was refused."""
+
+    index: int = Field(description="1-based position of the booking in the batch.")
+    code: str
+    message: str
+    hint: str
+
+
+def entry_keys(requests: list[BookingRequest], batch_key: str | None) -> list[BookingRequest]:
+    """The requests with `<batch key>#<i>` as idempotency_key where they have none of their own."""
+    if not batch_key:
+        return requests
+    return [r if r.idempotency_key else r.model_copy(update={"idempotency_key": f"{batch_key}#{i}"})
+            for i, r in enumerate(requests, start=1)]
+
+
+async def post_many(session: AsyncSession, requests: list[BookingRequest], provenance: Provenance, *,
+                    batch_key: str | None = None, with_results: bool = True,
+                    allow_duplicates: bool = False) -> BulkOutcome:
+    """Post every request in one transaction (the caller's), or raise BATCH_REFUSED naming every refused
+    request by index and write nothing. `with_results`: build a PostingResult per request (a tool's
+    answer); imports only count. `allow_duplicates` (imports): book suspected duplicates and record
+    that on them, as skip_duplicate_check does, without changing the requests (their keys replay)."""
+    requests = entry_keys(requests, batch_key)
+    context = await booking_context(session)
+    errors: dict[int, LedgerError] = {}
+    replays = await _replays(session, requests, batch_key, errors, with_results)
+    prepared: dict[int, PreparedBooking] = {}
+    for i, request in enumerate(requests, start=1):
+        if i in replays or i in errors:
+            continue
+        try:
+            prepared[i] = await prepare_booking(session, request, context)
+        except LedgerError as exc:
+            errors[i] = exc
+    duplicates = await _duplicates(session, prepared, errors)
+    if not allow_duplicates:
+        errors.update(duplicates)
+    created_at = utc_now()
+    columns = provenance.columns()
+    intents = {i: _intent(p, columns, created_at, i in duplicates) for i, p in prepared.items() if i not in errors}
+    await _guard_periods(session, intents, requests, errors)
+    if errors:
+        raise _refused(errors, len(requests))
+    lines = await _write(session, intents, prepared, context)
+    outcome = BulkOutcome(written=len(intents), replayed=len(replays), lines=sum(len(v) for v in lines.values()))
+    if with_results:
+        for i in range(1, len(requests) + 1):
+            replayed = replays.get(i)
+            outcome.results.append(replayed or posting_result(cast(Intent, intents[i]),
+                                                               cast(list[JournalLine], lines[i]), context.base))
+    return outcome
+
+
+async def _replays(session: AsyncSession, requests: list[BookingRequest], batch_key: str | None,
+                   errors: dict[int, LedgerError], with_results: bool) -> dict[int, PostingResult | None]:
+    """Requests already posted under their idempotency key (index -> the earlier result, None unless
+    asked for); a key used twice in the batch or for a different request goes into `errors`."""
+    by_key: dict[str, int] = {}
+    for i, request in enumerate(requests, start=1):
+        key = request.idempotency_key
+        if key and key in by_key:
+            errors[i] = ValidationFailed(f"idempotency_key {key!r} is used by bookings {by_key[key]} and {i}.",
+                                         hint="Give every booking of a batch its own key (or none).")
+        elif key:
+            by_key[key] = i
+    found: dict[str, str | None] = {}
+    keys = list(by_key)
+    if batch_key:
+        keys.append(f"{batch_key}#{len(requests) + 1}")
+    for start in range(0, len(keys), _QUERY_CHUNK):
+        chunk = keys[start:start + _QUERY_CHUNK]
+        rows = await session.exec(select(Intent.idempotency_key, Intent.request_hash)
+                                  .where(col(Intent.idempotency_key).in_(chunk)))
+        found.update((key, request_hash) for key, request_hash in rows if key)
+    if batch_key:
+        derived = [i for i, r in enumerate(requests, start=1) if r.idempotency_key == f"{batch_key}#{i}"]
+        seen = [i for i in derived if f"{batch_key}#{i}" in found]
+        if seen and (len(seen) != len(derived) or f"{batch_key}#{len(requests) + 1}" in found):
+            raise IdempotencyConflict(
+                f"idempotency_key {batch_key!r} was already used for a different batch.",
+                hint="Use a new idempotency_key for a new batch, or resend exactly the original batch.")
+    replays: dict[int, PostingResult | None] = {}
+    for key, i in by_key.items():
+        if key not in found or i in errors:
+            continue
+        if not with_results and found[key] == request_hash(requests[i - 1]):
+            replays[i] = None  # a re-import: nothing to read back
+            continue
+        try:  # the earlier request's hash decides: replay, or IDEMPOTENCY_CONFLICT worded by posting
+            replays[i] = await replay_booking(session, requests[i - 1])
+        except LedgerError as exc:
+            errors[i] = exc
+    return replays
+
+
+_REVERSAL = aliased(Intent)
+
+
+async def _duplicates(session: AsyncSession, prepared: dict[int, PreparedBooking],
+                      errors: dict[int, LedgerError]) -> dict[int, LedgerError]:
+    """post_booking's duplicate check for every booking at once: against the ledger (one query per
+    chunk) and against the bookings before it in the batch. The suspected duplicates, by index."""
+    checked = {i: p.fingerprint for i, p in prepared.items() if not p.request.skip_duplicate_check}
+    fingerprints = sorted(set(checked.values()))
+    existing: set[str] = set()
+    for start in range(0, len(fingerprints), _QUERY_CHUNK):
+        chunk = fingerprints[start:start + _QUERY_CHUNK]
+        existing.update((await session.exec(
+            select(Intent.fingerprint).outerjoin(_REVERSAL, col(_REVERSAL.reverses_intent_id) == Intent.id)
+            .where(col(Intent.fingerprint).in_(chunk), Intent.category != "reversal",
+                   col(_REVERSAL.id).is_(None)))).all())
+    first: dict[str, int] = {}
+    found: dict[int, LedgerError] = {}
+    for i, fingerprint in checked.items():
+        if fingerprint in existing and i not in errors:
+            try:
+                await refuse_duplicate(session, fingerprint)
+            except LedgerError as exc:
+                found[i] = exc
+        elif fingerprint in first and i not in errors:
+            found[i] = DuplicateSuspected(
+                f"Booking {i} has the same date, accounts, amounts and reference as booking {first[fingerprint]} "
+                "of this batch.",
+                hint="Leave the repetition out; only if it is really a second, separate business event, send it "
+                     "with skip_duplicate_check=true.")
+        first.setdefault(fingerprint, i)
+    return found
+
+
+def _intent(p: PreparedBooking, provenance: dict[str, Any], created_at: str, duplicate: bool = False) -> _Row:
+    r = p.request
+    return _Row(
+        id=str(uuid4()), category="booking", booking_date=p.booking_date, description=r.description.strip(),
+        currency=p.currency, external_reference=r.external_reference, idempotency_key=r.idempotency_key,
+        request_hash=p.request_hash, fingerprint=p.fingerprint, document_id=r.document_id,
+        custom_metadata=p.custom_metadata, reverses_intent_id=None, reversal_reason=None,
+        duplicate_override=r.skip_duplicate_check or duplicate, line_count=len(p.pairs), created_at=created_at,
+        content_hash="", **provenance)
+
+
+async def _guard_periods(session: AsyncSession, intents: dict[int, _Row], requests: list[BookingRequest],
+                         errors: dict[int, LedgerError]) -> None:
+    """The period guard of every write, asked once per period: a locked period refuses each of its
+    bookings; a soft-locked one takes those that acknowledge it (each recorded by the guard)."""
+    by_period: dict[str, list[int]] = defaultdict(list)
+    for i, intent in intents.items():
+        by_period[period_of(intent.booking_date)].append(i)
+    for members in by_period.values():
+        try:
+            await periods.guard_write(session, cast(Intent, intents[members[0]]), acknowledge_soft_lock=False)
+        except PeriodSoftLocked as exc:
+            for i in members:
+                if requests[i - 1].acknowledge_soft_lock:
+                    await periods.guard_write(session, cast(Intent, intents[i]), acknowledge_soft_lock=True)
+                else:
+                    errors[i] = exc
+        except LedgerError as exc:
+            for i in members:
+                errors[i] = exc
+
+
+async def _write(session: AsyncSession, intents: dict[int, _Row], prepared: dict[int, PreparedBooking],
+                 context: BookingContext) -> dict[int, list[_Row]]:
+    """Hash and insert the intents and their lines at the chain head, in request order. Rows go to the
+    database in parts: while one part is inserted (the driver works outside the GIL), the next is hashed."""
+    number, prev = await chain.head(session)
+    conn = await session.connection()
+    intent_insert, line_insert = _Insert(conn, Intent), _Insert(conn, JournalLine)
+    lines: dict[int, list[_Row]] = {}
+    order = list(intents)
+    pending: asyncio.Future[None] | None = None
+    try:
+        for start in range(0, len(order), _PART):
+            part = order[start:start + _PART]
+            for i in part:
+                lines[i], number, prev = _sealed(intents[i], prepared[i], context, number, prev)
+            intent_rows = [intent_insert.row(intents[i]) for i in part]
+            line_rows = [line_insert.row(line) for i in part for line in lines[i]]
+            if pending:
+                await pending
+            pending = asyncio.ensure_future(_insert(conn, (intent_insert, intent_rows), (line_insert, line_rows)))
+            await asyncio.sleep(0)  # hand the part to the driver before hashing the next one
+    finally:
+        if pending:
+            await pending
+    return lines
+
+
+def _sealed(intent: _Row, p: PreparedBooking, context: BookingContext, number: int,
+            prev: str) -> tuple[list[_Row], int, str]:
+    """The intent's hash and its lines chained after (number, prev); the new (number, prev)."""
+    intent.content_hash = chain.intent_hash(intent)
+    provenance = {name: getattr(intent, name) for name in chain.PROVENANCE_FIELDS}
+    own = []
+    for index, leg in enumerate(p.pairs, start=1):
+        number += 1
+        currency = leg.currency or p.currency
+        base_amount, line_rate = base_of(leg, currency, context.base, p.rate)
+        line = _Row(
+            journal_number=number, intent_id=intent.id, line_index=index, booking_date=p.booking_date,
+            debit_account=leg.debit, credit_account=leg.credit, amount=leg.amount, currency=currency,
+            base_amount=base_amount, exchange_rate=line_rate, tax_code=leg.tax_code, line_role=leg.role,
+            description=leg.description or intent.description, created_at=intent.created_at,
+            hash_version=chain.HASH_VERSION, content_hash="", prev_hash="", audit_hash="",
+            **provenance)
+        chain.seal_line(cast(JournalLine, line), intent.content_hash, prev)
+        prev = line.audit_hash
+        own.append(line)
+    return own, number, prev
+
+
+class _Insert:
+    """A table's Core insert compiled once for the connection's dialect, and rows as its driver takes
+    them: positional, no per-row parameter processing, dates as the text SQLite stores."""
+
+    def __init__(self, conn: AsyncConnection, model: type[Any]) -> None:
+        compiled = _table(model).insert().compile(dialect=conn.dialect)
+        names = list(compiled.positiontup or [])
+        self.sql = compiled.string
+        self._values = itemgetter(*names)
+        self._date_at = names.index("booking_date") if conn.dialect.name == "sqlite" else None
+
+    def row(self, row: _Row) -> Any:
+        values = self._values(vars(row))
+        if self._date_at is None:
+            return values
+        at = self._date_at
+        return (*values[:at], values[at].isoformat(), *values[at + 1:])
+
+
+async def _insert(conn: AsyncConnection, *parts: tuple[_Insert, list[Any]]) -> None:
+    for insert, rows in parts:
+        if rows:
+            await conn.exec_driver_sql(insert.sql, rows)
+
+
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
+
+
+def _refused(errors: dict[int, LedgerError], size: int) -> BatchRefused:
+    listed = [EntryError(index=i, code=e.code, message=e.message, hint=e.hint).model_dump()
+              for i, e in sorted(errors.items())]
+    first = listed[0]
+    return BatchRefused(
+        f"{len(errors)} of {size} bookings refused; nothing was written. First: booking {first['index']}: "
+        f"{first['message']}",
+        hint="Fix the bookings listed in details.errors (index = position in the batch, from 1) and send the "
+             "whole batch again.",
+        details={"errors": listed})
+
+
+class BatchEntry(BaseModel):
+    """One booking of a batch as written (or replayed)."""
+
+    intent_id: str
+    booking_date: str
+    total_amount: str
+    currency: str
+    journal_number_first: int
+    journal_number_last: int
+    replayed: bool
+
+
+class BatchResult(BaseModel):
+    """What post_bookings wrote, in the order of the request."""
+
+    total_created: int = Field(description="Intents written by this call.")
+    total_replayed: int = Field(description="Intents an earlier call with the same key had already written.")
+    intents: list[BatchEntry]
+
+
+async def post_batch(session: AsyncSession, requests: list[BookingRequest], provenance: Provenance,
+                     batch_key: str | None = None) -> BatchResult:
+    """post_bookings: 1-MAX_BATCH bookings, all or nothing."""
+    if not 1 <= len(requests) <= MAX_BATCH:
+        raise ValidationFailed(f"A batch has 1-{MAX_BATCH} bookings, not {len(requests)}.",
+                               hint=f"Split it into batches of at most {MAX_BATCH}.")
+    outcome = await post_many(session, requests, provenance, batch_key=batch_key)
+    return BatchResult(total_created=outcome.written, total_replayed=outcome.replayed, intents=[
+        BatchEntry(intent_id=r.intent_id, booking_date=r.booking_date, total_amount=r.total_amount,
+                   currency=r.currency, journal_number_first=r.journal_number_first,
+                   journal_number_last=r.journal_number_last, replayed=r.replayed) for r in outcome.results])
