@@ -81,7 +81,7 @@ class Intent(ProvenanceColumns, table=True):
     """
 
     __tablename__ = "intent"
-    __table_args__ = (Index("ix_intent_created", "created_at"),)
+    __table_args__ = (Index("ix_intent_created", "created_at"), Index("ix_intent_category", "category"))
     id: str = Field(primary_key=True, max_length=36)
     category: str = Field(max_length=32)  # booking | opening_balance | reversal
     booking_date: date = Field(index=True)

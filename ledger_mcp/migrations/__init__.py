@@ -21,7 +21,7 @@ HERE = Path(__file__).parent
 # The first revision: the schema as it was before migrations existed.
 BASELINE = "7c1e0b5d2a4f"
 # The newest revision; tests/ledger/test_migrations.py checks that it is the scripts' only head.
-HEAD = "6cb1c33bb98e"
+HEAD = "e41a7c9b2d58"
 
 
 def config(connection: Connection | None = None) -> Config:
