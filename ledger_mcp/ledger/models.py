@@ -507,3 +507,26 @@ class BankMatch(SQLModel, table=True):
     match_group_id: str = Field(foreign_key="bank_match_group.id", primary_key=True, max_length=36)
     bank_transaction_id: str = Field(foreign_key="bank_transaction.id", primary_key=True, index=True,
                                      max_length=36)
+
+
+# --- Record history ---
+
+
+class RecordEvent(SQLModel, table=True):
+    """One change to a row of a table that shapes the books (see ledger_mcp.ledger.records), appended in
+    the transaction that made the change and never changed itself.
+
+    `snapshot` is the canonical JSON of the row's covered columns after the change (None when the row was
+    deleted); `action`: baseline (the row as it was when the history started), insert, update or delete.
+    `row_key` is the canonical JSON list of the row's primary key values. Events form a hash chain
+    (`prev_hash`, `event_hash`) like the journal, so a removed or edited event is detected."""
+
+    __tablename__ = "record_event"
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    table_name: str = Field(max_length=64)
+    row_key: str = Field(max_length=300)
+    action: str = Field(max_length=16)
+    snapshot: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: str
+    prev_hash: str = Field(max_length=64)
+    event_hash: str = Field(max_length=64, unique=True)
