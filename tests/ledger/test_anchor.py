@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -20,17 +19,9 @@ from ledger_mcp.ledger.posting import BookingLine, BookingRequest
 from ledger_mcp.settings import Settings
 from tests.conftest import CLI, ON_POSTGRES, call, fail
 from tests.http.conftest import connect, running
-from tests.ledger.test_tamper import Books, build, sql
+from tests.ledger.test_tamper import Books, books_fixture, sql  # noqa: F401  (the books fixture)
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def books(settings: Settings) -> AsyncIterator[Books]:
-    settings.prepare()
-    books = await build(settings)
-    yield books
-    await books.db.dispose()
 
 
 def booking(day: str, amount: str = "10.00") -> BookingRequest:

@@ -13,7 +13,6 @@ import base64
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from ledger_mcp.ledger.db import Database
 from ledger_mcp.server import build_server
 from ledger_mcp.settings import Settings
 from tests.conftest import book, call, confirming_human, line
+from tests.ledger.test_chain import _changed
 
 pytestmark = pytest.mark.anyio
 
@@ -97,8 +97,8 @@ async def build(settings: Settings) -> Books:
     return books
 
 
-@pytest.fixture
-async def books(settings: Settings) -> AsyncIterator[Books]:
+@pytest.fixture(name="books")
+async def books_fixture(settings: Settings) -> AsyncIterator[Books]:
     settings.prepare()
     books = await build(settings)
     yield books
@@ -123,20 +123,6 @@ async def sql(db: Database, statement: str, **params: Any) -> list[Any]:
     async with raw(db) as conn:
         result = await conn.execute(text(statement), params)
         return [dict(row) for row in result.mappings()] if result.returns_rows else []
-
-
-def changed(value: Any) -> Any:
-    """A different value the column still accepts (same length: PostgreSQL enforces VARCHAR(n))."""
-    if isinstance(value, bool):
-        return not value
-    if isinstance(value, int):
-        return value + 1
-    if isinstance(value, date):
-        return value + timedelta(days=1)
-    if value is None:
-        return "X"
-    assert isinstance(value, str) and value
-    return value[:-1] + ("X" if value[-1] != "X" else "Y")
 
 
 def key_of(table: str, row: Any) -> str:
@@ -170,7 +156,7 @@ async def test_every_edit_and_deletion_is_named(books: Books, table: str) -> Non
     primary = {c.name for c in SQLModel.metadata.tables[table].primary_key.columns}
     for column, new in columns.items():
         value = row[column]
-        new = changed(value) if new is None else new
+        new = _changed(value) if new is None else new
         await sql(books.db, f"UPDATE {table} SET {column} = :new WHERE {key_of(table, row)}", new=new,
                   **key_params(table, row))
         moved = {**row, column: new}
