@@ -154,9 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify = command(commands, "verify", "recompute the hash chains, the locked periods' closing hashes and the "
                                          "record history, check the anchor log; exit 1 if broken")
     _location(verify)
-    verify.add_argument("--checkpoint", help="also check against a checkpoint file from `anchor export`")
+    verify.add_argument("--checkpoint", help="also check against a checkpoint file from `anchor export` "
+                                             "(default: the anchor log only)")
     verify.add_argument("--public-key", help="the public key the checkpoint must be signed with (base64, as "
-                                             "`anchor export` printed it)")
+                                             "`anchor export` printed it; default: the key the checkpoint names)")
     anchor = command(commands, "anchor", "signed checkpoints of the chain heads, to keep apart from the ledger")
     anchor_commands = anchor.add_subparsers(dest="anchor_command", required=True, metavar="ACTION")
     export = command(anchor_commands, "export", "print a checkpoint of the current chain heads, signed with the "
@@ -342,8 +343,9 @@ async def _verify(settings: Settings, args: argparse.Namespace) -> int:
     if report.ok:
         return 0
     broken = report.first_break or {}
-    where = ", ".join(f"{k.replace('_', ' ')} {broken[k]}" for k in ("table", "row", "column", "period")
-                      if broken.get(k))
+    in_journal = broken.get("journal_number") or broken.get("intent_id")
+    keys = ("journal_number", "intent_id", "period") if in_journal else ("table", "row", "column", "period")
+    where = ", ".join(f"{k.replace('_', ' ')} {broken[k]}" for k in keys if broken.get(k))
     print(f"ledger-mcp: the hash chain is broken ({where}): {broken.get('problem')}", file=sys.stderr)
     return FOUND_PROBLEM
 
