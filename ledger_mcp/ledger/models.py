@@ -77,7 +77,7 @@ class Intent(ProvenanceColumns, table=True):
     on that column makes a second reversal impossible, and "reversed by" is derived from it.
     `request_hash` identifies the request for idempotent replay; `fingerprint` (date, accounts,
     amounts, reference) finds likely duplicates. `content_hash` covers every column but those two
-    lookup helpers and is itself covered by each line's hash.
+    lookup helpers (they are in the record history) and is itself covered by each line's hash.
     """
 
     __tablename__ = "intent"
@@ -139,7 +139,7 @@ class JournalLine(ProvenanceColumns, table=True):
 
 
 class Party(SQLModel, table=True):
-    """A vendor or customer (master data, not covered by the chain; its invoices and payments are).
+    """A vendor or customer (master data; every change is in the record history, ledger_mcp.ledger.records).
 
     number: the personal account number (DATEV Debitor from 10000, Kreditor from 70000).
     default_account: the expense (vendor) or revenue (customer) account for invoice lines without one.

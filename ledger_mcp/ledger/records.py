@@ -25,7 +25,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Date, String, Table, cast, event, insert, inspect
+from sqlalchemy import Connection, Date, MetaData, String, Table, cast, event, insert, inspect
 from sqlalchemy import select as core_select
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlmodel import SQLModel, col, select
@@ -116,8 +116,6 @@ def _append(connection: Connection, changes: list[tuple[str, str, str, str | Non
 def snapshot_all(connection: Connection, action: str = "baseline") -> int:
     """Record every current row of every covered table (a migration starting or widening the history).
     Reads the tables as they are in the database, so it runs at any schema revision."""
-    from sqlalchemy import MetaData
-
     metadata = MetaData()
     metadata.reflect(connection, only=[t for t in COVERED if connection.dialect.has_table(connection, t)])
     changes: list[tuple[str, str, str, str | None]] = []
@@ -153,7 +151,7 @@ def _record(session: Session, _context: UOWTransaction) -> None:
     for action, objects in (("insert", session.new), ("update", session.dirty), ("delete", session.deleted)):
         for obj in objects:
             if isinstance(obj, (JournalLine, PeriodEvent)) and action == "insert":
-                chain, number, digest = ((("journal_line", obj.journal_number, obj.audit_hash))
+                chain, number, digest = (("journal_line", obj.journal_number, obj.audit_hash)
                                          if isinstance(obj, JournalLine) else ("period_event", obj.seq, obj.event_hash))
                 if chain not in heads or heads[chain][0] < number:
                     heads[chain] = [number, digest]
