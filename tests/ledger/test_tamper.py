@@ -221,3 +221,19 @@ async def test_coverage_names_every_covered_table(books: Books) -> None:
     assert set(TAMPER) | {"journal_line", "period_event", "record_event", "document_file"} <= set(report.coverage)
     assert report.coverage["document"] == report.coverage["document_file"] == 1
     assert [a["source"] for a in report.anchors] == [f"anchor log {books.settings.anchor_log}"]
+
+
+async def test_a_ledger_from_before_the_history_starts_it_with_a_baseline(books: Books) -> None:
+    """The books as an older ledger-mcp left them (no record_event table), upgraded: every covered row
+    is recorded as it was, marked baseline, and covered from then on."""
+    await sql(books.db, "DROP TABLE record_event")
+    await sql(books.db, "UPDATE alembic_version SET version_num = '5c2680bb4ffa'")
+    await books.db.create_schema()
+    events = await sql(books.db, "SELECT action, count(*) AS n FROM record_event GROUP BY action")
+    report = await books.db.read(chain.verify_chain, documents_dir=books.settings.documents_dir)
+    assert report.ok, report.first_break
+    covered = sum(n for name, n in report.coverage.items() if name in TAMPER)
+    assert [(e["action"], e["n"]) for e in events] == [("baseline", covered)]
+    await sql(books.db, "UPDATE party SET iban = 'DE89370400440532013000' WHERE kind = 'vendor'")
+    report = await books.db.read(chain.verify_chain)
+    assert not report.ok and report.first_break and report.first_break["column"] == "iban"
