@@ -2,10 +2,11 @@
 
 The journal and the period events have hash chains of their own (ledger_mcp.ledger.chain). Everything
 else that decides what the books say is listed in COVERED: invoices and their lines, settlements,
-documents, review cases, master data (accounts, tax codes, parties, ledger settings, API keys) and
-the intent columns the journal chain leaves out. Whenever the ORM flushes an insert, update or delete
-of such a row, `record_event` gets an event holding a canonical snapshot of the row's covered columns,
-in the same transaction. `verify` replays the events and compares every current row with its latest
+documents, review cases, master data (accounts, tax codes, parties, ledger settings, API keys, bank
+accounts), bank matches, confirmations and the intent columns the journal chain leaves out. (Bank
+statement lines and exchange rates are imported in bulk and not covered: bookings copy what they use.)
+Whenever the ORM flushes an insert, update or delete of such a row, `record_event` gets an event
+holding a canonical snapshot of the row's covered columns, in the same transaction. `verify` replays the events and compares every current row with its latest
 snapshot: an edit, a row inserted or deleted beside the ledger's code, or a changed event is named by
 table, row and column. Documents' stored files are hashed and compared with their content address.
 
@@ -52,6 +53,10 @@ COVERED: dict[str, frozenset[str]] = {
     "party": frozenset(),
     "ledger_meta": frozenset(),
     "api_key": frozenset({"last_used_at"}),
+    "bank_account": frozenset(),
+    "bank_match_group": frozenset(),
+    "bank_match": frozenset(),
+    "confirmation_request": frozenset(),
 }
 INTENT_COLUMNS = ("request_hash", "fingerprint")
 HEADS_KEY = "ledger_chain_heads"
