@@ -6,9 +6,10 @@ documents, review cases, master data (accounts, tax codes, parties, ledger setti
 accounts), bank matches, confirmations and the intent columns the journal chain leaves out. (Bank
 statement lines and exchange rates are imported in bulk and not covered: bookings copy what they use.)
 Whenever the ORM flushes an insert, update or delete of such a row, `record_event` gets an event
-holding a canonical snapshot of the row's covered columns, in the same transaction. `verify` replays the events and compares every current row with its latest
-snapshot: an edit, a row inserted or deleted beside the ledger's code, or a changed event is named by
-table, row and column. Documents' stored files are hashed and compared with their content address.
+holding a canonical snapshot of the row's covered columns, in the same transaction. `verify` replays
+the events and compares every current row with its latest snapshot: an edit, a row inserted or
+deleted beside the ledger's code, or a changed event is named by table, row and column. Documents'
+stored files are hashed and compared with their content address.
 
 Writes must go through the ORM (session.add, attribute changes, session.delete) for these tables:
 a bulk statement would bypass the history and `verify` would report its rows. A migration that adds
