@@ -1,4 +1,4 @@
-"""ledger-mcp command line: serve, init, verify, import, keys, demo.
+"""ledger-mcp command line: serve, init, verify, anchor, import, keys, demo.
 
 Only `init` and `serve` create a ledger (or upgrade its schema); every other command opens an
 existing one and refuses when there is none. A mistake the user can fix (no ledger, an unreachable
@@ -70,6 +70,9 @@ def _location(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database-url", help="SQLAlchemy async URL, e.g. postgresql+asyncpg://user:password@host"
                                                ":5432/ledger (env LEDGER_MCP_DATABASE_URL; default "
                                                "sqlite+aiosqlite:///<data-dir>/ledger.sqlite3)")
+    parser.add_argument("--anchor-log", help="file the chain heads of every write are appended to, kept apart "
+                                             "from the database (env LEDGER_MCP_ANCHOR_LOG; default "
+                                             "<data-dir>/anchor.jsonl)")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -151,9 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "cannot be changed once set")
     init.add_argument("--currency", default="EUR", help="base currency, ISO 4217 (default EUR)")
 
-    verify = command(commands, "verify", "recompute the hash chain and the locked periods' closing hashes; "
-                                         "exit 1 if broken")
+    verify = command(commands, "verify", "recompute the hash chains, the locked periods' closing hashes and the "
+                                         "record history, check the anchor log; exit 1 if broken")
     _location(verify)
+    verify.add_argument("--checkpoint", help="also check against a checkpoint file from `anchor export` "
+                                             "(default: the anchor log only)")
+    verify.add_argument("--public-key", help="the public key the checkpoint must be signed with (base64, as "
+                                             "`anchor export` printed it; default: the key the checkpoint names)")
+    anchor = command(commands, "anchor", "signed checkpoints of the chain heads, to keep apart from the ledger")
+    anchor_commands = anchor.add_subparsers(dest="anchor_command", required=True, metavar="ACTION")
+    export = command(anchor_commands, "export", "print a checkpoint of the current chain heads, signed with the "
+                                                "ledger's key (<data-dir>/anchor-key.pem)")
+    _location(export)
 
     importing = command(commands, "import", "book a Beancount file, an hledger/ledger journal or a DATEV EXTF "
                                             "Buchungsstapel into the ledger; the same file twice imports nothing")
@@ -182,7 +194,8 @@ def _settings(args: argparse.Namespace) -> Settings:
                              actor=getattr(args, "actor", None), chart=getattr(args, "chart", None),
                              read_only=getattr(args, "read_only", None), tools=getattr(args, "tools", None),
                              toolsets=getattr(args, "toolsets", None),
-                             confirm_policy=getattr(args, "confirm_policy", None), inbox=getattr(args, "inbox", None))
+                             confirm_policy=getattr(args, "confirm_policy", None), inbox=getattr(args, "inbox", None),
+                             anchor_log=getattr(args, "anchor_log", None))
     except ValueError as exc:
         raise Refused(str(exc)) from None
 
@@ -225,6 +238,8 @@ def _run(args: argparse.Namespace) -> int:
             return anyio.run(_confirm, settings, args)
         if args.command == "import":
             return anyio.run(_import, settings, args)
+        if args.command == "anchor":
+            return anyio.run(_anchor_export, settings, args)
         return anyio.run(_verify, settings, args)
     except LedgerError as exc:
         raise Refused(f"{exc.message} {exc.hint}".strip(), FOUND_PROBLEM) from None
@@ -260,7 +275,7 @@ async def _ledger(settings: Settings, args: argparse.Namespace, *, create: bool)
         path = Path(where)
         if not path.is_file() or path.stat().st_size == 0:
             raise _no_ledger(where, args)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, anchor_log=settings.anchor_log)
     try:
         if create:
             await db.create_schema()
@@ -328,18 +343,43 @@ async def _init(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _verify(settings: Settings, args: argparse.Namespace) -> int:
+    from ledger_mcp.ledger.anchor import Anchor, read_checkpoint
     from ledger_mcp.ledger.chain import verify_chain
 
+    anchors: list[Anchor] = []
+    if args.checkpoint:
+        try:
+            anchors.append(read_checkpoint(Path(args.checkpoint).read_text(encoding="utf-8"), args.public_key))
+        except (OSError, ValueError) as exc:
+            raise Refused(f"checkpoint {args.checkpoint}: {exc}", FOUND_PROBLEM) from None
     async with _ledger(settings, args, create=False) as db:
-        report = await db.read(verify_chain)
+        try:
+            log = db.anchor_log.anchor() if db.anchor_log else None
+        except ValueError as exc:
+            raise Refused(str(exc), FOUND_PROBLEM) from None
+        report = await db.read(verify_chain, documents_dir=settings.documents_dir,
+                               anchors=[log, *anchors] if log else anchors)
     print(json.dumps(report.__dict__, indent=2))
     if report.ok:
         return 0
     broken = report.first_break or {}
-    where = ", ".join(f"{k.replace('_', ' ')} {broken[k]}" for k in ("journal_number", "intent_id", "period")
-                      if broken.get(k))
+    in_journal = broken.get("journal_number") or broken.get("intent_id")
+    keys = ("journal_number", "intent_id", "period") if in_journal else ("table", "row", "column", "period")
+    where = ", ".join(f"{k.replace('_', ' ')} {broken[k]}" for k in keys if broken.get(k))
     print(f"ledger-mcp: the hash chain is broken ({where}): {broken.get('problem')}", file=sys.stderr)
     return FOUND_PROBLEM
+
+
+async def _anchor_export(settings: Settings, args: argparse.Namespace) -> int:
+    from ledger_mcp.ledger.anchor import current_heads, export_checkpoint
+
+    async with _ledger(settings, args, create=False) as db:
+        heads = await db.read(current_heads)
+    checkpoint = export_checkpoint(heads, settings.data_dir, settings.database_display)
+    print(json.dumps(checkpoint, indent=2))
+    print(f"public key: {checkpoint['public_key']} (keep it with the checkpoint; verify --checkpoint FILE "
+          f"--public-key KEY)", file=sys.stderr)
+    return 0
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -71,7 +71,9 @@ class Settings:
     inbox: folders documents may be taken from by path (LEDGER_MCP_INBOX, separated by the OS path
     separator), default data_dir/inbox.
     approval_confirm_above: approving a review case whose gross exceeds this amount asks the user
-    to confirm (LEDGER_MCP_CONFIRM_APPROVAL_ABOVE, a decimal string; default 1000.00, 0 for always)."""
+    to confirm (LEDGER_MCP_CONFIRM_APPROVAL_ABOVE, a decimal string; default 1000.00, 0 for always).
+    anchor_log: the file every committed write appends the chain heads to, kept apart from the database
+    (LEDGER_MCP_ANCHOR_LOG; default data_dir/anchor.jsonl; see ledger_mcp.ledger.anchor)."""
 
     data_dir: Path
     database_url: str
@@ -83,12 +85,13 @@ class Settings:
     confirm_policy: ConfirmPolicy = "pending"
     inbox: tuple[Path, ...] = ()
     approval_confirm_above: str = "1000.00"
+    anchor_log: Path | None = None
 
     @classmethod
     def load(cls, *, data_dir: str | None = None, database_url: str | None = None, actor: str | None = None,
              chart: str | None = None, read_only: bool | None = None, tools: str | None = None,
              toolsets: str | None = None, confirm_policy: str | None = None, inbox: str | None = None,
-             approval_confirm_above: str | None = None) -> Settings:
+             approval_confirm_above: str | None = None, anchor_log: str | None = None) -> Settings:
         directory = Path(data_dir or os.environ.get("LEDGER_MCP_DATA_DIR") or user_data_dir("ledger-mcp"))
         directory = directory.expanduser().resolve()
         default_url = f"sqlite+aiosqlite:///{directory / 'ledger.sqlite3'}"
@@ -115,7 +118,9 @@ class Settings:
                    tools=_names(tools if tools is not None else os.environ.get("LEDGER_MCP_TOOLS")),
                    toolsets=_names(toolsets if toolsets is not None else os.environ.get("LEDGER_MCP_TOOLSETS")),
                    confirm_policy=policy,  # type: ignore[arg-type]
-                   inbox=tuple(folders) or (directory / "inbox",), approval_confirm_above=threshold)
+                   inbox=tuple(folders) or (directory / "inbox",), approval_confirm_above=threshold,
+                   anchor_log=Path(anchor_log or os.environ.get("LEDGER_MCP_ANCHOR_LOG") or directory / "anchor.jsonl")
+                   .expanduser().resolve())
 
     def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

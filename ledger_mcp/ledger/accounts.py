@@ -24,6 +24,11 @@ AccountType = Literal["asset", "liability", "equity", "revenue", "expense"]
 ACCOUNT_TYPES: tuple[str, ...] = ("asset", "liability", "equity", "revenue", "expense")
 # Accounts whose balance is normally on the debit side.
 DEBIT_NORMAL = frozenset({"asset", "expense"})
+SPECIAL_CATEGORIES = frozenset({"receivables", "payables", "opening_balance", "result", "input_vat", "output_vat",
+                                "vat_settlement", "fx_gain", "fx_loss"})
+"""Categories the ledger picks accounts by (control accounts of invoices, opening balance, year-end
+result, VAT, exchange differences): a new account in one of them can redirect later postings, so only
+an administrator may create one (server/access.py)."""
 
 
 def _read_csv(name: str) -> list[dict[str, str]]:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger import chain, periods
+from ledger_mcp.ledger import chain, periods, records
 from ledger_mcp.ledger.clock import utc_now
 from ledger_mcp.ledger.errors import (
     BatchRefused,
@@ -265,6 +265,8 @@ async def _write(session: AsyncSession, intents: dict[int, _Row], prepared: dict
     finally:
         if pending:
             await pending
+    # The Core inserts bypass the ORM's flush, which records history events and chain heads: record them here.
+    await session.run_sync(records.record_bulk_insert, "intent", [vars(intents[i]) for i in order], (number, prev))
     return lines
 
 

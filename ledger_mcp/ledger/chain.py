@@ -13,13 +13,19 @@ Locking a period seals it with a `closing_hash` over the chain head at locking t
 period's totals; `verify_chain` recomputes those totals from the journal, so a locked period whose
 lines were changed (even with every hash recomputed) or whose last sealed lines were removed is
 named. Period events (the lock history) form a hash chain of their own.
+
+Everything else that shapes the books is covered by the record history (ledger_mcp.ledger.records),
+and the heads of all three chains are anchored outside the database (ledger_mcp.ledger.anchor);
+`verify_chain` checks both and reports its coverage, table by table.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import String, cast, func
@@ -27,6 +33,8 @@ from sqlalchemy.exc import StatementError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ledger_mcp.ledger import anchor as anchoring
+from ledger_mcp.ledger import records
 from ledger_mcp.ledger.fiscal import period_bounds, period_of
 from ledger_mcp.ledger.models import Intent, JournalLine, PeriodEvent
 
@@ -105,9 +113,13 @@ class ChainReport:
 
     ok: every check passed. lines_checked / intents_checked: how much was read.
     head_journal_number / head_hash: the last line's number and audit hash.
-    first_break: the first broken link, {journal_number, intent_id, period, problem}, or None;
-    `period` names the accounting period the broken line or closing belongs to.
+    first_break: the first broken link, {journal_number, intent_id, period, table, row, column, problem},
+    or None; `period` names the accounting period the broken line or closing belongs to, `table`, `row`
+    (its primary key) and `column` the changed row (as far as known).
     locked_periods_checked: locked periods whose closing hash was recomputed.
+    coverage: rows checked per table (document_file: stored files hashed).
+    anchors: each anchor checked (anchor log, checkpoint): its source and, per chain, the anchored and
+    the database's newest number.
     """
 
     ok: bool
@@ -117,6 +129,18 @@ class ChainReport:
     head_hash: str
     first_break: dict[str, Any] | None
     locked_periods_checked: int = 0
+    coverage: dict[str, int] = field(default_factory=dict)
+    anchors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _located(problem: dict[str, Any]) -> dict[str, Any]:
+    """A break in the common shape: journal and period fields plus table, row and column."""
+    table = problem.get("table") or ("journal_line" if problem.get("journal_number") else
+                                     "intent" if problem.get("intent_id") else
+                                     "period_event" if problem.get("period") else None)
+    row = problem.get("row") or problem.get("journal_number") or problem.get("intent_id")
+    return {"journal_number": None, "intent_id": None, "period": None, "column": None, **problem,
+            "table": table, "row": row}
 
 
 def _raw_columns(table: Any, session: AsyncSession) -> list[Any]:
@@ -127,7 +151,30 @@ def _raw_columns(table: Any, session: AsyncSession) -> list[Any]:
     return [cast(c, String).label(c.name) if c.name == "booking_date" else c for c in table.c]
 
 
-async def verify_chain(session: AsyncSession, *, batch_size: int = 5000) -> ChainReport:
+async def verify_chain(session: AsyncSession, *, documents_dir: Path | None = None,
+                       anchors: Sequence[anchoring.Anchor] = (), batch_size: int = 5000) -> ChainReport:
+    """Check the journal chain and the locked periods (`verify_journal`), the record history and, when
+    `documents_dir` is given, every stored document file (ledger_mcp.ledger.records), then each anchor
+    (ledger_mcp.ledger.anchor). Stops at the first broken link."""
+    report = await verify_journal(session, batch_size=batch_size)
+    coverage = {"journal_line": report.lines_checked, "intent": report.intents_checked,
+                "period_event": (await session.exec(select(func.count()).select_from(PeriodEvent))).one()}
+    if report.first_break:
+        return replace(report, first_break=_located(report.first_break), coverage=coverage)
+    history = await records.verify(session, documents_dir)
+    coverage.update(history.coverage)
+    if history.problem:
+        return replace(report, ok=False, first_break=_located(history.problem), coverage=coverage)
+    checked = []
+    for anchor in anchors:
+        result, problem = await anchoring.check(session, anchor)
+        checked.append(result)
+        if problem:
+            return replace(report, ok=False, first_break=_located(problem), coverage=coverage, anchors=checked)
+    return replace(report, coverage=coverage, anchors=checked)
+
+
+async def verify_journal(session: AsyncSession, *, batch_size: int = 5000) -> ChainReport:
     """Recompute every hash from the stored fields, in journal order, without loading the whole
     journal at once, then every locked period's closing hash. Stops at the first broken link."""
     events = list((await session.exec(select(PeriodEvent).order_by(col(PeriodEvent.seq)))).all())

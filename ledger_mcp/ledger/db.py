@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import event, make_url, text
@@ -16,6 +17,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp import migrations
+from ledger_mcp.ledger import records  # also records every change to the covered tables
+from ledger_mcp.ledger.anchor import AnchorLog
 from ledger_mcp.ledger.errors import WriteConflict
 from ledger_mcp.ledger.portable import SQLITE_LOWER
 
@@ -85,12 +88,16 @@ class Database:
     PostgreSQL), so a multi-statement read such as `verify_chain` is consistent under writers.
 
     lock_timeout: seconds a writer waits for the chain head before the attempt counts as a conflict.
+    anchor_log: the file each committed write appends its chain heads to (ledger_mcp.ledger.anchor);
+    None: not anchored.
     """
 
     WRITE_ATTEMPTS = 5
 
-    def __init__(self, url: str, *, echo: bool = False, lock_timeout: float = 10.0) -> None:
+    def __init__(self, url: str, *, echo: bool = False, lock_timeout: float = 10.0,
+                 anchor_log: Path | None = None) -> None:
         self.url = url
+        self.anchor_log = AnchorLog(anchor_log) if anchor_log else None
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         connect_args: dict[str, Any] = {}
         if not self.is_sqlite:
@@ -157,9 +164,13 @@ class Database:
 
     async def _write_once(self, fn: Callable[Concatenate[AsyncSession, P], Awaitable[T]], *args: P.args,
                           **kwargs: P.kwargs) -> T:
-        async with AsyncSession(self._write_engine, expire_on_commit=False) as session, session.begin():
-            await self._lock_chain_head(await session.connection())
-            return await fn(session, *args, **kwargs)
+        async with AsyncSession(self._write_engine, expire_on_commit=False) as session:
+            async with session.begin():
+                await self._lock_chain_head(await session.connection())
+                result = await fn(session, *args, **kwargs)
+            if self.anchor_log:  # committed: anchor what it wrote
+                self.anchor_log.append(session.info.get(records.HEADS_KEY, {}))
+            return result
 
     async def _lock_chain_head(self, conn: AsyncConnection) -> None:
         # SQLite: BEGIN IMMEDIATE (the "begin" event) already holds the database's write lock.

@@ -77,7 +77,7 @@ class Intent(ProvenanceColumns, table=True):
     on that column makes a second reversal impossible, and "reversed by" is derived from it.
     `request_hash` identifies the request for idempotent replay; `fingerprint` (date, accounts,
     amounts, reference) finds likely duplicates. `content_hash` covers every column but those two
-    lookup helpers and is itself covered by each line's hash.
+    lookup helpers (they are in the record history) and is itself covered by each line's hash.
     """
 
     __tablename__ = "intent"
@@ -140,7 +140,7 @@ class JournalLine(ProvenanceColumns, table=True):
 
 
 class Party(SQLModel, table=True):
-    """A vendor or customer (master data, not covered by the chain; its invoices and payments are).
+    """A vendor or customer (master data; every change is in the record history, ledger_mcp.ledger.records).
 
     number: the personal account number (DATEV Debitor from 10000, Kreditor from 70000).
     default_account: the expense (vendor) or revenue (customer) account for invoice lines without one.
@@ -580,3 +580,26 @@ class PaymentRunEvent(ProvenanceColumns, table=True):
     cleared: str | None = Field(default=None, sa_column=Column(Text))  # clear: the items' end-to-end ids, spaced
     note: str | None = Field(default=None, max_length=500)
     created_at: str
+
+
+# --- Record history ---
+
+
+class RecordEvent(SQLModel, table=True):
+    """One change to a row of a table that shapes the books (see ledger_mcp.ledger.records), appended in
+    the transaction that made the change and never changed itself.
+
+    `snapshot` is the canonical JSON of the row's covered columns after the change (None when the row was
+    deleted); `action`: baseline (the row as it was when the history started), insert, update or delete.
+    `row_key` is the canonical JSON list of the row's primary key values. Events form a hash chain
+    (`prev_hash`, `event_hash`) like the journal, so a removed or edited event is detected."""
+
+    __tablename__ = "record_event"
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    table_name: str = Field(max_length=64)
+    row_key: str = Field(max_length=300)
+    action: str = Field(max_length=16)
+    snapshot: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: str
+    prev_hash: str = Field(max_length=64)
+    event_hash: str = Field(max_length=64, unique=True)

@@ -16,12 +16,13 @@ from sqlalchemy import Connection, inspect, text
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from alembic.script import Script
 
 HERE = Path(__file__).parent
 # The first revision: the schema as it was before migrations existed.
 BASELINE = "7c1e0b5d2a4f"
 # The newest revision; tests/ledger/test_migrations.py checks that it is the scripts' only head.
-HEAD = "e41a7c9b2d58"
+HEAD = "b440ecea6a91"
 
 
 def config(connection: Connection | None = None) -> Config:
@@ -44,6 +45,16 @@ def script_heads() -> list[str]:
     from alembic.script import ScriptDirectory
 
     return list(ScriptDirectory.from_config(config()).get_heads())
+
+
+def script_revision(revision: str) -> Script:
+    """One revision script (its `down_revision` names its parent)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(config()).get_revision(revision)
+    if script is None:
+        raise KeyError(revision)
+    return script
 
 
 @cache

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ledger_mcp.context import Caller
+from ledger_mcp.ledger.accounts import SPECIAL_CATEGORIES
 from ledger_mcp.ledger.api_keys import ADMIN_SCOPE
 from ledger_mcp.ledger.errors import MissingScope, ToolDisabled
 
@@ -153,6 +154,11 @@ RESOURCE_SCOPES: dict[str, str] = {
 }
 """Resource URI or URI template -> required scope."""
 
+ARGUMENT_SCOPES: dict[tuple[str, str], tuple[frozenset[str], str]] = {
+    ("create_account", "category"): (SPECIAL_CATEGORIES, ADMIN),
+}
+"""(tool, argument) -> (values, scope): calls passing one of these values need the scope as well."""
+
 
 def tool_scope(name: str) -> str:
     return TOOL_SCOPES.get(name, ADMIN)
@@ -212,6 +218,13 @@ class Access:
                                details={"tool": tool, "read_only": True})
         if not caller.has(scope):
             raise missing_scope(caller, scope, f"tool {tool}")
+
+    def check_arguments(self, tool: str, arguments: dict[str, object], caller: Caller) -> None:
+        """Raise MissingScope when an argument value needs a scope the caller lacks (ARGUMENT_SCOPES)."""
+        for (name, argument), (values, scope) in ARGUMENT_SCOPES.items():
+            value = arguments.get(argument)
+            if name == tool and isinstance(value, str) and value.strip().lower() in values and not caller.has(scope):
+                raise missing_scope(caller, scope, f"{tool} with {argument} {value.strip().lower()}")
 
     def check_resource(self, template: str, caller: Caller) -> None:
         scope = resource_scope(template)

@@ -112,6 +112,7 @@ class LedgerServer(MCPServer[AppContext]):
             tool = self._tool_manager.get_tool(name)
             if tool is not None:
                 self.access.check_tool(name, self.app.caller())
+                self.access.check_arguments(name, arguments, self.app.caller())
                 refuse_unknown_arguments(name, arguments, tool.parameters)
             return await super().call_tool(name, arguments, context)
         except LedgerError as exc:  # refused before the tool ran
@@ -186,8 +187,8 @@ def build_server(settings: Settings, http: HttpOptions | None = None) -> LedgerS
     """The server for `settings`; with `http`, set up for streamable HTTP (API keys unless
     `http.require_key` is off)."""
     requires_key = http is not None and http.require_key
-    app = AppContext(db=Database(settings.database_url), actor=settings.actor, requires_key=requires_key,
-                     confirm_policy=settings.confirm_policy,
+    app = AppContext(db=Database(settings.database_url, anchor_log=settings.anchor_log), actor=settings.actor,
+                     requires_key=requires_key, confirm_policy=settings.confirm_policy,
                      documents=DocumentStore(root=settings.documents_dir, inbox=settings.inbox),
                      approval_confirm_above=settings.approval_confirm_above,
                      transport="http" if http is not None else "stdio")

@@ -22,8 +22,10 @@ class ChainVerification(BaseModel):
     head_journal_number: int
     head_hash: str
     first_break: dict[str, Any] | None = Field(description="The first broken link: journal_number, intent_id, "
-                                                           "period, problem. Null when the chain is intact.")
+                                                           "period, table, row, column, problem. Null when intact.")
     locked_periods_checked: int = Field(description="Locked periods whose closing hash was recomputed.")
+    coverage: dict[str, int] = Field(description="Rows checked per table; document_file: stored files hashed.")
+    anchors: list[dict[str, Any]] = Field(description="Anchors the chain heads were checked against.")
 
 
 def register(server: MCPServer[Any], app: AppContext) -> None:
@@ -71,14 +73,17 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
 
     @server.tool(title="Verify the hash chain", annotations=READ_ONLY)
     async def verify_chain(ctx: Context[Any, Any]) -> Annotated[CallToolResult, ChainVerification]:
-        """Recompute every intent and journal line hash from the stored fields and check the chain links
-        and gapless journal numbers, then every locked period's closing hash (its totals and the chain
-        head sealed at locking). Reports the first broken link, if any, naming its period."""
-        report = await app.db.read(chain.verify_chain)
+        """Recompute the journal's hash chain and locked periods' closing hashes, replay the record history
+        of invoices, settlements, documents (files hashed), review cases and master data, and check the
+        chain heads against the anchor log. Reports coverage per table and the first break."""
+        log = app.db.anchor_log.anchor() if app.db.anchor_log else None
+        report = await app.db.read(chain.verify_chain, documents_dir=app.documents.root,
+                                   anchors=[log] if log else [])
         result = ChainVerification(**report.__dict__)
         if report.ok:
             text = (f"Chain intact: {report.lines_checked} lines, {report.intents_checked} intents, head "
-                    f"#{report.head_journal_number} {report.head_hash[:16]}….")
+                    f"#{report.head_journal_number} {report.head_hash[:16]}…; "
+                    f"{sum(report.coverage.values())} rows in {len(report.coverage)} tables checked.")
         else:
             text = f"Chain BROKEN at {report.first_break}."
         return answer(result, text)

@@ -1,0 +1,299 @@
+"""The record history: every change to a row that shapes the books, as a hash-chained event.
+
+The journal and the period events have hash chains of their own (ledger_mcp.ledger.chain). Everything
+else that decides what the books say is listed in COVERED: invoices and their lines, settlements,
+documents, review cases, master data (accounts, tax codes, parties, ledger settings, API keys, bank
+accounts), bank matches, confirmations and the intent columns the journal chain leaves out. (Bank
+statement lines and exchange rates are imported in bulk and not covered: bookings copy what they use.)
+Whenever the ORM flushes an insert, update or delete of such a row, `record_event` gets an event
+holding a canonical snapshot of the row's covered columns, in the same transaction. `verify` replays
+the events and compares every current row with its latest snapshot: an edit, a row inserted or
+deleted beside the ledger's code, or a changed event is named by table, row and column. Documents'
+stored files are hashed and compared with their content address.
+
+Writes must go through the ORM (session.add, attribute changes, session.delete) for these tables:
+a bulk statement would bypass the history and `verify` would report its rows. A migration that adds
+a covered column should call `snapshot_all` so the column is covered from then on; until a row's
+next change, columns missing from its latest snapshot are not compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Date, MetaData, String, Table, cast, event, insert, inspect
+from sqlalchemy import select as core_select
+from sqlalchemy.orm import Session, UOWTransaction
+from sqlmodel import SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ledger_mcp.ledger.clock import utc_now
+from ledger_mcp.ledger.models import JournalLine, PeriodEvent, RecordEvent
+
+RECORD_VERSION = 1
+GENESIS_HASH = "0" * 64
+
+# Covered table -> columns left out of its snapshots. The intent's other columns are in the journal
+# chain already; an API key's last use is a convenience that changes on every request.
+COVERED: dict[str, frozenset[str]] = {
+    "intent": frozenset(),  # only request_hash and fingerprint, see INTENT_COLUMNS
+    "invoice": frozenset(),
+    "invoice_line": frozenset(),
+    "settlement": frozenset(),
+    "document": frozenset(),
+    "review_case": frozenset(),
+    "ingestion_log": frozenset(),
+    "account": frozenset(),
+    "tax_code": frozenset(),
+    "party": frozenset(),
+    "ledger_meta": frozenset(),
+    "api_key": frozenset({"last_used_at"}),
+    "bank_account": frozenset(),
+    "bank_match_group": frozenset(),
+    "bank_match": frozenset(),
+    "confirmation_request": frozenset(),
+    "payment_terms": frozenset(),
+    "payment_run": frozenset(),
+    "payment_run_item": frozenset(),
+    "payment_run_event": frozenset(),
+}
+INTENT_COLUMNS = ("request_hash", "fingerprint")
+HEADS_KEY = "ledger_chain_heads"
+"""session.info key: the chain heads this transaction wrote, {chain: [number, hash]}, for the anchor log."""
+
+
+def _canonical(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _value(value: Any) -> Any:
+    """A stored value as snapshots hold it: dates as ISO text, other non-JSON types as text."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+def covered_columns(table: Table) -> list[str]:
+    if table.name == "intent":
+        return list(INTENT_COLUMNS)
+    return [c.name for c in table.c if c.name not in COVERED[table.name]]
+
+
+def row_key(table: Table, values: Any) -> str:
+    return _canonical([_value(values[c.name]) for c in table.primary_key.columns])
+
+
+def snapshot(columns: list[str], values: Any) -> str:
+    return _canonical({name: _value(values[name]) for name in columns})
+
+
+def event_hash(prev_hash: str, seq: int, table_name: str, key: str, action: str, snap: str | None,
+               created_at: str) -> str:
+    content = _sha256(_canonical({"v": RECORD_VERSION, "seq": seq, "table_name": table_name, "row_key": key,
+                                  "action": action, "snapshot": snap, "created_at": created_at}))
+    return _sha256(prev_hash + content)
+
+
+def _append(connection: Connection, changes: list[tuple[str, str, str, str | None]]) -> tuple[int, str]:
+    """Append (table, row_key, action, snapshot) events after the current head; returns the new head."""
+    head = connection.execute(core_select(RecordEvent.seq, RecordEvent.event_hash)  # type: ignore[call-overload]
+                              .order_by(col(RecordEvent.seq).desc()).limit(1)).first()
+    seq, prev = (head[0], head[1]) if head else (0, GENESIS_HASH)
+    now = utc_now()
+    rows = []
+    for table_name, key, action, snap in changes:
+        seq += 1
+        digest = event_hash(prev, seq, table_name, key, action, snap, now)
+        rows.append({"seq": seq, "table_name": table_name, "row_key": key, "action": action, "snapshot": snap,
+                     "created_at": now, "prev_hash": prev, "event_hash": digest})
+        prev = digest
+    connection.execute(insert(RecordEvent.__table__), rows)  # type: ignore[attr-defined]
+    return seq, prev
+
+
+def snapshot_all(connection: Connection, action: str = "baseline") -> int:
+    """Record every current row of every covered table (a migration starting or widening the history).
+    Reads the tables as they are in the database, so it runs at any schema revision."""
+    metadata = MetaData()
+    metadata.reflect(connection, only=[t for t in COVERED if connection.dialect.has_table(connection, t)])
+    changes: list[tuple[str, str, str, str | None]] = []
+    for name in COVERED:
+        if name not in metadata.tables:
+            continue
+        table = metadata.tables[name]
+        columns = covered_columns(table)
+        for row in connection.execute(core_select(*_readable(table, connection.dialect.name))).mappings():
+            changes.append((name, row_key(table, row), action, snapshot(columns, row)))
+    if changes:
+        _append(connection, changes)
+    return len(changes)
+
+
+# --- Recording: one listener on every ORM session ---
+
+
+def _covered_table(obj: Any) -> Table | None:
+    table = getattr(type(obj), "__table__", None)
+    return table if table is not None and table.name in COVERED else None
+
+
+def _changed(obj: Any, columns: list[str]) -> bool:
+    attrs = inspect(obj).attrs
+    return any(attrs[name].history.has_changes() for name in columns)
+
+
+@event.listens_for(Session, "after_flush")
+def _record(session: Session, _context: UOWTransaction) -> None:
+    changes: list[tuple[str, str, str, str | None]] = []
+    heads: dict[str, list[Any]] = session.info.setdefault(HEADS_KEY, {})
+    for action, objects in (("insert", session.new), ("update", session.dirty), ("delete", session.deleted)):
+        for obj in objects:
+            if isinstance(obj, (JournalLine, PeriodEvent)) and action == "insert":
+                chain, number, digest = (("journal_line", obj.journal_number, obj.audit_hash)
+                                         if isinstance(obj, JournalLine) else ("period_event", obj.seq, obj.event_hash))
+                if chain not in heads or heads[chain][0] < number:
+                    heads[chain] = [number, digest]
+                continue
+            table = _covered_table(obj)
+            if table is None:
+                continue
+            columns = covered_columns(table)
+            if action == "update" and not _changed(obj, columns):
+                continue
+            values = {c.name: getattr(obj, c.name) for c in table.c}
+            changes.append((table.name, row_key(table, values), action,
+                            None if action == "delete" else snapshot(columns, values)))
+    if changes:
+        changes.sort(key=lambda c: (c[0], c[1]))
+        heads["record_event"] = list(_append(session.connection(), changes))
+
+
+def record_bulk_insert(session: Session, table_name: str, rows: Sequence[Mapping[str, Any]],
+                       journal_head: tuple[int, str] | None = None) -> None:
+    """What `_record` does for the ORM, for rows a bulk statement inserted (ledger.bulk): their insert
+    events, and the journal head they moved, for the anchor log."""
+    table = SQLModel.metadata.tables[table_name]
+    columns = covered_columns(table)
+    heads: dict[str, list[Any]] = session.info.setdefault(HEADS_KEY, {})
+    if journal_head and ("journal_line" not in heads or heads["journal_line"][0] < journal_head[0]):
+        heads["journal_line"] = list(journal_head)
+    changes: list[tuple[str, str, str, str | None]] = sorted(
+        (table_name, row_key(table, row), "insert", snapshot(columns, row)) for row in rows)
+    if changes:
+        heads["record_event"] = list(_append(session.connection(), changes))
+
+
+# --- Verification ---
+
+
+@dataclass
+class RecordCheck:
+    """What `verify` found: rows checked per table, and the first problem as {table, row, column, problem}."""
+
+    coverage: dict[str, int] = field(default_factory=dict)
+    head: tuple[int, str] = (0, GENESIS_HASH)
+    problem: dict[str, Any] | None = None
+
+
+def _readable(table: Table, dialect: str) -> list[Any]:
+    """All columns; on SQLite dates as their stored text, so that a tampered date fails the comparison,
+    not the read."""
+    if dialect != "sqlite":
+        return list(table.c)
+    return [cast(c, String).label(c.name) if isinstance(c.type, Date) else c for c in table.c]
+
+
+def _differences(stored: dict[str, Any], current: dict[str, Any]) -> Iterator[str]:
+    for name, value in stored.items():
+        if name not in current or current[name] != value:
+            yield name
+
+
+async def verify(session: AsyncSession, documents_dir: Path | None = None) -> RecordCheck:
+    """Replay the record history and compare every covered row with its latest snapshot; then hash each
+    document's stored file (when `documents_dir` is given). Stops at the first problem."""
+    result = RecordCheck()
+    latest: dict[tuple[str, str], str | None] = {}
+    prev, expected = GENESIS_HASH, 1
+    events = await session.stream(select(RecordEvent.__table__).order_by(RecordEvent.__table__.c.seq))  # type: ignore[attr-defined]
+    async for e in events:
+        if e.seq != expected or e.prev_hash != prev or event_hash(
+                prev, e.seq, e.table_name, e.row_key, e.action, e.snapshot, e.created_at) != e.event_hash:
+            await events.close()
+            result.problem = {"table": "record_event", "row": e.seq, "column": None,
+                              "problem": f"record event {e.seq} ({e.action} of {e.table_name} {e.row_key}) does not "
+                                         "match its hash chain (the record history was changed)"}
+            return result
+        latest[(e.table_name, e.row_key)] = e.snapshot
+        prev, expected = e.event_hash, expected + 1
+    result.coverage["record_event"] = expected - 1
+    result.head = (expected - 1, prev)
+
+    dialect = session.get_bind().dialect.name
+    for name in COVERED:
+        table: Table = SQLModel.metadata.tables[name]
+        columns = covered_columns(table)
+        count = 0
+        rows = await session.stream(select(*_readable(table, dialect)))
+        async for row in rows:
+            count += 1
+            values = row._mapping
+            key = row_key(table, values)
+            stored = latest.pop((name, key), None)
+            if stored is None:
+                result.problem = {"table": name, "row": key, "column": None,
+                                  "problem": f"{name} row {key} has no recorded history (inserted outside the "
+                                             "ledger, or its history was removed)"}
+            else:
+                current = json.loads(snapshot(columns, values))
+                changed = list(_differences(json.loads(stored), current))
+                if changed:
+                    result.problem = {"table": name, "row": key, "column": changed[0],
+                                      "problem": f"{name} row {key}: {', '.join(changed)} differ from the recorded "
+                                                 "history (changed outside the ledger)"}
+            if result.problem:
+                await rows.close()
+                return result
+        result.coverage[name] = count
+    gone = sorted(k for k, snap in latest.items() if snap is not None)
+    if gone:
+        name, key = gone[0]
+        result.problem = {"table": name, "row": key, "column": None,
+                          "problem": f"{name} row {key} is recorded but missing (deleted outside the ledger)"}
+        return result
+    if documents_dir is not None:
+        result.problem = await _document_files(session, documents_dir, result.coverage)
+    return result
+
+
+async def _document_files(session: AsyncSession, root: Path, coverage: dict[str, int]) -> dict[str, Any] | None:
+    """Each stored file must still hash to its document's id (its content address)."""
+    table = SQLModel.metadata.tables["document"]
+    count = 0
+    for doc_id, path in (await session.exec(select(table.c.id, table.c.storage_path))).all():
+        digest = hashlib.sha256()
+        try:
+            with (root / path).open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as exc:
+            return {"table": "document", "row": _canonical([doc_id]), "column": "storage_path",
+                    "problem": f"document {doc_id}: its stored file cannot be read ({exc.strerror or exc})"}
+        if digest.hexdigest() != doc_id:
+            return {"table": "document", "row": _canonical([doc_id]), "column": "file",
+                    "problem": f"document {doc_id}: the stored file no longer matches its sha256 (file was changed)"}
+        count += 1
+    coverage["document_file"] = count
+    return None
