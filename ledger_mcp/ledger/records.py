@@ -65,6 +65,7 @@ COVERED: dict[str, frozenset[str]] = {
 }
 INTENT_COLUMNS = ("request_hash", "fingerprint")
 HEADS_KEY = "ledger_chain_heads"
+SNAPSHOT_PART = 10_000
 """session.info key: the chain heads this transaction wrote, {chain: [number, hash]}, for the anchor log."""
 
 
@@ -128,17 +129,17 @@ def snapshot_all(connection: Connection, action: str = "baseline") -> int:
     Reads the tables as they are in the database, so it runs at any schema revision."""
     metadata = MetaData()
     metadata.reflect(connection, only=[t for t in COVERED if connection.dialect.has_table(connection, t)])
-    changes: list[tuple[str, str, str, str | None]] = []
+    recorded = 0
     for name in COVERED:
         if name not in metadata.tables:
             continue
         table = metadata.tables[name]
         columns = covered_columns(table)
-        for row in connection.execute(core_select(*_readable(table, connection.dialect.name))).mappings():
-            changes.append((name, row_key(table, row), action, snapshot(columns, row)))
-    if changes:
-        _append(connection, changes)
-    return len(changes)
+        rows = connection.execute(core_select(*_readable(table, connection.dialect.name))).mappings()
+        while part := rows.fetchmany(SNAPSHOT_PART):  # in parts: a large ledger's history starts in flat memory
+            _append(connection, [(name, row_key(table, row), action, snapshot(columns, row)) for row in part])
+            recorded += len(part)
+    return recorded
 
 
 # --- Recording: one listener on every ORM session ---
