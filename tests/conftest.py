@@ -12,7 +12,8 @@ import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -90,6 +91,20 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
 async def confirming_human(context: Any, params: ElicitRequestParams) -> ElicitResult:
     """An elicitation callback: the human answers yes to every confirmation."""
     return ElicitResult(action="accept", content={"confirm": True})
+
+
+@asynccontextmanager
+async def two_actors(settings: Settings) -> AsyncIterator[tuple[Client, Client]]:
+    """alice and bob, each with a server of their own on the same ledger (four-eyes steps need two)."""
+    async with Client(build_server(replace(settings, actor="alice")), elicitation_callback=confirming_human) as alice, \
+            Client(build_server(replace(settings, actor="bob")), elicitation_callback=confirming_human) as bob:
+        yield alice, bob
+
+
+@pytest.fixture
+async def pair(settings: Settings) -> AsyncIterator[tuple[Client, Client]]:
+    async with two_actors(settings) as clients:
+        yield clients
 
 
 @pytest.fixture(params=["auto", "legacy"])

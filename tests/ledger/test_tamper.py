@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -28,9 +27,8 @@ from ledger_mcp.ledger import api_keys, chain
 from ledger_mcp.ledger.anchor import AnchorLog
 from ledger_mcp.ledger.chain import ChainReport
 from ledger_mcp.ledger.db import Database
-from ledger_mcp.server import build_server
 from ledger_mcp.settings import Settings
-from tests.conftest import book, call, confirming_human, line
+from tests.conftest import book, call, line, two_actors
 from tests.ledger.test_chain import _changed
 
 pytestmark = pytest.mark.anyio
@@ -75,10 +73,7 @@ class Books:
 async def build(settings: Settings) -> Books:
     """Books touching every covered table, written the way users write them (anchored)."""
     data, url = str(settings.data_dir), settings.database_url
-    async with Client(build_server(Settings.load(data_dir=data, database_url=url, actor="alice", toolsets="all")),
-                      elicitation_callback=confirming_human) as alice, \
-            Client(build_server(Settings.load(data_dir=data, database_url=url, actor="bob", toolsets="all")),
-                   elicitation_callback=confirming_human) as bob:
+    async with two_actors(settings) as (alice, bob):
         content = base64.b64encode(SAMPLE.read_bytes()).decode()
         case = (await call(alice, "ingest_document", content_base64=content, filename="invoice.xml"))["review_case"]
         await call(alice, "update_review_case", review_case_id=case["id"], create_vendor=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,9 +12,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from ledger_mcp.server import build_server
-from ledger_mcp.settings import Settings
-from tests.conftest import book, call, confirming_human, fail, line
+from tests.conftest import book, call, fail, line
 from tests.ledger.bank.statements import Line, camt053, dkb_csv, mt940, sparkasse_csv
 
 pytestmark = pytest.mark.anyio
@@ -25,15 +22,6 @@ CUSTOMER_IBAN = "DE89370400440532013000"
 VENDOR_IBAN = "DE02100500000054540402"
 
 
-@pytest.fixture
-async def pair_clients(settings: Settings) -> AsyncIterator[tuple[Client, Client]]:
-    """Two actors on one ledger: a lock needs one to request and another to approve."""
-    data, url = str(settings.data_dir), settings.database_url
-    async with Client(build_server(Settings.load(data_dir=data, database_url=url, actor="alice", toolsets="all")),
-                      elicitation_callback=confirming_human) as alice, \
-            Client(build_server(Settings.load(data_dir=data, database_url=url, actor="bob", toolsets="all")),
-                   elicitation_callback=confirming_human) as bob:
-        yield alice, bob
 
 
 def b64(data: bytes) -> str:
@@ -292,8 +280,8 @@ async def test_instalments_collective_payment_refund_and_returned_direct_debit(c
     assert recon["open"]["count"] == 0 and recon["explanation"]["unexplained"] == "0.00"
 
 
-async def test_intent_link_rules_locked_period_and_batch(pair_clients: tuple[Client, Client]) -> None:
-    alice, bob = pair_clients
+async def test_intent_link_rules_locked_period_and_batch(pair: tuple[Client, Client]) -> None:
+    alice, bob = pair
     account = await bank_account(alice)
     rows = [{"booking_date": "2026-01-15", "amount": "-9.90", "counterparty_name": "Sparkasse",
              "remittance_information": "Entgelt Januar", "bank_reference": "J-1"},

@@ -5,7 +5,6 @@ bank debit matched back from the statement; the bad inputs of issue 16 refused w
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +16,7 @@ from mcp import Client
 
 from ledger_mcp.server import build_server
 from ledger_mcp.settings import Settings
-from tests.conftest import call, confirming_human, fail
+from tests.conftest import call, fail
 from tests.ledger.bank.statements import Line, camt053
 from tests.mcp.test_bank import OWN_IBAN, b64, balance
 
@@ -28,15 +27,6 @@ PAPIER_IBAN = "DE02100500000054540402"
 MUELLER_IBAN = "DE89370400440532013000"
 
 
-@pytest.fixture
-async def pair(settings: Settings) -> AsyncIterator[tuple[Client, Client]]:
-    """Two actors on one ledger, every toolset offered: alice prepares runs, bob approves them."""
-    data, url = str(settings.data_dir), settings.database_url
-    async with Client(build_server(Settings.load(data_dir=data, database_url=url, actor="alice", toolsets="all")),
-                      elicitation_callback=confirming_human) as alice, \
-            Client(build_server(Settings.load(data_dir=data, database_url=url, actor="bob", toolsets="all")),
-                   elicitation_callback=confirming_human) as bob:
-        yield alice, bob
 
 
 async def _payables(client: Client) -> dict[str, Any]:

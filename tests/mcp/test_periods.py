@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 from mcp import Client
@@ -11,22 +10,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from ledger_mcp.server import build_server
 from ledger_mcp.settings import Settings
-from tests.conftest import book, call, confirming_human, fail, line
+from tests.conftest import book, call, fail, line
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-async def pair(settings: Settings) -> AsyncIterator[tuple[Client, Client]]:
-    """Two actors, alice and bob, on the same ledger."""
-    data, url = str(settings.data_dir), settings.database_url
-    async with Client(build_server(Settings.load(data_dir=data, database_url=url, actor="alice", toolsets="all")),
-                      elicitation_callback=confirming_human) as alice, \
-            Client(build_server(Settings.load(data_dir=data, database_url=url, actor="bob", toolsets="all")),
-                   elicitation_callback=confirming_human) as bob:
-        yield alice, bob
 
 
 async def _lock(alice: Client, bob: Client, period: str) -> dict:
