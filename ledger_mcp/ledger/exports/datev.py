@@ -13,6 +13,9 @@ How the journal becomes DATEV rows (one row per amount line of an intent):
 - A Storno (reversal intent) is written as the original booking with Generalumkehr 1.
 - Foreign-currency lines carry the amount in their currency (WKZ Umsatz), the rate (Kurs, units per
   1 base unit) and the base amount (Basis-Umsatz).
+- Festschreibung is 1 for the intents of finally locked periods, else 0. One row with 1 fixes the
+  whole Buchungsstapel in DATEV, so a fiscal year is cut at the end of the locked periods: the locked
+  months go into a file of their own (header and rows 1), the open ones into another (0).
 Every file is checked with `datev_validate` before it is returned.
 """
 
@@ -21,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import IO
 
@@ -35,10 +38,11 @@ from ledger_mcp.ledger.exports import datev_format as fmt
 from ledger_mcp.ledger.exports.datev_validate import validate_file
 from ledger_mcp.ledger.exports.files import ExportFile, Progress, temporary_file
 from ledger_mcp.ledger.exports.pages import PAGE, intent_pages
-from ledger_mcp.ledger.fiscal import fiscal_year_bounds
+from ledger_mcp.ledger.fiscal import fiscal_year_bounds, period_bounds
 from ledger_mcp.ledger.journal import date_range
 from ledger_mcp.ledger.models import Account, Intent, Invoice, JournalLine, Party, Settlement, TaxCode
 from ledger_mcp.ledger.money import minor_units
+from ledger_mcp.ledger.periods import locked_through
 
 MIME = "text/csv; charset=windows-1252"
 CONTROL_CATEGORIES = ("receivables", "payables")
@@ -221,7 +225,6 @@ class _Rows:
             "Belegdatum": intent.booking_date.strftime("%d%m"),
             "Belegfeld 1": document,
             "Buchungstext": plain_text(line.text or intent.description, 60),
-            "Festschreibung": "0",
             "Generalumkehr (GU)": "1" if storno else "0",
         }
         if line.currency != self.base:
@@ -262,24 +265,30 @@ async def _context(session: AsyncSession, intent_ids: set[str]) -> _Context:
     return ctx
 
 
-def _slices(start: date, end: date) -> list[tuple[date, date]]:
-    """[start, end] cut at fiscal year boundaries: DATEV takes one Buchungsstapel per fiscal year."""
+def _slices(start: date, end: date, locked_until: date | None) -> list[tuple[date, date, bool]]:
+    """[start, end] cut at fiscal year boundaries (DATEV takes one Buchungsstapel per fiscal year) and
+    after `locked_until`, the last locked day; each slice with whether it is locked (Festschreibung)."""
     out = []
     for year in range(start.year, end.year + 1):
         first, last = fiscal_year_bounds(year)
-        out.append((max(start, first), min(end, last)))
+        low, high = max(start, first), min(end, last)
+        if locked_until is not None and low <= locked_until < high:
+            out += [(low, locked_until, True), (locked_until + timedelta(days=1), high, False)]
+        else:
+            out.append((low, high, locked_until is not None and high <= locked_until))
     return out
 
 
 def header(category: tuple[int, str, int], options: DatevOptions, account_length: int, chart: str,
-           fiscal_start: date, span: tuple[date, date] | None, label: str, currency: str) -> str:
+           fiscal_start: date, span: tuple[date, date] | None, label: str, currency: str, fixed: bool = False) -> str:
     created = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")[:17]
     number, name, version = category
     values = ["EXTF", str(fmt.HEADER_VERSION), str(number), name, str(version), created, "", fmt.ORIGIN,
               fmt.EXPORTED_BY, "", str(options.consultant_number), str(options.client_number),
               fiscal_start.strftime("%Y%m%d"), str(account_length),
               span[0].strftime("%Y%m%d") if span else "", span[1].strftime("%Y%m%d") if span else "",
-              label, "", "1" if span else "", "0" if span else "", "0" if span else "", currency if span else "",
+              label, "", "1" if span else "", "0" if span else "", ("1" if fixed else "0") if span else "",
+              currency if span else "",
               "", "", "", "", chart[-2:], "", "", "", ""]
     return fmt.render(fmt.HEADER_COLUMNS, values)
 
@@ -325,8 +334,11 @@ async def datev_export(session: AsyncSession, options: DatevOptions, start_date:
     counter = _Counter(total, progress)
     files: list[ExportFile] = []
     try:
-        for span in _slices(first_day, last_day):
-            files.append(await _bookings_file(session, builder, options, length, chart, base, span, counter))
+        through = await locked_through(session)
+        locked_until = period_bounds(through)[1] if through else None
+        for low, high, fixed in _slices(first_day, last_day, locked_until):
+            files.append(await _bookings_file(session, builder, options, length, chart, base, (low, high), fixed,
+                                              counter))
         files.append(await _parties_file(session, options, length, chart, base, first_day))
         for exported in files:
             validate_file(exported.path)
@@ -350,19 +362,20 @@ class _Counter:
 
 
 async def _bookings_file(session: AsyncSession, builder: _Rows, options: DatevOptions, length: int, chart: str,
-                         base: str, span: tuple[date, date], counter: _Counter) -> ExportFile:
+                         base: str, span: tuple[date, date], fixed: bool, counter: _Counter) -> ExportFile:
     fiscal_start = fiscal_year_bounds(span[0].year)[0]
     label = f"Buchungen {span[0]:%Y%m%d}-{span[1]:%Y%m%d}"
     path, handle = temporary_file(".csv")
     count = 0
     with handle:
-        _write(handle, header(fmt.BOOKINGS, options, length, chart, fiscal_start, span, label, base))
+        _write(handle, header(fmt.BOOKINGS, options, length, chart, fiscal_start, span, label, base, fixed))
         _write(handle, fmt.heading(fmt.BOOKING_COLUMNS))
         in_span = (col(JournalLine.booking_date) >= span[0], col(JournalLine.booking_date) <= span[1])
         async for groups in intent_pages(session, *in_span):
             ctx = await _context(session, {group[0].intent_id for group in groups})
             for group in groups:
                 for row in builder.rows(ctx.intents[group[0].intent_id], group, ctx):
+                    row["Festschreibung"] = "1" if fixed else "0"
                     _write(handle, fmt.render(fmt.BOOKING_COLUMNS, row))
                     count += 1
             await counter.add(sum(len(group) for group in groups))
