@@ -13,11 +13,13 @@ from ledger_mcp.ledger.errors import ValidationFailed
 from ledger_mcp.ledger.exports import pages
 from ledger_mcp.ledger.exports.datev import DatevOptions, datev_export
 from ledger_mcp.ledger.exports.datev_validate import DatevFileInvalid, problems, validate_file
+from ledger_mcp.ledger.fx import RateInput, save_rate
 from ledger_mcp.ledger.invoices import InvoiceLineInput, InvoiceRequest, create_invoice
 from ledger_mcp.ledger.parties import PartyChanges, save_party
 from ledger_mcp.ledger.periods import PeriodRequest, change_period
-from ledger_mcp.ledger.posting import BookingLine, BookingRequest, post_booking
+from ledger_mcp.ledger.posting import BookingLine, BookingRequest, ReversalRequest, post_booking, reverse_intent
 from ledger_mcp.ledger.provenance import Channel, Provenance
+from ledger_mcp.ledger.revaluation import RevaluationRequest, revalue_open_items
 from tests.conftest import CLI
 
 pytestmark = pytest.mark.anyio
@@ -212,3 +214,46 @@ async def test_finally_locked_periods_are_exported_fixed_in_a_file_of_their_own(
     assert unfixed_header != fixed
     found = problems(unfixed_header.splitlines(keepends=True))
     assert any("Festschreibung: 1 differs from the header's '0'" in p for p in found), found
+
+
+async def test_a_revaluation_is_booked_on_the_personal_account_of_each_item(db: Database) -> None:
+    vendor, _ = await db.write(save_party, "vendor", None, PartyChanges(name="Cloud Inc."), CLI)
+    boston, _ = await db.write(save_party, "customer", None, PartyChanges(name="Boston Corp"), CLI)
+    chicago, _ = await db.write(save_party, "customer", None, PartyChanges(name="Chicago LLC"), CLI)
+    for party, direction, number, gross, account in ((vendor, "payable", "P-1", "500.00", "4930"),
+                                                     (boston, "receivable", "R-1", "220.00", "8400"),
+                                                     (chicago, "receivable", "R-2", "220.00", "8400")):
+        await db.write(create_invoice, InvoiceRequest(
+            direction=direction, party_id=party.id, invoice_number=number, invoice_date="2026-11-10",
+            due_date="2026-12-10", total_gross=gross, currency="USD", exchange_rate="1.1",
+            lines=[InvoiceLineInput(net_amount=gross, account=account)]), CLI)
+    await db.write(save_rate, RateInput(currency="USD", rate_date="2026-12-31", rate="1.0"), CLI)
+    revalued = await db.write(revalue_open_items, RevaluationRequest(closing_date="2026-12-31"), CLI)
+    assert (revalued.total_gain, revalued.total_loss) == ("40.00", "45.45")
+    assert revalued.intent_id is not None
+
+    def booked(data: bytes) -> list[tuple[str, ...]]:
+        _, rows = _records(data)
+        return sorted((r["Konto"], r["Gegenkonto (ohne BU-Schlüssel)"], r["Soll/Haben-Kennzeichen"],
+                       r["Umsatz (ohne Soll/Haben-Kz)"], r["Belegfeld 1"], r["Generalumkehr (GU)"]) for r in rows)
+
+    # revalue by the same amount on the same control account: each goes to its own Debitor.
+    gain, loss = "2660", "2150"
+    expected = [(vendor.number, loss, '"H"', "45,45", '"P-1"', '"0"'),
+                (boston.number, gain, '"S"', "20,00", '"R-1"', '"0"'),
+                (chicago.number, gain, '"S"', "20,00", '"R-2"', '"0"')]
+    files = await db.read(datev_export, OPTIONS, "2026-12-31", "2026-12-31")
+    try:
+        assert booked(files[0].read_bytes()) == sorted(expected)
+    finally:
+        for f in files:
+            f.discard()
+    # Its Storno undoes it item by item, on the same personal accounts (Generalumkehr).
+    await db.write(reverse_intent, ReversalRequest(intent_id=revalued.intent_id, reason="Auflösung"), CLI)
+    files = await db.read(datev_export, OPTIONS, "2026-12-31", "2026-12-31")
+    try:
+        undone = [(*row[:5], '"1"') for row in expected]
+        assert booked(files[0].read_bytes()) == sorted(expected + undone)
+    finally:
+        for f in files:
+            f.discard()

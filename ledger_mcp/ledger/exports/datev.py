@@ -10,6 +10,8 @@ How the journal becomes DATEV rows (one row per amount line of an intent):
   Belegfeld 1, the key DATEV matches open items by.
 - The personal account, or the account without tax, is Konto; the taxed account is Gegenkonto (the one
   the BU key applies to); Soll/Haben refers to Konto.
+- A revaluation of open items (ledger.revaluation) books one line per item on the control account:
+  each goes on its item's personal account with the invoice number, so DATEV's open item carries it.
 - A Storno (reversal intent) is written as the original booking with Generalumkehr 1.
 - Foreign-currency lines carry the amount in their currency (WKZ Umsatz), the rate (Kurs, units per
   1 base unit) and the base amount (Basis-Umsatz).
@@ -39,8 +41,18 @@ from ledger_mcp.ledger.exports.datev_validate import validate_file
 from ledger_mcp.ledger.exports.files import ExportFile, Progress, temporary_file
 from ledger_mcp.ledger.exports.pages import PAGE, intent_pages
 from ledger_mcp.ledger.fiscal import fiscal_year_bounds, period_bounds
+from ledger_mcp.ledger.invoices import asset_like
 from ledger_mcp.ledger.journal import date_range
-from ledger_mcp.ledger.models import Account, Intent, Invoice, JournalLine, Party, Settlement, TaxCode
+from ledger_mcp.ledger.models import (
+    Account,
+    Intent,
+    Invoice,
+    JournalLine,
+    Party,
+    RevaluationItem,
+    Settlement,
+    TaxCode,
+)
 from ledger_mcp.ledger.money import minor_units
 from ledger_mcp.ledger.periods import locked_through
 
@@ -97,6 +109,8 @@ class _Context:
     invoice: dict[str, Invoice] = field(default_factory=dict)  # by intent id (the invoice's own intent)
     settled: dict[str, list[Invoice]] = field(default_factory=dict)  # by payment intent id
     parties: dict[str, Party] = field(default_factory=dict)
+    revalued: dict[str, list[RevaluationItem]] = field(default_factory=dict)  # by revaluation intent id
+    revalued_invoice: dict[str, Invoice] = field(default_factory=dict)  # by invoice id
 
 
 def datev_amount(units: int, currency: str) -> str:
@@ -143,6 +157,8 @@ class _Rows:
     def rows(self, intent: Intent, lines: list[JournalLine], ctx: _Context) -> list[dict[str, str]]:
         storno = intent.category == "reversal"
         source = ctx.intents.get(intent.reverses_intent_id or "", intent) if storno else intent
+        if source.id in ctx.revalued:
+            return self._revaluation_rows(intent, lines, list(ctx.revalued[source.id]), storno, ctx)
         personal, document, due = self._party(source, ctx)
         # A payment of several items: each line on the personal account names its invoice.
         numbers = {inv.invoice_number for inv in ctx.settled.get(source.id, [])}
@@ -153,6 +169,20 @@ class _Rows:
                 continue
             own = document_field(line.text) if len(numbers) > 1 and line.text in numbers else document
             rows.append(self._row(intent, line, tax, own, due, storno, personal))
+        return rows
+
+    def _revaluation_rows(self, intent: Intent, lines: list[JournalLine], items: list[RevaluationItem],
+                          storno: bool, ctx: _Context) -> list[dict[str, str]]:
+        """Each line of a revaluation on the personal account of the item it revalues."""
+        rows = []
+        for li in lines:
+            item = _revalued_item(li, items, ctx.revalued_invoice, storno)
+            personal, document = None, ""
+            if item is not None:
+                items.remove(item)
+                invoice = ctx.revalued_invoice[item.invoice_id]
+                personal, document = ctx.parties[invoice.party_id].number, document_field(invoice.invoice_number)
+            rows.append(self._row(intent, self._line(li, storno, personal), None, document, None, storno, personal))
         return rows
 
     def _party(self, intent: Intent, ctx: _Context) -> tuple[str | None, str, date | None]:
@@ -235,6 +265,20 @@ class _Rows:
         return row
 
 
+def _revalued_item(li: JournalLine, items: list[RevaluationItem], invoices: dict[str, Invoice],
+                   storno: bool) -> RevaluationItem | None:
+    """The item a revaluation line books: same amount, its control account on the side its change
+    implies (a rise of a receivable is a debit); of equal candidates the one the line's text names."""
+    def fits(item: RevaluationItem) -> bool:
+        invoice = invoices[item.invoice_id]
+        on_debit = ((item.base_delta > 0) == asset_like(invoice)) != storno
+        control = li.debit_account if on_debit else li.credit_account
+        return li.base_amount == abs(item.base_delta) and control == invoice.control_account
+    fitting = [item for item in items if fits(item)]
+    named = [item for item in fitting if invoices[item.invoice_id].invoice_number in li.description]
+    return next(iter(named or fitting), None)
+
+
 def _taxed_is_debit(line: _Line, tax: TaxCode, personal: str | None) -> bool:
     """Which side of an amount line is the taxed (P&L) account: the side that is not the personal
     account; without one, the side the code's kind implies (input tax with the debit)."""
@@ -259,7 +303,14 @@ async def _context(session: AsyncSession, intent_ids: set[str]) -> _Context:
                                   .where(col(Settlement.payment_intent_id).in_(ids)))).all()
     for payment_id, inv in settled:
         ctx.settled.setdefault(payment_id, []).append(inv)
-    party_ids = {inv.party_id for inv in ctx.invoice.values()} | {inv.party_id for _, inv in settled}
+    revalued = (await session.exec(select(RevaluationItem, Invoice)
+                                   .join(Invoice, col(Invoice.id) == RevaluationItem.invoice_id)
+                                   .where(col(RevaluationItem.intent_id).in_(ids)))).all()
+    for item, inv in revalued:
+        ctx.revalued.setdefault(item.intent_id, []).append(item)
+        ctx.revalued_invoice[inv.id] = inv
+    party_ids = ({inv.party_id for inv in ctx.invoice.values()} | {inv.party_id for _, inv in settled}
+                 | {inv.party_id for inv in ctx.revalued_invoice.values()})
     if party_ids:
         ctx.parties = {p.id: p for p in (await session.exec(select(Party).where(col(Party.id).in_(party_ids)))).all()}
     return ctx
