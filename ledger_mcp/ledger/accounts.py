@@ -63,7 +63,7 @@ def _tax_code(row: dict[str, str], chart: str) -> TaxCode:
 async def chart_additions(session: AsyncSession) -> tuple[list[Account], list[TaxCode]]:
     """The shipped accounts and tax codes an existing ledger lacks (a later version ships more). Only
     numbers and codes not in the ledger are added; rows the ledger has, changed or not, stay as they are.
-    A tax code whose VAT account number the ledger uses for something else is left out."""
+    A tax code whose VAT account number the ledger uses for something else (another category) is left out."""
     meta = await read_meta(session, required=False)
     if not meta:
         return [], []
@@ -78,9 +78,10 @@ async def chart_additions(session: AsyncSession) -> tuple[list[Account], list[Ta
     tax_codes = []
     for row in _read_csv("tax_codes.csv"):
         tax = _tax_code(row, chart)
-        needs = {tax.vat_account: _VAT_ACCOUNT_TYPE.get(tax.kind), tax.self_assess_account: "liability"}
-        if tax.code not in codes and all(
-                number is None or (number in usable and usable[number].type == kind) for number, kind in needs.items()):
+        needs = {tax.vat_account: "output_vat" if tax.kind == "output" else "input_vat",
+                 tax.self_assess_account: "output_vat"}
+        if tax.code not in codes and all(number is None or (number in usable and usable[number].category == category)
+                                         for number, category in needs.items()):
             tax_codes.append(tax)
     return accounts, tax_codes
 

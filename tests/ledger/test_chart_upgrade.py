@@ -32,7 +32,7 @@ OLD_LEDGER: dict[str, list[dict[str, Any]]] = {
         ("1571", "Abziehbare Vorsteuer 7 %", "asset", "input_vat", "bs.current_assets.other", True),
         ("1576", "Abziehbare Vorsteuer 19 %", "asset", "input_vat", "bs.current_assets.other", True),
         ("1776", "Umsatzsteuer 19 %", "liability", "output_vat", "bs.liabilities.tax", True),
-        ("1588", "Kaution Lager", "expense", "other_expenses", "pl.other_expenses", False)]],
+        ("1588", "Kaution Lager", "asset", "other_receivables", "bs.current_assets.other", False)]],
     "tax_code": [
         {**_TAX, "code": "VSt19", "label": "Vorsteuer 19 % (our label)", "rate": "19", "kind": "input",
          "vat_account": "1576", "datev_bu_key": "9", "is_system": True},
@@ -75,7 +75,7 @@ async def test_an_old_ledger_gains_the_new_accounts_and_tax_codes_and_keeps_its_
                                                                                              False, "1571")
         assert "EUSt" not in codes
         account = await db.read(lambda s: s.get(Account, "1588"))
-        assert account is not None and (account.name, account.type) == ("Kaution Lager", "expense")
+        assert account is not None and (account.name, account.category) == ("Kaution Lager", "other_receivables")
         added = await db.read(lambda s: s.get(Account, "1772"))
         assert added is not None and added.is_system and added.category == "output_vat"
         # Added through the ledger: the record history covers the new rows.
