@@ -318,7 +318,8 @@ def _normalise_rate(text: str) -> str:
 async def _check_tax_accounts(session: AsyncSession, tax: TaxCode) -> None:
     needs = {"input": ["vat_account"], "output": ["vat_account"], "reverse_charge": ["vat_account",
              "self_assess_account"], "exempt": []}[tax.kind]
-    if tax.kind != "exempt" and Decimal(tax.rate) == 0:
+    # A system input code at 0 % is the tax itself (EUSt: import VAT as the customs notice states it).
+    if tax.kind != "exempt" and Decimal(tax.rate) == 0 and not tax.is_system:
         raise ValidationFailed(f"A {tax.kind} tax code needs a rate above 0.", hint="Use kind exempt for 0 %.")
     for field in needs:
         if not getattr(tax, field):

@@ -11,8 +11,9 @@ from sqlmodel import select
 
 from ledger_mcp import migrations
 from ledger_mcp.ledger import records
-from ledger_mcp.ledger.accounts import chart_additions
+from ledger_mcp.ledger.accounts import TaxCodeChanges, chart_additions, save_tax_code
 from ledger_mcp.ledger.db import Database
+from ledger_mcp.ledger.errors import ValidationFailed
 from ledger_mcp.ledger.models import Account, TaxCode
 from ledger_mcp.server.app import prepare_ledger
 from ledger_mcp.settings import Settings
@@ -95,3 +96,11 @@ async def test_a_new_ledger_has_every_shipped_code(db: Database) -> None:
     assert {"EU7", "EUSt", "RC19B2", "USt16", "EUSL", "IGLFZ", "IGL"} <= set(codes)
     assert codes["EUSt"].vat_account == "1588" and codes["EU7"].vat_account == "1572"
     assert await db.read(chart_additions) == ([], [])
+
+
+async def test_the_import_vat_code_takes_a_new_label_like_any_system_code(db: Database) -> None:
+    info, created = await db.write(save_tax_code, TaxCodeChanges(code="EUSt", label="Einfuhrumsatzsteuer"))
+    assert not created and (info.label, info.rate, info.kind) == ("Einfuhrumsatzsteuer", "0", "input")
+    with pytest.raises(ValidationFailed):  # a code of the user's own still needs a rate to split by
+        await db.write(save_tax_code, TaxCodeChanges(code="VSt0", label="x", rate="0", kind="input",
+                                                     vat_account="1576"))
