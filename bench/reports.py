@@ -27,6 +27,10 @@ through post_booking at load 7-11), median of 5 runs, ms:
     trial balance all years: previous query 476.6 ms, now 206.3 ms (2.3x)
     trial balance 2025: previous query 747.5 ms, now 294.5 ms (2.5x)
 
+The printable PDF (pdf=true) adds little: on 40,276 lines (2026-11-29, load average 9.0-9.2), median of
+5, trial balance 2025 60.8 ms alone, 66.8 ms with its PDF in-process (50.1 / 62.8 ms over stdio);
+UStVA 2025-Q2 9.2 ms, 24.2 ms with its PDF (21.7 / 35.6 ms over stdio).
+
 The PNG chart alone takes 0.4-0.5 s at that load (matplotlib Agg, 640x320); sqlite3 on the same file
 runs one side's GROUP BY (covering index, skip-scan over accounts) in 0.16 s.
 """
@@ -58,6 +62,7 @@ from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.models import JournalLine
 from ledger_mcp.ledger.posting import BookingLine, BookingRequest, OpeningBalance, OpeningBalancesRequest
 from ledger_mcp.ledger.provenance import Channel, Provenance
+from ledger_mcp.ledger.reports.pdf import report_pdf
 from ledger_mcp.server.app import prepare_ledger
 from ledger_mcp.settings import Settings
 
@@ -152,7 +157,14 @@ REPORTS: list[tuple[str, dict[str, Any]]] = [
     ("P&L 2025 (with 2024 beside it)", {"report_type": "profit_and_loss", "start_date": "2025-01-01",
                                         "end_date": "2025-12-31"}),
     ("UStVA 2025-Q2", {"report_type": "vat_return", "period": "2025-Q2"}),
+    ("trial balance 2025 + PDF", {"report_type": "trial_balance", "start_date": "2025-01-01",
+                                  "end_date": "2025-12-31", "pdf": True}),
+    ("UStVA 2025-Q2 + PDF", {"report_type": "vat_return", "period": "2025-Q2", "pdf": True}),
 ]
+
+
+async def with_pdf(report: Awaitable[Any]) -> bytes:
+    return report_pdf(await report, "Bench GmbH")
 
 
 async def in_process(db: Database, runs: int) -> dict[str, float]:
@@ -161,6 +173,8 @@ async def in_process(db: Database, runs: int) -> dict[str, float]:
         "trial balance, 2025": lambda: db.read(reports.trial_balance, "2025-01-01", "2025-12-31"),
         "P&L 2025 (with 2024 beside it)": lambda: db.read(reports.profit_and_loss, "2025-01-01", "2025-12-31"),
         "UStVA 2025-Q2": lambda: db.read(reports.vat_return, "2025-Q2"),
+        "trial balance 2025 + PDF": lambda: with_pdf(db.read(reports.trial_balance, "2025-01-01", "2025-12-31")),
+        "UStVA 2025-Q2 + PDF": lambda: with_pdf(db.read(reports.vat_return, "2025-Q2")),
         "old query: trial balance, all years": lambda: db.read(old_trial_balance, None, None),
         "old query: trial balance, 2025": lambda: db.read(old_trial_balance, date(2025, 1, 1), date(2025, 12, 31)),
     }

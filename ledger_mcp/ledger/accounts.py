@@ -47,14 +47,52 @@ async def initialise(session: AsyncSession, chart: ChartName, base_currency: str
                             is_system=True, created_at=now))
     await session.flush()
     for row in _read_csv("tax_codes.csv"):
-        session.add(TaxCode(
-            code=row["code"], label=row["label"], description=row["description"], rate=row["rate"],
-            kind=row["kind"], vat_account=row[f"{chart}_vat_account"] or None,
-            self_assess_account=row[f"{chart}_self_assess_account"] or None,
-            datev_bu_key=row["datev_bu_key"] or None))
+        session.add(_tax_code(row, chart))
     for key, value in {"chart": chart, "base_currency": base_currency, "created_at": now}.items():
         session.add(LedgerMeta(key=key, value=value))
     return True
+
+
+def _tax_code(row: dict[str, str], chart: str) -> TaxCode:
+    return TaxCode(code=row["code"], label=row["label"], description=row["description"], rate=row["rate"],
+                   kind=row["kind"], vat_account=row[f"{chart}_vat_account"] or None,
+                   self_assess_account=row[f"{chart}_self_assess_account"] or None,
+                   datev_bu_key=row["datev_bu_key"] or None)
+
+
+async def chart_additions(session: AsyncSession) -> tuple[list[Account], list[TaxCode]]:
+    """The shipped accounts and tax codes an existing ledger lacks (a later version ships more). Only
+    numbers and codes not in the ledger are added; rows the ledger has, changed or not, stay as they are.
+    A tax code whose VAT account number the ledger uses for something else (another category) is left out."""
+    meta = await read_meta(session, required=False)
+    if not meta:
+        return [], []
+    chart = meta["chart"]
+    existing = {a.number: a for a in (await session.exec(select(Account))).all()}
+    codes = set((await session.exec(select(TaxCode.code))).all())
+    now = utc_now()
+    accounts = [Account(number=row["number"], name=row["name"], type=row["type"], category=row["category"],
+                        report_group=row["report_group"], is_system=True, created_at=now)
+                for row in _read_csv(f"{chart}.csv") if row["number"] not in existing]
+    usable = existing | {a.number: a for a in accounts}
+    tax_codes = []
+    for row in _read_csv("tax_codes.csv"):
+        tax = _tax_code(row, chart)
+        needs = {tax.vat_account: "output_vat" if tax.kind == "output" else "input_vat",
+                 tax.self_assess_account: "output_vat"}
+        if tax.code not in codes and all(number is None or (number in usable and usable[number].category == category)
+                                         for number, category in needs.items()):
+            tax_codes.append(tax)
+    return accounts, tax_codes
+
+
+async def complete_chart(session: AsyncSession) -> tuple[list[str], list[str]]:
+    """Add what `chart_additions` finds; returns the account numbers and tax codes added."""
+    accounts, tax_codes = await chart_additions(session)
+    session.add_all(accounts)
+    await session.flush()
+    session.add_all(tax_codes)
+    return [a.number for a in accounts], [t.code for t in tax_codes]
 
 
 # Ledger facts never change once written: read them once per database.
@@ -280,7 +318,8 @@ def _normalise_rate(text: str) -> str:
 async def _check_tax_accounts(session: AsyncSession, tax: TaxCode) -> None:
     needs = {"input": ["vat_account"], "output": ["vat_account"], "reverse_charge": ["vat_account",
              "self_assess_account"], "exempt": []}[tax.kind]
-    if tax.kind != "exempt" and Decimal(tax.rate) == 0:
+    # A system input code at 0 % is the tax itself (EUSt: import VAT as the customs notice states it).
+    if tax.kind != "exempt" and Decimal(tax.rate) == 0 and not tax.is_system:
         raise ValidationFailed(f"A {tax.kind} tax code needs a rate above 0.", hint="Use kind exempt for 0 %.")
     for field in needs:
         if not getattr(tax, field):

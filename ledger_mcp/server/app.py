@@ -20,7 +20,7 @@ from pydantic import AnyUrl, ValidationError
 
 from ledger_mcp import __version__, resources, tools
 from ledger_mcp.context import AppContext
-from ledger_mcp.ledger.accounts import initialise, read_meta
+from ledger_mcp.ledger.accounts import chart_additions, complete_chart, initialise, read_meta
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.documents import DocumentStore
 from ledger_mcp.ledger.errors import IntentNotFound, LedgerError, UnknownAccount, ValidationFailed
@@ -219,7 +219,12 @@ def build_server(settings: Settings, http: HttpOptions | None = None) -> LedgerS
 
 
 async def prepare_ledger(db: Database, chart: str) -> None:
-    """Bring the schema to the current revision; load the chart on first start."""
+    """Bring the schema to the current revision; load the chart on first start, and on a later start
+    the accounts and tax codes the shipped chart gained since."""
     await db.create_schema()
-    if not await db.read(read_meta, required=False) and await db.write(initialise, chart):  # type: ignore[arg-type]
-        log.info("initialised a new ledger with chart %s at %s", chart, db.url)
+    if not await db.read(read_meta, required=False):
+        if await db.write(initialise, chart):  # type: ignore[arg-type]
+            log.info("initialised a new ledger with chart %s at %s", chart, db.url)
+    elif any(await db.read(chart_additions)):
+        numbers, codes = await db.write(complete_chart)
+        log.info("added accounts %s and tax codes %s of the shipped chart at %s", numbers, codes, db.url)

@@ -7,11 +7,20 @@ import base64
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp_types import CallToolResult, ContentBlock, EmbeddedResource, ImageContent, TextContent, TextResourceContents
+from mcp_types import (
+    BlobResourceContents,
+    CallToolResult,
+    ContentBlock,
+    EmbeddedResource,
+    ImageContent,
+    TextContent,
+    TextResourceContents,
+)
 from pydantic import BaseModel, Field
 
 from ledger_mcp.context import AppContext
 from ledger_mcp.ledger import open_items, reports
+from ledger_mcp.ledger.accounts import read_meta
 from ledger_mcp.ledger.errors import ValidationFailed
 from ledger_mcp.ledger.exports.beancount import beancount_export
 from ledger_mcp.ledger.exports.datev import DatevOptions, datev_export
@@ -26,6 +35,8 @@ from ledger_mcp.ledger.reports import (
     TrialBalance,
     VatReturn,
 )
+from ledger_mcp.ledger.reports.pdf import MIME as PDF_MIME
+from ledger_mcp.ledger.reports.pdf import report_pdf
 from ledger_mcp.ledger.reports.render import chart_png, csv_text, markdown
 from ledger_mcp.tools.export_files import ExportResult, embed
 from ledger_mcp.tools.result import READ_ONLY, answer
@@ -51,18 +62,28 @@ class Report(BaseModel):
 
 
 def report_answer(report_type: str, model: BaseModel, title: str, *, export: str | None = None,
-                  chart: MonthlyRevenueExpenses | None = None) -> CallToolResult:
-    """Structured figures, a markdown table as text, and optionally a CSV file (`export`: its URI)
-    and a PNG chart."""
+                  chart: MonthlyRevenueExpenses | None = None, pdf: str | None = None) -> CallToolResult:
+    """Structured figures, a markdown table as text, and optionally a CSV file (`export`: its URI),
+    a PNG chart and a PDF (`pdf`: the company name printed on it)."""
     content: list[ContentBlock] = [TextContent(type="text", text=markdown(model, title))]
+    uri = export or f"report://{report_type.replace('_', '-')}.csv"
     if export:
         content.append(EmbeddedResource(type="resource", resource=TextResourceContents(
             uri=export, mime_type="text/csv", text=csv_text(model))))
+    if pdf is not None:
+        content.append(EmbeddedResource(type="resource", resource=BlobResourceContents(
+            uri=uri.removesuffix(".csv") + ".pdf", mime_type=PDF_MIME,
+            blob=base64.b64encode(report_pdf(model, pdf)).decode())))
     if chart is not None:
         png = chart_png(chart, title)
         content.append(ImageContent(type="image", data=base64.b64encode(png).decode(), mime_type="image/png"))
     structured = Report.model_validate({"report_type": report_type, report_type: model})
     return CallToolResult(content=content, structured_content=structured.model_dump(mode="json"))
+
+
+async def _company(app: AppContext) -> str:
+    """The name printed on PDFs: the ledger's company_name, else a placeholder that says how to set it."""
+    return (await app.db.read(read_meta)).get("company_name") or "(company_name not set)"
 
 
 def _range(start_date: str | None, end_date: str | None) -> str:
@@ -88,6 +109,8 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         as_of: Annotated[str | None, Field(description="aging: YYYY-MM-DD, default today")] = None,
         datev_consultant_number: Annotated[int | None, Field(description="datev_export: Beraternummer")] = None,
         datev_client_number: Annotated[int | None, Field(description="datev_export: Mandantennummer")] = None,
+        pdf: Annotated[bool, Field(description="Also return a printable PDF (statements, balances, vat_return)")]
+        = False,
     ) -> Annotated[CallToolResult, Report]:
         """Run a report over start_date..end_date. Balances: + = debit, - = credit. Types:
         - trial_balance: Summen- und Saldenliste per account (opening, debit, credit, closing).
@@ -101,6 +124,10 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         - datev_export: DATEV EXTF Buchungsstapel per fiscal year and Debitoren/Kreditoren, as files.
         - beancount_export: the journal up to end_date as a Beancount file."""
         db = app.db
+        company = await _company(app) if pdf else None
+        if pdf and report_type in ("aging", "datev_export", "beancount_export"):
+            raise ValidationFailed(f"{report_type} has no PDF form.",
+                                   hint="Pass pdf only with a statement, a balance list or vat_return.")
         if period and report_type != "vat_return":
             p = reports.report_period(period)
             start_date, end_date = start_date or p.start.isoformat(), end_date or p.end.isoformat()
@@ -111,36 +138,36 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
             state = "balanced" if tb.balanced else "NOT balanced"
             return report_answer(report_type, tb, f"Trial balance: {len(tb.rows)} accounts, debits {tb.total_debit}, "
                                  f"credits {tb.total_credit} {tb.currency}, {state}.",
-                                 export="report://trial-balance.csv")
+                                 export="report://trial-balance.csv", pdf=company)
         if report_type == "general_ledger":
             gl = await db.read(reports.general_ledger, start_date, end_date, account_from=account_from,
                                account_to=account_to, limit=limit, cursor=cursor)
             more = " More: pass next_cursor." if gl.next_cursor else ""
             return report_answer(report_type, gl, f"General ledger {_range(start_date, end_date)}, {len(gl.accounts)} "
-                                 f"accounts, {gl.currency}.{more}", export="report://general-ledger.csv")
+                                 f"accounts, {gl.currency}.{more}", export="report://general-ledger.csv", pdf=company)
         if report_type == "profit_and_loss":
             pnl = await db.read(reports.profit_and_loss, start_date, end_date, comparison_start_date=compare_start_date,
                                 comparison_end_date=compare_end_date)
             trend = await db.read(reports.monthly_revenue_expenses, pnl.start_date, pnl.end_date)
             return report_answer(report_type, pnl, f"GuV {pnl.start_date} to {pnl.end_date} (comparison "
                                  f"{pnl.comparison_start_date} to {pnl.comparison_end_date}), result {pnl.result} "
-                                 f"{pnl.currency}", export="report://profit-and-loss.csv", chart=trend)
+                                 f"{pnl.currency}", export="report://profit-and-loss.csv", chart=trend, pdf=company)
         if report_type == "balance_sheet":
             bs = await db.read(reports.balance_sheet, end_date, comparison_end_date=compare_end_date)
             state = "balanced" if bs.balanced else "NOT balanced: see unassigned"
             return report_answer(report_type, bs, f"Bilanz as of {bs.as_of} (comparison {bs.comparison_as_of}), "
-                                 f"{bs.currency}, {state}", export="report://balance-sheet.csv")
+                                 f"{bs.currency}, {state}", export="report://balance-sheet.csv", pdf=company)
         if report_type == "vat_return":
             if not period:
                 raise ValidationFailed("vat_return needs a period.", hint="Pass period, e.g. '2026-10' or '2026-Q3'.")
             vat = await db.read(reports.vat_return, period)
             return report_answer(report_type, vat, f"UStVA {vat.period}: payable (Kz 83) {vat.payable} "
-                                 f"{vat.currency}", export=f"report://vat-return-{vat.period}.csv")
+                                 f"{vat.currency}", export=f"report://vat-return-{vat.period}.csv", pdf=company)
         if report_type == "monthly_revenue_expenses":
             monthly = await db.read(reports.monthly_revenue_expenses, start_date, end_date)
             return report_answer(report_type, monthly, f"Revenue and expenses per month, {monthly.start_date} to "
                                  f"{monthly.end_date}, {monthly.currency}", export="report://monthly.csv",
-                                 chart=monthly)
+                                 chart=monthly, pdf=company)
         if report_type == "aging":
             ag = await db.read(open_items.aging, kind, as_of)
             t = ag.totals
@@ -179,4 +206,4 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
         st = await db.read(reports.account_statement, account, start_date, end_date, limit, cursor)
         more = " More: pass next_cursor." if st.next_cursor else ""
         return report_answer(report_type, st, f"Account {st.account} {st.name}: opening {st.opening_balance}, "
-                             f"{len(st.lines)} lines, closing {st.closing_balance} {st.currency}.{more}")
+                             f"{len(st.lines)} lines, closing {st.closing_balance} {st.currency}.{more}", pdf=company)

@@ -13,13 +13,18 @@ from ledger_mcp.ledger.errors import ValidationFailed
 from ledger_mcp.ledger.exports import pages
 from ledger_mcp.ledger.exports.datev import DatevOptions, datev_export
 from ledger_mcp.ledger.exports.datev_validate import DatevFileInvalid, problems, validate_file
+from ledger_mcp.ledger.fx import RateInput, save_rate
 from ledger_mcp.ledger.invoices import InvoiceLineInput, InvoiceRequest, create_invoice
 from ledger_mcp.ledger.parties import PartyChanges, save_party
-from ledger_mcp.ledger.posting import BookingLine, BookingRequest, post_booking
+from ledger_mcp.ledger.periods import PeriodRequest, change_period
+from ledger_mcp.ledger.posting import BookingLine, BookingRequest, ReversalRequest, post_booking, reverse_intent
+from ledger_mcp.ledger.provenance import Channel, Provenance
+from ledger_mcp.ledger.revaluation import RevaluationRequest, revalue_open_items
 from tests.conftest import CLI
 
 pytestmark = pytest.mark.anyio
 OPTIONS = DatevOptions(consultant_number=29098, client_number=55003)
+BOB = Provenance(surface="cli", channel=Channel.CLI, actor_type="user", actor_label="bob")
 
 
 async def small_ledger(db: Database, bookings: int = 3) -> None:
@@ -166,3 +171,89 @@ async def test_refused_options(db: Database) -> None:
     with pytest.raises(ValidationFailed) as caught:
         await db.read(datev_export, DatevOptions(29098, 1, account_length=5))
     assert caught.value.details == {"account_length": 5, "personal_account": "70000"}
+
+
+def _records(data: bytes) -> tuple[list[str], list[dict[str, str]]]:
+    """The header's fields and each booking row by column heading (no field here holds a ';')."""
+    lines = [line for line in rows_of(data) if line]
+    headings = lines[1].split(";")
+    return lines[0].split(";"), [dict(zip(headings, line.split(";"), strict=True)) for line in lines[2:]]
+
+
+async def test_finally_locked_periods_are_exported_fixed_in_a_file_of_their_own(db: Database) -> None:
+    await small_ledger(db, 2)
+    await db.write(post_booking, BookingRequest(booking_date="2026-04-07", description="April", lines=[
+        BookingLine(debit_account="4930", credit_account="1200", amount="11.90", tax_code="VSt19")]), CLI)
+    before = await exported(db)
+    assert list(before) == ["EXTF_Buchungsstapel_20260301_20260407.csv", "EXTF_Debitoren_Kreditoren.csv"]
+    header, rows = _records(before["EXTF_Buchungsstapel_20260301_20260407.csv"])
+    assert header[20] == "0" and {r["Festschreibung"] for r in rows} == {"0"}
+
+    # Soft-locked is not final: still 0. The final lock of March fixes March, and April stays open.
+    await db.write(change_period, PeriodRequest(action="soft_lock", period="2026-03"), CLI)
+    header, rows = _records((await exported(db))["EXTF_Buchungsstapel_20260301_20260407.csv"])
+    assert header[20] == "0" and {r["Festschreibung"] for r in rows} == {"0"}
+    requested = await db.write(change_period, PeriodRequest(action="request_lock", period="2026-03"), CLI)
+    await db.write(change_period, PeriodRequest(action="approve_lock", period="2026-03",
+                                                request_id=requested.request_id), BOB)
+    after = await exported(db)
+    assert list(after) == ["EXTF_Buchungsstapel_20260301_20260331.csv", "EXTF_Buchungsstapel_20260401_20260407.csv",
+                           "EXTF_Debitoren_Kreditoren.csv"]
+    march_header, march = _records(after["EXTF_Buchungsstapel_20260301_20260331.csv"])
+    april_header, april = _records(after["EXTF_Buchungsstapel_20260401_20260407.csv"])
+    assert (march_header[14], march_header[15], march_header[20]) == ("20260301", "20260331", "1")
+    assert (april_header[14], april_header[15], april_header[20]) == ("20260401", "20260407", "0")
+    assert len(march) == 8 and {r["Festschreibung"] for r in march} == {"1"}
+    assert len(april) == 1 and april[0]["Festschreibung"] == "0"
+    assert [r for r in march + april if r["Festschreibung"] == "0"] == april
+    assert len(march) + len(april) == len(rows)
+
+    # The validator holds rows to their header: a fixed row in an unfixed batch would fix all of it.
+    fixed = after["EXTF_Buchungsstapel_20260301_20260331.csv"]
+    unfixed_header = _replace_first(r";(1);\"EUR\"", ';0;"EUR"', 0)(fixed)
+    assert unfixed_header != fixed
+    found = problems(unfixed_header.splitlines(keepends=True))
+    assert any("Festschreibung: 1 differs from the header's '0'" in p for p in found), found
+
+
+async def test_a_revaluation_is_booked_on_the_personal_account_of_each_item(db: Database) -> None:
+    vendor, _ = await db.write(save_party, "vendor", None, PartyChanges(name="Cloud Inc."), CLI)
+    boston, _ = await db.write(save_party, "customer", None, PartyChanges(name="Boston Corp"), CLI)
+    chicago, _ = await db.write(save_party, "customer", None, PartyChanges(name="Chicago LLC"), CLI)
+    for party, direction, number, gross, account in ((vendor, "payable", "P-1", "500.00", "4930"),
+                                                     (boston, "receivable", "R-1", "220.00", "8400"),
+                                                     (chicago, "receivable", "R-2", "220.00", "8400")):
+        await db.write(create_invoice, InvoiceRequest(
+            direction=direction, party_id=party.id, invoice_number=number, invoice_date="2026-11-10",
+            due_date="2026-12-10", total_gross=gross, currency="USD", exchange_rate="1.1",
+            lines=[InvoiceLineInput(net_amount=gross, account=account)]), CLI)
+    await db.write(save_rate, RateInput(currency="USD", rate_date="2026-12-31", rate="1.0"), CLI)
+    revalued = await db.write(revalue_open_items, RevaluationRequest(closing_date="2026-12-31"), CLI)
+    assert (revalued.total_gain, revalued.total_loss) == ("40.00", "45.45")
+    assert revalued.intent_id is not None
+
+    def booked(data: bytes) -> list[tuple[str, ...]]:
+        _, rows = _records(data)
+        return sorted((r["Konto"], r["Gegenkonto (ohne BU-Schlüssel)"], r["Soll/Haben-Kennzeichen"],
+                       r["Umsatz (ohne Soll/Haben-Kz)"], r["Belegfeld 1"], r["Generalumkehr (GU)"]) for r in rows)
+
+    # R-1 and R-2 revalue by the same amount on the same control account: each goes to its own Debitor.
+    gain, loss = "2660", "2150"
+    expected = [(vendor.number, loss, '"H"', "45,45", '"P-1"', '"0"'),
+                (boston.number, gain, '"S"', "20,00", '"R-1"', '"0"'),
+                (chicago.number, gain, '"S"', "20,00", '"R-2"', '"0"')]
+    files = await db.read(datev_export, OPTIONS, "2026-12-31", "2026-12-31")
+    try:
+        assert booked(files[0].read_bytes()) == sorted(expected)
+    finally:
+        for f in files:
+            f.discard()
+    # Its Storno undoes it item by item, on the same personal accounts (Generalumkehr).
+    await db.write(reverse_intent, ReversalRequest(intent_id=revalued.intent_id, reason="Auflösung"), CLI)
+    files = await db.read(datev_export, OPTIONS, "2026-12-31", "2026-12-31")
+    try:
+        undone = [(*row[:5], '"1"') for row in expected]
+        assert booked(files[0].read_bytes()) == sorted(expected + undone)
+    finally:
+        for f in files:
+            f.discard()

@@ -143,6 +143,29 @@ async def test_vat_return_kennzahlen(db: Database) -> None:
         await db.read(reports.vat_return, "2025")
 
 
+async def test_vat_return_other_rates_imports_and_reverse_charge(db: Database) -> None:
+    """The Kennzahlen 35/36, 21, 44, 62, 84/85 and 93 with their input tax (61, 67), a Storno netting out."""
+    await _post(db, "2025-03-02", "1200", "8400", "1160.00", "USt16")   # late 2020 service at 16 %: 1000 + 160
+    await _post(db, "2025-03-03", "1200", "8336", "800.00", "EUSL")     # service to an EU business: 21
+    await _post(db, "2025-03-04", "1200", "8135", "30000.00", "IGLFZ")  # new car to an EU private buyer: 44
+    await _post(db, "2025-03-05", "1588", "1200", "190.00", "EUSt")     # customs notice: 190 import VAT
+    await _post(db, "2025-03-06", "3120", "1200", "2000.00", "RC19B2")  # construction § 13b: 380 self-assessed
+    await _post(db, "2025-03-07", "3400", "1200", "500.00", "EU7")      # intra-EU acquisition 7 %: 35
+    storno = await _post(db, "2025-03-08", "3125", "1200", "1000.00", "RC19B2")
+    await db.write(posting.reverse_intent, posting.ReversalRequest(intent_id=storno, reason="duplicate"), CLI)
+    march = await db.read(reports.vat_return, "2025-03")
+    kz = {k.kennzahl: (k.base, k.tax) for k in march.kennzahlen}
+    assert kz == {"21": ("800.00", None), "35": ("1000.00", None), "36": (None, "160.00"),
+                  "44": ("30000.00", None), "61": (None, "35.00"), "62": (None, "190.00"), "67": (None, "380.00"),
+                  "84": ("2000.00", None), "85": (None, "380.00"), "93": ("500.00", "35.00"), "83": (None, "-30.00")}
+    assert (march.output_tax, march.input_tax, march.payable) == ("575.00", "605.00", "-30.00")
+    by_kz = {k.kennzahl: k for k in march.kennzahlen}
+    assert (by_kz["62"].tax_codes, by_kz["62"].accounts) == (["EUSt"], ["1588"])
+    assert by_kz["84"].accounts == ["3120", "3125"] and by_kz["85"].accounts == ["1787"]
+    assert by_kz["93"].accounts == ["1772", "3400"] and by_kz["61"].accounts == ["1572"]
+    assert by_kz["36"].accounts == ["1775"] and march.unmapped_tax_codes == []
+
+
 async def test_monthly_revenue_expenses(db: Database) -> None:
     await _book(db)
     monthly = await db.read(reports.monthly_revenue_expenses, "2025-01-01", "2025-03-31")
@@ -205,4 +228,7 @@ def test_every_report_group_of_the_charts_is_on_a_statement_line(chart: str) -> 
 def test_tax_codes_name_their_kennzahlen() -> None:
     mapping = kennzahlen_of_codes()
     assert mapping["RC19"] == ("46", "47", "67") and mapping["EU19"] == ("89", "89", "61")
+    assert mapping["RC19B2"] == ("84", "85", "67") and mapping["EU7"] == ("93", "93", "61")
+    assert mapping["USt16"] == ("35", "36", "") and mapping["EUSt"] == ("", "", "62")
+    assert mapping["EUSL"] == ("21", "", "") and mapping["IGLFZ"] == ("44", "", "")
     assert {kz for kzs in mapping.values() for kz in kzs if kz} <= set(KENNZAHL_LABELS)

@@ -10,9 +10,14 @@ How the journal becomes DATEV rows (one row per amount line of an intent):
   Belegfeld 1, the key DATEV matches open items by.
 - The personal account, or the account without tax, is Konto; the taxed account is Gegenkonto (the one
   the BU key applies to); Soll/Haben refers to Konto.
+- A revaluation of open items (ledger.revaluation) books one line per item on the control account:
+  each goes on its item's personal account with the invoice number, so DATEV's open item carries it.
 - A Storno (reversal intent) is written as the original booking with Generalumkehr 1.
 - Foreign-currency lines carry the amount in their currency (WKZ Umsatz), the rate (Kurs, units per
   1 base unit) and the base amount (Basis-Umsatz).
+- Festschreibung is 1 for the intents of finally locked periods, else 0. One row with 1 fixes the
+  whole Buchungsstapel in DATEV, so a fiscal year is cut at the end of the locked periods: the locked
+  months go into a file of their own (header and rows 1), the open ones into another (0).
 Every file is checked with `datev_validate` before it is returned.
 """
 
@@ -21,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import IO
 
@@ -35,10 +40,21 @@ from ledger_mcp.ledger.exports import datev_format as fmt
 from ledger_mcp.ledger.exports.datev_validate import validate_file
 from ledger_mcp.ledger.exports.files import ExportFile, Progress, temporary_file
 from ledger_mcp.ledger.exports.pages import PAGE, intent_pages
-from ledger_mcp.ledger.fiscal import fiscal_year_bounds
+from ledger_mcp.ledger.fiscal import fiscal_year_bounds, period_bounds
+from ledger_mcp.ledger.invoices import asset_like
 from ledger_mcp.ledger.journal import date_range
-from ledger_mcp.ledger.models import Account, Intent, Invoice, JournalLine, Party, Settlement, TaxCode
+from ledger_mcp.ledger.models import (
+    Account,
+    Intent,
+    Invoice,
+    JournalLine,
+    Party,
+    RevaluationItem,
+    Settlement,
+    TaxCode,
+)
 from ledger_mcp.ledger.money import minor_units
+from ledger_mcp.ledger.periods import locked_through
 
 MIME = "text/csv; charset=windows-1252"
 CONTROL_CATEGORIES = ("receivables", "payables")
@@ -93,6 +109,8 @@ class _Context:
     invoice: dict[str, Invoice] = field(default_factory=dict)  # by intent id (the invoice's own intent)
     settled: dict[str, list[Invoice]] = field(default_factory=dict)  # by payment intent id
     parties: dict[str, Party] = field(default_factory=dict)
+    revalued: dict[str, list[RevaluationItem]] = field(default_factory=dict)  # by revaluation intent id
+    revalued_invoice: dict[str, Invoice] = field(default_factory=dict)  # by invoice id
 
 
 def datev_amount(units: int, currency: str) -> str:
@@ -139,6 +157,8 @@ class _Rows:
     def rows(self, intent: Intent, lines: list[JournalLine], ctx: _Context) -> list[dict[str, str]]:
         storno = intent.category == "reversal"
         source = ctx.intents.get(intent.reverses_intent_id or "", intent) if storno else intent
+        if source.id in ctx.revalued:
+            return self._revaluation_rows(intent, lines, list(ctx.revalued[source.id]), storno, ctx)
         personal, document, due = self._party(source, ctx)
         # A payment of several items: each line on the personal account names its invoice.
         numbers = {inv.invoice_number for inv in ctx.settled.get(source.id, [])}
@@ -149,6 +169,20 @@ class _Rows:
                 continue
             own = document_field(line.text) if len(numbers) > 1 and line.text in numbers else document
             rows.append(self._row(intent, line, tax, own, due, storno, personal))
+        return rows
+
+    def _revaluation_rows(self, intent: Intent, lines: list[JournalLine], items: list[RevaluationItem],
+                          storno: bool, ctx: _Context) -> list[dict[str, str]]:
+        """Each line of a revaluation on the personal account of the item it revalues."""
+        rows = []
+        for li in lines:
+            item = _revalued_item(li, items, ctx.revalued_invoice, storno)
+            personal, document = None, ""
+            if item is not None:
+                items.remove(item)
+                invoice = ctx.revalued_invoice[item.invoice_id]
+                personal, document = ctx.parties[invoice.party_id].number, document_field(invoice.invoice_number)
+            rows.append(self._row(intent, self._line(li, storno, personal), None, document, None, storno, personal))
         return rows
 
     def _party(self, intent: Intent, ctx: _Context) -> tuple[str | None, str, date | None]:
@@ -221,7 +255,6 @@ class _Rows:
             "Belegdatum": intent.booking_date.strftime("%d%m"),
             "Belegfeld 1": document,
             "Buchungstext": plain_text(line.text or intent.description, 60),
-            "Festschreibung": "0",
             "Generalumkehr (GU)": "1" if storno else "0",
         }
         if line.currency != self.base:
@@ -230,6 +263,20 @@ class _Rows:
         if due is not None and personal in (konto, gegen):
             row["Fälligkeit"] = due.strftime("%d%m%Y")
         return row
+
+
+def _revalued_item(li: JournalLine, items: list[RevaluationItem], invoices: dict[str, Invoice],
+                   storno: bool) -> RevaluationItem | None:
+    """The item a revaluation line books: same amount, its control account on the side its change
+    implies (a rise of a receivable is a debit); of equal candidates the one the line's text names."""
+    def fits(item: RevaluationItem) -> bool:
+        invoice = invoices[item.invoice_id]
+        on_debit = ((item.base_delta > 0) == asset_like(invoice)) != storno
+        control = li.debit_account if on_debit else li.credit_account
+        return li.base_amount == abs(item.base_delta) and control == invoice.control_account
+    fitting = [item for item in items if fits(item)]
+    named = [item for item in fitting if invoices[item.invoice_id].invoice_number in li.description]
+    return next(iter(named or fitting), None)
 
 
 def _taxed_is_debit(line: _Line, tax: TaxCode, personal: str | None) -> bool:
@@ -256,30 +303,43 @@ async def _context(session: AsyncSession, intent_ids: set[str]) -> _Context:
                                   .where(col(Settlement.payment_intent_id).in_(ids)))).all()
     for payment_id, inv in settled:
         ctx.settled.setdefault(payment_id, []).append(inv)
-    party_ids = {inv.party_id for inv in ctx.invoice.values()} | {inv.party_id for _, inv in settled}
+    revalued = (await session.exec(select(RevaluationItem, Invoice)
+                                   .join(Invoice, col(Invoice.id) == RevaluationItem.invoice_id)
+                                   .where(col(RevaluationItem.intent_id).in_(ids)))).all()
+    for item, inv in revalued:
+        ctx.revalued.setdefault(item.intent_id, []).append(item)
+        ctx.revalued_invoice[inv.id] = inv
+    party_ids = ({inv.party_id for inv in ctx.invoice.values()} | {inv.party_id for _, inv in settled}
+                 | {inv.party_id for inv in ctx.revalued_invoice.values()})
     if party_ids:
         ctx.parties = {p.id: p for p in (await session.exec(select(Party).where(col(Party.id).in_(party_ids)))).all()}
     return ctx
 
 
-def _slices(start: date, end: date) -> list[tuple[date, date]]:
-    """[start, end] cut at fiscal year boundaries: DATEV takes one Buchungsstapel per fiscal year."""
+def _slices(start: date, end: date, locked_until: date | None) -> list[tuple[date, date, bool]]:
+    """[start, end] cut at fiscal year boundaries (DATEV takes one Buchungsstapel per fiscal year) and
+    after `locked_until`, the last locked day; each slice with whether it is locked (Festschreibung)."""
     out = []
     for year in range(start.year, end.year + 1):
         first, last = fiscal_year_bounds(year)
-        out.append((max(start, first), min(end, last)))
+        low, high = max(start, first), min(end, last)
+        if locked_until is not None and low <= locked_until < high:
+            out += [(low, locked_until, True), (locked_until + timedelta(days=1), high, False)]
+        else:
+            out.append((low, high, locked_until is not None and high <= locked_until))
     return out
 
 
 def header(category: tuple[int, str, int], options: DatevOptions, account_length: int, chart: str,
-           fiscal_start: date, span: tuple[date, date] | None, label: str, currency: str) -> str:
+           fiscal_start: date, span: tuple[date, date] | None, label: str, currency: str, fixed: bool = False) -> str:
     created = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")[:17]
     number, name, version = category
     values = ["EXTF", str(fmt.HEADER_VERSION), str(number), name, str(version), created, "", fmt.ORIGIN,
               fmt.EXPORTED_BY, "", str(options.consultant_number), str(options.client_number),
               fiscal_start.strftime("%Y%m%d"), str(account_length),
               span[0].strftime("%Y%m%d") if span else "", span[1].strftime("%Y%m%d") if span else "",
-              label, "", "1" if span else "", "0" if span else "", "0" if span else "", currency if span else "",
+              label, "", "1" if span else "", "0" if span else "", ("1" if fixed else "0") if span else "",
+              currency if span else "",
               "", "", "", "", chart[-2:], "", "", "", ""]
     return fmt.render(fmt.HEADER_COLUMNS, values)
 
@@ -325,8 +385,11 @@ async def datev_export(session: AsyncSession, options: DatevOptions, start_date:
     counter = _Counter(total, progress)
     files: list[ExportFile] = []
     try:
-        for span in _slices(first_day, last_day):
-            files.append(await _bookings_file(session, builder, options, length, chart, base, span, counter))
+        through = await locked_through(session)
+        locked_until = period_bounds(through)[1] if through else None
+        for low, high, fixed in _slices(first_day, last_day, locked_until):
+            files.append(await _bookings_file(session, builder, options, length, chart, base, (low, high), fixed,
+                                              counter))
         files.append(await _parties_file(session, options, length, chart, base, first_day))
         for exported in files:
             validate_file(exported.path)
@@ -350,19 +413,20 @@ class _Counter:
 
 
 async def _bookings_file(session: AsyncSession, builder: _Rows, options: DatevOptions, length: int, chart: str,
-                         base: str, span: tuple[date, date], counter: _Counter) -> ExportFile:
+                         base: str, span: tuple[date, date], fixed: bool, counter: _Counter) -> ExportFile:
     fiscal_start = fiscal_year_bounds(span[0].year)[0]
     label = f"Buchungen {span[0]:%Y%m%d}-{span[1]:%Y%m%d}"
     path, handle = temporary_file(".csv")
     count = 0
     with handle:
-        _write(handle, header(fmt.BOOKINGS, options, length, chart, fiscal_start, span, label, base))
+        _write(handle, header(fmt.BOOKINGS, options, length, chart, fiscal_start, span, label, base, fixed))
         _write(handle, fmt.heading(fmt.BOOKING_COLUMNS))
         in_span = (col(JournalLine.booking_date) >= span[0], col(JournalLine.booking_date) <= span[1])
         async for groups in intent_pages(session, *in_span):
             ctx = await _context(session, {group[0].intent_id for group in groups})
             for group in groups:
                 for row in builder.rows(ctx.intents[group[0].intent_id], group, ctx):
+                    row["Festschreibung"] = "1" if fixed else "0"
                     _write(handle, fmt.render(fmt.BOOKING_COLUMNS, row))
                     count += 1
             await counter.add(sum(len(group) for group in groups))

@@ -162,6 +162,7 @@ def _header(fields: list[tuple[str, bool]], state: dict[str, object]) -> list[st
             out.append("row 1: Datum vom..Datum bis must lie in the fiscal year starting at WJ-Beginn")
         state["span"] = (start, end)
         state["currency"] = values[21]
+        state["fixed"] = values[20]
         for index, name in ((18, "Buchungstyp"), (19, "Rechnungslegungszweck"), (20, "Festschreibung"),
                             (21, "WKZ")):
             if not values[index]:
@@ -210,6 +211,10 @@ def _booking_rules(row: int, v: dict[str, str], length: int, state: dict[str, ob
     out += _account(row, "Konto", konto, length) + _account(row, "Gegenkonto", gegen, length)
     if konto and konto == gegen:
         out.append(f"row {row}, Gegenkonto: equals Konto {konto}")
+    if v["Festschreibung"] and v["Festschreibung"] != state.get("fixed"):
+        # One row with 1 fixes the whole batch: rows and header must agree.
+        out.append(f"row {row}, Festschreibung: {v['Festschreibung']} differs from the header's "
+                   f"{state.get('fixed')!r}; locked and open periods belong in separate files")
     span = state.get("span")
     day = v["Belegdatum"]
     if isinstance(span, tuple) and len(day) == 4 and day.isdigit():

@@ -3,6 +3,8 @@
 Every journal line carrying a tax code adds to the Kennzahlen that code names in tax_codes.csv
 (`ustva_base`, `ustva_tax`, `ustva_input_tax`): net lines (role `amount`) to the base, tax lines to
 the tax, self-assessed lines (reverse charge, intra-EU acquisition) to the tax *and* the input tax.
+A line of an input code booked on that code's own VAT account is input tax as it stands (import VAT,
+code EUSt: the customs notice assesses it, nothing is split).
 A line counts positive in its code's normal direction (a sale credits revenue, a purchase debits an
 expense) and negative in the other (credit notes, Stornos), so a reversed invoice nets out. Figures
 are exact to the cent; the form itself wants the bases in whole euros.
@@ -28,22 +30,25 @@ from ledger_mcp.ledger.models import Account, JournalLine, TaxCode
 from ledger_mcp.ledger.money import format_amount
 from ledger_mcp.ledger.reports.periods import report_period
 
-KENNZAHL_LABELS = {
+KENNZAHL_LABELS = {  # as on the form (Vordruckmuster USt 1 A)
     "81": "Steuerpflichtige Umsätze zu 19 %",
     "86": "Steuerpflichtige Umsätze zu 7 %",
-    "35": "Umsätze zu anderen Steuersätzen",
-    "36": "Steuer zu anderen Steuersätzen",
+    "35": "Umsätze zu anderen Steuersätzen (Bemessungsgrundlage)",
+    "36": "Steuer auf Umsätze zu anderen Steuersätzen",
     "41": "Innergemeinschaftliche Lieferungen an Abnehmer mit USt-IdNr.",
+    "44": "Innergemeinschaftliche Lieferungen neuer Fahrzeuge an Abnehmer ohne USt-IdNr.",
     "48": "Steuerfreie Umsätze ohne Vorsteuerabzug",
+    "21": "Nicht steuerbare sonstige Leistungen im übrigen Gemeinschaftsgebiet (§ 18b Satz 1 Nr. 2 UStG)",
     "89": "Innergemeinschaftliche Erwerbe zu 19 %",
+    "93": "Innergemeinschaftliche Erwerbe zu 7 %",
     "46": "Sonstige Leistungen eines im übrigen Gemeinschaftsgebiet ansässigen Unternehmers (§ 13b Abs. 1)",
     "47": "Steuer auf Leistungen nach § 13b Abs. 1",
-    "84": "Andere Leistungen nach § 13b (Bemessungsgrundlage)",
-    "85": "Steuer auf andere Leistungen nach § 13b",
+    "84": "Andere Leistungen nach § 13b Abs. 2 Nr. 1, 2, 4 bis 12 UStG (Bemessungsgrundlage)",
+    "85": "Steuer auf andere Leistungen nach § 13b Abs. 2",
     "66": "Vorsteuerbeträge aus Rechnungen von anderen Unternehmern",
     "61": "Vorsteuerbeträge aus dem innergemeinschaftlichen Erwerb",
+    "62": "Entstandene Einfuhrumsatzsteuer (§ 15 Abs. 1 Nr. 2 UStG)",
     "67": "Vorsteuerbeträge aus Leistungen im Sinne des § 13b UStG",
-    "62": "Entstandene Einfuhrumsatzsteuer",
     "83": "Verbleibende Umsatzsteuer-Vorauszahlung (negativ: Überschuss)",
 }
 _NORMAL_SIDE = {"output": "credit", "exempt": "credit", "input": "debit", "reverse_charge": "debit"}
@@ -107,7 +112,14 @@ async def vat_return(session: AsyncSession, period: str) -> VatReturn:
             continue
         base_kz, tax_kz, input_kz = mapping[code]
         amount = int(amount)
-        if role == "amount":
+        if role == "amount" and tc.kind == "input" and tc.vat_account in (dr, cr):
+            # Input tax assessed elsewhere (import VAT of a customs notice), booked on the VAT account as is.
+            sign = 1 if dr == tc.vat_account else -1
+            if input_kz:
+                tax[input_kz] += sign * amount
+                _note(sources, input_kz, code, tc.vat_account or "")
+            input_tax += sign * amount
+        elif role == "amount":
             taxed = _taxed_side(dr_type, cr_type, _NORMAL_SIDE[tc.kind])
             sign = 1 if taxed == _NORMAL_SIDE[tc.kind] else -1
             if base_kz:
