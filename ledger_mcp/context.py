@@ -9,10 +9,11 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 
 from ledger_mcp.ledger.api_keys import ADMIN_SCOPE, SCOPES
-from ledger_mcp.ledger.companies import HOME
+from ledger_mcp.ledger.companies import HOME, CompanyInfo, CompanyList, overview
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.documents import DocumentStore
 from ledger_mcp.ledger.provenance import Channel, Provenance
+from ledger_mcp.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class AppContext:
     store invoices are ingested into. approval_confirm_above: review-case approvals above this gross
     amount ask the user to confirm. company: the company this server's ledger is (ledger.companies.HOME for
     the home ledger); home: the home ledger's database (API keys, catalog of companies) when this server is
-    another company's, else None."""
+    another company's, else None; home_settings: the home ledger's settings (where each company's ledger is)."""
 
     db: Database
     actor: str
@@ -51,11 +52,23 @@ class AppContext:
     transport: str = "stdio"  # or "http"
     company: str = HOME
     home: Database | None = None
+    home_settings: Settings | None = None
 
     @property
     def catalog(self) -> Database:
         """The database that holds the API keys and the catalog of companies."""
         return self.home or self.db
+
+    async def companies(self) -> CompanyList:
+        """The home ledger and the companies of its catalog that the caller holds, with their open review
+        cases and overdue open items (ledger://companies, list_companies)."""
+        home = self.home_settings
+        assert home is not None
+
+        def url_of(company: CompanyInfo) -> str:
+            return home.for_company(company.slug, company.database_url).database_url
+
+        return await overview(self.catalog, url_of, self.caller().companies)
 
     def caller(self) -> Caller:
         token = get_access_token()

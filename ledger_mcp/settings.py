@@ -75,8 +75,8 @@ class Settings:
     anchor_log: the file every committed write appends the chain heads to, kept apart from the database
     (LEDGER_MCP_ANCHOR_LOG; default data_dir/anchor.jsonl; see ledger_mcp.ledger.anchor).
     company: the company these settings are for ("default": the home ledger; see for_company).
-    home_database_url: a company's home ledger, which holds the API keys and the catalog of companies;
-    None for the home ledger itself."""
+    home: a company's settings name those of its home ledger, which holds the API keys and the catalog of
+    companies; None for the home ledger itself."""
 
     data_dir: Path
     database_url: str
@@ -90,7 +90,7 @@ class Settings:
     approval_confirm_above: str = "1000.00"
     anchor_log: Path | None = None
     company: str = "default"  # ledger.companies.HOME (not imported here: the CLI starts without the domain)
-    home_database_url: str | None = None
+    home: Settings | None = None
 
     @classmethod
     def load(cls, *, data_dir: str | None = None, database_url: str | None = None, actor: str | None = None,
@@ -139,14 +139,14 @@ class Settings:
             raise ValueError("company settings are derived from the home ledger's settings")
         directory = company_dir(self.data_dir, slug)
         url = _check_url(database_url or f"sqlite+aiosqlite:///{directory / 'ledger.sqlite3'}")
-        return replace(self, company=slug, home_database_url=self.database_url, data_dir=directory,
+        return replace(self, company=slug, home=self, data_dir=directory,
                        database_url=url, chart=chart or self.chart, inbox=(directory / "inbox",),
                        anchor_log=directory / "anchor.jsonl")
 
     @property
-    def keys_database_url(self) -> str:
-        """The database that holds the API keys and the catalog of companies: the home ledger's."""
-        return self.home_database_url or self.database_url
+    def home_settings(self) -> Settings:
+        """The home ledger's settings: its database holds the API keys and the catalog of companies."""
+        return self.home or self
 
     def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.errors import CompanyExists, CompanyNotFound, ValidationFailed
 from ledger_mcp.ledger.models import Company, LedgerMeta
 from ledger_mcp.ledger.open_items import open_items
-from ledger_mcp.ledger.review_cases import count_cases
+from ledger_mcp.ledger.review_cases import OPEN_STATES, count_cases
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,6 @@ HOME = "default"
 """The slug of the home ledger: the instance's own database, which holds the catalog and the keys."""
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 HOME_NAME = "home ledger"
-CLOSED_CASES = frozenset({"approved", "rejected"})
 
 
 def endpoint(slug: str) -> str:
@@ -148,7 +147,7 @@ async def _figures(session: AsyncSession) -> dict[str, object]:
     cases = await count_cases(session)
     overdue = await open_items(session, overdue_only=True)
     return {"currency": overdue.currency,
-            "open_review_cases": sum(n for state, n in cases.items() if state not in CLOSED_CASES),
+            "open_review_cases": sum(n for state, n in cases.items() if state in OPEN_STATES),
             "overdue_items": len(overdue.open_items), "overdue_receivable": overdue.total_receivable,
             "overdue_payable": overdue.total_payable}
 

@@ -189,15 +189,15 @@ def build_server(settings: Settings, http: HttpOptions | None = None, *, home: D
     set up for streamable HTTP (API keys unless `http.require_key` is off). `home`: the home ledger's
     database to share for a company's server (keys, catalog), else one of its own is opened."""
     requires_key = http is not None and http.require_key
-    own_home = home is None and settings.home_database_url is not None
+    own_home = home is None and settings.home is not None
     if own_home:
-        home = Database(settings.keys_database_url)
+        home = Database(settings.home_settings.database_url)
     app = AppContext(db=Database(settings.database_url, anchor_log=settings.anchor_log), actor=settings.actor,
                      requires_key=requires_key, confirm_policy=settings.confirm_policy,
                      documents=DocumentStore(root=settings.documents_dir, inbox=settings.inbox),
                      approval_confirm_above=settings.approval_confirm_above,
                      transport="http" if http is not None else "stdio", company=settings.company,
-                     home=home if settings.home_database_url else None)
+                     home=home if settings.home is not None else None, home_settings=settings.home_settings)
     access = Access(read_only=settings.read_only, allowed_tools=settings.tools, toolsets=settings.toolsets)
     auth: dict[str, Any] = {}
     if http is not None and requires_key:
