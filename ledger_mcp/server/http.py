@@ -244,11 +244,10 @@ class CompanyRouter:
         settings = self.home.ledger_settings.for_company(company.slug, company.database_url, company.chart)
         options = replace(self.options, path=companies.endpoint(company.slug))
         app = http_app(build_server(settings, options, home=self.home.app.db), options)
-        await self._tasks.start(self._run, company.slug, app)
+        await self._tasks.start(self._run, app)
         self.apps[company.slug] = app
 
-    async def _run(self, slug: str, app: Starlette, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-                   ) -> None:
+    async def _run(self, app: Starlette, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run one ledger's app lifespan (its session manager, its database) until the instance stops."""
         async with app.router.lifespan_context(app):
             task_status.started()
@@ -260,7 +259,7 @@ class CompanyRouter:
             async with anyio.create_task_group() as tasks:
                 self._tasks = tasks
                 try:
-                    await tasks.start(self._run, HOME, self.apps[HOME])
+                    await tasks.start(self._run, self.apps[HOME])
                     for company in await self.home.app.db.read(companies.list_companies):
                         try:
                             await self._start(company)

@@ -268,3 +268,11 @@ async def test_stdio_serve_company_books_into_that_company(settings: Settings, s
     verify = cli("verify", "--company", "delta")
     assert verify.returncode == 0 and '"lines_checked": 1' in verify.stdout, verify.stdout + verify.stderr
     assert cli("verify", "--company", "nope").returncode == 1
+
+
+async def test_a_company_server_checks_the_key_itself(keys: Keys, two: dict[str, Settings]) -> None:
+    """Behind the router's check, each company's server accepts only keys that hold it (fail closed)."""
+    async with running(two["beta"]) as beta_alone:
+        assert (await raw(beta_alone.url, keys.a, "initialize", {})).status_code == 401
+        async with connect(beta_alone.url, keys.ab) as client:
+            assert (await call(client, "verify_chain"))["ok"]
