@@ -204,8 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--name", required=True, help="the company's name, e.g. 'Müller GmbH'")
     new.add_argument("--chart", choices=CHARTS, help="its chart of accounts (env LEDGER_MCP_CHART; default skr03)")
     new.add_argument("--currency", default="EUR", help="its base currency, ISO 4217 (default EUR)")
-    new.add_argument("--data-dir", help="the home ledger's data directory (env LEDGER_MCP_DATA_DIR); the company "
-                                        "gets <data-dir>/companies/<slug>")
+    new.add_argument("--data-dir", help="the home ledger's data directory, where the company gets "
+                                        "companies/<slug> (env LEDGER_MCP_DATA_DIR; default the user data dir)")
     new.add_argument("--database-url", dest="company_database_url",
                      help="the company's own database, e.g. postgresql+asyncpg://user:password@host:5432/mueller "
                           "(it must exist; default: SQLite in <data-dir>/companies/<slug>); the home ledger's is "
