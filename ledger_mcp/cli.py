@@ -449,7 +449,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             # An endpoint nobody can use is a set-up mistake: refuse to start.
             raise Refused("no active API key; create one first: "
                           f"{_command('keys create', args)} --label NAME --scopes ledger:read,ledger:book")
-        print(f"ledger-mcp: serving MCP at {options.base_url}/mcp", file=sys.stderr)
+        print(f"ledger-mcp: serving MCP at {options.base_url}/mcp, companies at "
+              f"{options.base_url}/companies/<slug>/mcp", file=sys.stderr)
         anyio.run(serve, server, options, sock)
     return 0
 
