@@ -1,4 +1,4 @@
-"""ledger-mcp command line: serve, init, verify, anchor, import, keys, demo.
+"""ledger-mcp command line: serve, init, verify, anchor, import, keys, companies, demo.
 
 Only `init` and `serve` create a ledger (or upgrade its schema); every other command opens an
 existing one and refuses when there is none. A mistake the user can fix (no ledger, an unreachable
@@ -75,8 +75,15 @@ def _location(parser: argparse.ArgumentParser) -> None:
                                              "<data-dir>/anchor.jsonl)")
 
 
+def _company(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--company", default=os.environ.get("LEDGER_MCP_COMPANY"),
+                        help="work on this company of the home ledger's catalog (env LEDGER_MCP_COMPANY; default: "
+                             "the home ledger, 'default'); the other options locate the home ledger")
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     _location(parser)
+    _company(parser)
     parser.add_argument("--actor", help="who this instance acts for, recorded in provenance (env LEDGER_MCP_ACTOR; "
                                         "default the OS user)")
     parser.add_argument("--inbox", help=f"folders invoices may be ingested from by path, separated by {os.pathsep!r} "
@@ -129,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     _location(create)
     create.add_argument("--label", required=True, help="who or what uses the key, e.g. invoice-agent")
     create.add_argument("--scopes", required=True, help="comma-separated, e.g. ledger:read,ledger:book")
+    create.add_argument("--companies", default="default",
+                        help="comma-separated companies the key holds, e.g. default,mueller (default: default, the "
+                             "home ledger)")
     listing = command(key_commands, "list", "list keys: prefix, label, scopes, last use (never their secrets)")
     _location(listing)
     revoke = command(key_commands, "revoke", "revoke a key by its prefix, effective from the next request")
@@ -140,9 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     confirm_commands = confirm.add_subparsers(dest="confirm_command", required=True, metavar="ACTION")
     pending = command(confirm_commands, "list", "list pending confirmations with their questions")
     _location(pending)
+    _company(pending)
     for action, text in (("grant", "let the waiting call go ahead once"), ("deny", "refuse the waiting call")):
         decision = command(confirm_commands, action, text)
         _location(decision)
+        _company(decision)
         decision.add_argument("confirmation_id", help="e.g. cnf_1a2b3c4d5e6f7a8b, from `confirm list`")
         decision.add_argument("--note", help="recorded with the decision (default: none)")
         decision.add_argument("--actor", help="who decides (env LEDGER_MCP_ACTOR; default: the OS user)")
@@ -150,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     init = command(commands, "init", "create a ledger with a chart of accounts, or upgrade an existing "
                                      "ledger's schema")
     _location(init)
+    _company(init)
     init.add_argument("--chart", choices=CHARTS, help="chart of accounts (env LEDGER_MCP_CHART; default skr03); "
                                                       "cannot be changed once set")
     init.add_argument("--currency", default="EUR", help="base currency, ISO 4217 (default EUR)")
@@ -157,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify = command(commands, "verify", "recompute the hash chains, the locked periods' closing hashes and the "
                                          "record history, check the anchor log; exit 1 if broken")
     _location(verify)
+    _company(verify)
     verify.add_argument("--checkpoint", help="also check against a checkpoint file from `anchor export` "
                                              "(default: the anchor log only)")
     verify.add_argument("--public-key", help="the public key the checkpoint must be signed with (base64, as "
@@ -166,10 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     export = command(anchor_commands, "export", "print a checkpoint of the current chain heads, signed with the "
                                                 "ledger's key (<data-dir>/anchor-key.pem)")
     _location(export)
+    _company(export)
 
     importing = command(commands, "import", "book a Beancount file, an hledger/ledger journal or a DATEV EXTF "
                                             "Buchungsstapel into the ledger; the same file twice imports nothing")
     _location(importing)
+    _company(importing)
     importing.add_argument("file", type=Path, help="the file to import")
     importing.add_argument("--format", choices=("beancount", "journal", "datev"),
                            help="default: DATEV by its EXTF header, Beancount by .beancount/.bean, else journal")
@@ -181,6 +197,22 @@ def build_parser() -> argparse.ArgumentParser:
                            help="book transactions that look like an existing one (recorded; default: refuse)")
     importing.add_argument("--actor", help="who imports (env LEDGER_MCP_ACTOR; default: the OS user)")
 
+    companies = command(commands, "companies", "several companies in one instance, each a ledger of its own")
+    company_commands = companies.add_subparsers(dest="companies_command", required=True, metavar="ACTION")
+    new = command(company_commands, "create", "create a company and its ledger, listed in the home ledger")
+    new.add_argument("slug", help="its name in endpoints and --company, e.g. mueller-gmbh (a-z, 0-9, -)")
+    new.add_argument("--name", required=True, help="the company's name, e.g. 'Müller GmbH'")
+    new.add_argument("--chart", choices=CHARTS, help="its chart of accounts (env LEDGER_MCP_CHART; default skr03)")
+    new.add_argument("--currency", default="EUR", help="its base currency, ISO 4217 (default EUR)")
+    new.add_argument("--data-dir", help="the home ledger's data directory, where the company gets "
+                                        "companies/<slug> (env LEDGER_MCP_DATA_DIR; default the user data dir)")
+    new.add_argument("--database-url", dest="company_database_url",
+                     help="the company's own database, e.g. postgresql+asyncpg://user:password@host:5432/mueller "
+                          "(it must exist; default: SQLite in <data-dir>/companies/<slug>); the home ledger's is "
+                          "LEDGER_MCP_DATABASE_URL")
+    listed = command(company_commands, "list", "list the companies: slug, name, chart, database, endpoint")
+    _location(listed)
+
     demo = command(commands, "demo", "start the server over stdio, book like an agent, print every call")
     demo.add_argument("--data-dir", help="ledger to use (default: a fresh temporary one)")
     demo.add_argument("--database-url", help="database to use instead (env LEDGER_MCP_DATABASE_URL; default: "
@@ -190,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> Settings:
     try:
-        return Settings.load(data_dir=args.data_dir, database_url=args.database_url,
+        return Settings.load(data_dir=args.data_dir, database_url=getattr(args, "database_url", None),
                              actor=getattr(args, "actor", None), chart=getattr(args, "chart", None),
                              read_only=getattr(args, "read_only", None), tools=getattr(args, "tools", None),
                              toolsets=getattr(args, "toolsets", None),
@@ -228,10 +260,14 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     settings = _settings(args)
     try:
+        if getattr(args, "company", None):
+            settings = anyio.run(_company_settings, settings, args)
         if args.command == "serve":
             return _serve(settings, args)
         if args.command == "keys":
             return anyio.run(_keys, settings, args)
+        if args.command == "companies":
+            return anyio.run(_companies, settings, args)
         if args.command == "init":
             return anyio.run(_init, settings, args)
         if args.command == "confirm":
@@ -314,9 +350,10 @@ def _command(name: str, args: argparse.Namespace) -> str:
     """`ledger-mcp <name>` aimed at the same ledger as this command line."""
     from ledger_mcp.settings import display_url
 
-    where = (f" --database-url {display_url(args.database_url)}" if args.database_url
-             else f" --data-dir {args.data_dir}" if args.data_dir else "")
-    return f"ledger-mcp {name}{where}"
+    url = getattr(args, "database_url", None)
+    where = (f" --database-url {display_url(url)}" if url else f" --data-dir {args.data_dir}" if args.data_dir else "")
+    company = f" --company {args.company}" if getattr(args, "company", None) else ""
+    return f"ledger-mcp {name}{where}{company}"
 
 
 def _no_ledger(where: str, args: argparse.Namespace) -> Refused:
@@ -386,6 +423,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from ledger_mcp.server import build_server
     from ledger_mcp.server.http import HttpOptions
 
+    if args.http and settings.home is not None:
+        raise Refused("over HTTP one instance serves the home ledger and every company (/companies/<slug>/mcp); "
+                      "start it without --company")
     try:
         options = HttpOptions(host=args.host, port=args.port, allowed_hosts=tuple(args.allowed_host),
                               public_url=args.public_url, require_key=not args.insecure_no_auth) if args.http else None
@@ -409,7 +449,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             # An endpoint nobody can use is a set-up mistake: refuse to start.
             raise Refused("no active API key; create one first: "
                           f"{_command('keys create', args)} --label NAME --scopes ledger:read,ledger:book")
-        print(f"ledger-mcp: serving MCP at {options.base_url}/mcp", file=sys.stderr)
+        print(f"ledger-mcp: serving MCP at {options.base_url}/mcp, companies at "
+              f"{options.base_url}/companies/<slug>/mcp", file=sys.stderr)
         anyio.run(serve, server, options, sock)
     return 0
 
@@ -486,19 +527,66 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
     async with _ledger(settings, args, create=False) as db:
         try:
             if args.keys_command == "create":
-                created = await db.write(api_keys.create_api_key, args.label, args.scopes)
+                created = await db.write(api_keys.create_api_key, args.label, args.scopes, args.companies)
                 print(f"created key {created.info.prefix} ({created.info.label}) with scopes "
-                      f"{','.join(created.info.scopes)}", file=sys.stderr)
+                      f"{','.join(created.info.scopes)} for {','.join(created.info.companies)}", file=sys.stderr)
                 print("the secret is shown only now; send it as 'Authorization: Bearer <secret>':", file=sys.stderr)
                 print(created.secret)
             elif args.keys_command == "list":
                 for key in await db.read(api_keys.list_api_keys):
                     state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
-                    print(f"{key.prefix}  {key.label}  {','.join(key.scopes)}  created {key.created_at}  {state}  "
+                    print(f"{key.prefix}  {key.label}  {','.join(key.scopes)}  {','.join(key.companies)}  "
+                          f"created {key.created_at}  {state}  "
                           f"last used {key.last_used_at or 'never'}")
             else:
                 revoked = await db.write(api_keys.revoke_api_key, args.prefix)
                 print(f"revoked {revoked.prefix} ({revoked.label}) at {revoked.revoked_at}")
         except LedgerError as exc:
             raise Refused(f"{exc.message} {exc.hint}".strip(), FOUND_PROBLEM) from None
+    return 0
+
+
+async def _company_settings(home: Settings, args: argparse.Namespace) -> Settings:
+    """The settings of the company --company names, from the catalog of the home ledger the options locate."""
+    from ledger_mcp.ledger import companies
+
+    slug = args.company.strip()
+    if slug == companies.HOME:
+        return home
+    home_args = argparse.Namespace(**{**vars(args), "company": None})
+    async with _ledger(home, home_args, create=False) as db:
+        company = await db.read(companies.get_company, slug)
+    return home.for_company(company.slug, company.database_url, company.chart)
+
+
+async def _companies(settings: Settings, args: argparse.Namespace) -> int:
+    from ledger_mcp.ledger import companies
+    from ledger_mcp.ledger.money import minor_units
+    from ledger_mcp.settings import display_url
+
+    if args.companies_command == "list":
+        async with _ledger(settings, args, create=False) as home:
+            found = await home.read(companies.list_companies)
+        for c in found:
+            where = display_url(c.database_url) if c.database_url else settings.for_company(c.slug).database_display
+            print(f"{c.slug}  {c.name}  {c.chart}  {where}  {companies.endpoint(c.slug)}  created {c.created_at}")
+        if not found:
+            print("no companies besides the home ledger; add one with: ledger-mcp companies create SLUG --name NAME",
+                  file=sys.stderr)
+        return 0
+    slug = companies.check_slug(args.slug)
+    currency = args.currency.upper()
+    minor_units(currency)
+    try:
+        company = settings.for_company(slug, args.company_database_url, settings.chart)
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
+    async with _ledger(settings, args, create=False) as home:
+        if slug in {c.slug for c in await home.read(companies.list_companies)} or slug == companies.HOME:
+            raise Refused(f"company {slug} exists already (ledger-mcp companies list)", FOUND_PROBLEM)
+        async with _ledger(company, args, create=True) as db:
+            await db.write(companies.set_up_company, slug, args.name, company.chart, currency)  # type: ignore[arg-type]
+        await home.write(companies.add_company, slug, args.name, company.chart, args.company_database_url)
+    print(f"company {slug} ({args.name.strip()}) created: chart {company.chart}, base currency {currency}, database "
+          f"{company.database_display}; serve it with --company {slug}, over HTTP at {companies.endpoint(slug)}")
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
@@ -73,7 +73,10 @@ class Settings:
     approval_confirm_above: approving a review case whose gross exceeds this amount asks the user
     to confirm (LEDGER_MCP_CONFIRM_APPROVAL_ABOVE, a decimal string; default 1000.00, 0 for always).
     anchor_log: the file every committed write appends the chain heads to, kept apart from the database
-    (LEDGER_MCP_ANCHOR_LOG; default data_dir/anchor.jsonl; see ledger_mcp.ledger.anchor)."""
+    (LEDGER_MCP_ANCHOR_LOG; default data_dir/anchor.jsonl; see ledger_mcp.ledger.anchor).
+    company: the company these settings are for ("default": the home ledger; see for_company).
+    home: a company's settings name those of its home ledger, which holds the API keys and the catalog of
+    companies; None for the home ledger itself."""
 
     data_dir: Path
     database_url: str
@@ -86,6 +89,8 @@ class Settings:
     inbox: tuple[Path, ...] = ()
     approval_confirm_above: str = "1000.00"
     anchor_log: Path | None = None
+    company: str = "default"  # ledger.companies.HOME (not imported here: the CLI starts without the domain)
+    home: Settings | None = None
 
     @classmethod
     def load(cls, *, data_dir: str | None = None, database_url: str | None = None, actor: str | None = None,
@@ -121,6 +126,27 @@ class Settings:
                    inbox=tuple(folders) or (directory / "inbox",), approval_confirm_above=threshold,
                    anchor_log=Path(anchor_log or os.environ.get("LEDGER_MCP_ANCHOR_LOG") or directory / "anchor.jsonl")
                    .expanduser().resolve())
+
+    def for_company(self, slug: str, database_url: str | None = None, chart: str | None = None) -> Settings:
+        """The settings of a company of this (home) ledger's catalog: its own directory under
+        <data_dir>/companies/<slug> with documents, inbox and anchor log, and its database (`database_url`
+        as the catalog has it, None for the SQLite file there); everything else as here."""
+        from ledger_mcp.ledger.companies import HOME, company_dir
+
+        if slug == HOME:
+            return self
+        if self.company != HOME:
+            raise ValueError("company settings are derived from the home ledger's settings")
+        directory = company_dir(self.data_dir, slug)
+        url = _check_url(database_url or f"sqlite+aiosqlite:///{directory / 'ledger.sqlite3'}")
+        return replace(self, company=slug, home=self, data_dir=directory,
+                       database_url=url, chart=chart or self.chart, inbox=(directory / "inbox",),
+                       anchor_log=directory / "anchor.jsonl")
+
+    @property
+    def home_settings(self) -> Settings:
+        """The home ledger's settings: its database holds the API keys and the catalog of companies."""
+        return self.home or self
 
     def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp.ledger.clock import utc_now
+from ledger_mcp.ledger.companies import HOME, check_held
 from ledger_mcp.ledger.errors import ApiKeyNotFound, ValidationFailed
 from ledger_mcp.ledger.models import ApiKey
 
@@ -37,8 +38,9 @@ ADMIN_SCOPE = "ledger:admin"
 class ApiKeyInfo:
     """A key as shown to an administrator: never the secret.
 
-    prefix: the public part of the key; label: who or what uses it; scopes: granted scopes;
-    created_at / revoked_at / last_used_at: UTC ISO timestamps (last use is updated at most once
+    prefix: the public part of the key; label: who or what uses it; scopes: granted scopes; companies:
+    the slugs of the companies it may read and write ("default": the home ledger); created_at /
+    revoked_at / last_used_at: UTC ISO timestamps (last use is updated at most once
     a minute per key)."""
 
     prefix: str
@@ -47,11 +49,15 @@ class ApiKeyInfo:
     created_at: str
     revoked_at: str | None = None
     last_used_at: str | None = None
+    companies: tuple[str, ...] = (HOME,)
 
     @classmethod
     def of(cls, row: ApiKey) -> ApiKeyInfo:
         return cls(prefix=row.prefix, label=row.label, scopes=tuple(row.scopes.split()), created_at=row.created_at,
-                   revoked_at=row.revoked_at, last_used_at=row.last_used_at)
+                   revoked_at=row.revoked_at, last_used_at=row.last_used_at, companies=tuple(row.companies.split()))
+
+    def holds(self, company: str) -> bool:
+        return company in self.companies
 
     @property
     def active(self) -> bool:
@@ -87,15 +93,19 @@ def parse_scopes(scopes: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(set(names)))
 
 
-async def create_api_key(session: AsyncSession, label: str, scopes: str | list[str] | tuple[str, ...]) -> CreatedKey:
+async def create_api_key(session: AsyncSession, label: str, scopes: str | list[str] | tuple[str, ...],
+                         companies: str | list[str] | tuple[str, ...] = (HOME,)) -> CreatedKey:
+    """A new key in the home ledger; `companies`: comma-separated or a list of slugs it holds, each the home
+    ledger ("default") or a company of the catalog."""
     label = label.strip()
     if not label:
         raise ValidationFailed("A key needs a label.", hint="Name who or what uses the key, e.g. 'invoice-agent'.")
     granted = parse_scopes(scopes)
+    held = await check_held(session, companies.replace(",", " ").split() if isinstance(companies, str) else companies)
     prefix = f"{KEY_PREFIX}{secrets.token_hex(4)}"
     secret = f"{prefix}_{secrets.token_urlsafe(32)}"
     row = ApiKey(prefix=prefix, secret_hash=hash_secret(secret), label=label, scopes=" ".join(granted),
-                 created_at=utc_now())
+                 companies=" ".join(held), created_at=utc_now())
     session.add(row)
     await session.flush()
     return CreatedKey(info=ApiKeyInfo.of(row), secret=secret)

@@ -367,3 +367,11 @@ class BatchRefused(LedgerError):
     """Bookings of a batch were refused; details.errors names each by index. Nothing was written."""
 
     code = "BATCH_REFUSED"
+
+
+class CompanyNotFound(LedgerError):
+    code = "COMPANY_NOT_FOUND"
+
+
+class CompanyExists(LedgerError):
+    code = "COMPANY_EXISTS"

@@ -275,13 +275,15 @@ class PeriodEvent(ProvenanceColumns, table=True):
 class ApiKey(SQLModel, table=True):
     """A credential for the HTTP transport. Only the sha256 of the secret is stored; `prefix` is the
     public part shown in lists and recorded in provenance. `scopes`: space-separated scope names.
-    A revoked key stays in the table so that provenance prefixes keep resolving to a label."""
+    A revoked key stays in the table so that provenance prefixes keep resolving to a label.
+    `companies`: space-separated slugs of the companies the key holds ("default": the home ledger)."""
 
     __tablename__ = "api_key"
     prefix: str = Field(primary_key=True, max_length=32)
     secret_hash: str = Field(max_length=64, unique=True)
     label: str = Field(max_length=200)
     scopes: str
+    companies: str = Field(default="default", sa_column_kwargs={"server_default": "default"})
     created_at: str
     revoked_at: str | None = None
     last_used_at: str | None = None
@@ -603,3 +605,19 @@ class RecordEvent(SQLModel, table=True):
     created_at: str
     prev_hash: str = Field(max_length=64)
     event_hash: str = Field(max_length=64, unique=True)
+
+
+# --- Companies ---
+
+
+class Company(SQLModel, table=True):
+    """A company served beside the home ledger: a ledger of its own (database, documents, anchor log), listed
+    in the home database only. `database_url`: as given at creation, None for the SQLite file in
+    <data_dir>/companies/<slug>/; `chart`: the chart it was created with."""
+
+    __tablename__ = "company"
+    slug: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    database_url: str | None = Field(default=None, max_length=500)
+    chart: str = Field(max_length=16)
+    created_at: str

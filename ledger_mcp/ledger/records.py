@@ -2,8 +2,8 @@
 
 The journal and the period events have hash chains of their own (ledger_mcp.ledger.chain). Everything
 else that decides what the books say is listed in COVERED: invoices and their lines, settlements,
-documents, review cases, master data (accounts, tax codes, parties, ledger settings, API keys, bank
-accounts), bank matches, confirmations and the intent columns the journal chain leaves out. (Bank
+documents, review cases, master data (accounts, tax codes, parties, ledger settings, API keys, companies,
+bank accounts), bank matches, confirmations and the intent columns the journal chain leaves out. (Bank
 statement lines and exchange rates are imported in bulk and not covered: bookings copy what they use.)
 Whenever the ORM flushes an insert, update or delete of such a row, `record_event` gets an event
 holding a canonical snapshot of the row's covered columns, in the same transaction. `verify` replays
@@ -62,6 +62,7 @@ COVERED: dict[str, frozenset[str]] = {
     "payment_run": frozenset(),
     "payment_run_item": frozenset(),
     "payment_run_event": frozenset(),
+    "company": frozenset(),
 }
 INTENT_COLUMNS = ("request_hash", "fingerprint")
 HEADS_KEY = "ledger_chain_heads"
@@ -124,13 +125,13 @@ def _append(connection: Connection, changes: list[tuple[str, str, str, str | Non
     return seq, prev
 
 
-def snapshot_all(connection: Connection, action: str = "baseline") -> int:
-    """Record every current row of every covered table (a migration starting or widening the history).
-    Reads the tables as they are in the database, so it runs at any schema revision."""
+def snapshot_all(connection: Connection, action: str = "baseline", tables: Sequence[str] = tuple(COVERED)) -> int:
+    """Record every current row of every covered table, or of `tables` (a migration starting or widening
+    the history). Reads the tables as they are in the database, so it runs at any schema revision."""
     metadata = MetaData()
-    metadata.reflect(connection, only=[t for t in COVERED if connection.dialect.has_table(connection, t)])
+    metadata.reflect(connection, only=[t for t in tables if connection.dialect.has_table(connection, t)])
     recorded = 0
-    for name in COVERED:
+    for name in tables:
         if name not in metadata.tables:
             continue
         table = metadata.tables[name]

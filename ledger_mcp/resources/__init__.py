@@ -3,9 +3,9 @@
 from mcp.server.mcpserver import MCPServer
 
 from ledger_mcp.context import AppContext
-from ledger_mcp.resources import bank, chart, journal, parties, payment_runs, periods, reports, review
+from ledger_mcp.resources import bank, chart, companies, journal, parties, payment_runs, periods, reports, review
 
 
 def register_all(server: MCPServer, app: AppContext) -> None:  # type: ignore[type-arg]
-    for module in (chart, journal, parties, periods, review, bank, reports, payment_runs):
+    for module in (chart, journal, parties, periods, review, bank, reports, payment_runs, companies):
         module.register(server, app)

@@ -46,6 +46,7 @@ TOOL_SCOPES: dict[str, str] = {
     "get_bank_reconciliation": READ,
     "get_document": READ,
     "list_payment_runs": READ,
+    "list_companies": READ,
     # booking
     "post_booking": BOOK,
     "post_bookings": BOOK,
@@ -100,6 +101,7 @@ TOOLSETS: dict[str, frozenset[str]] = {
     "fx": frozenset({"save_exchange_rate", "import_exchange_rates", "list_exchange_rates", "revalue_open_items"}),
     "payments": frozenset({"payment_run", "list_payment_runs"}),
     "bulk": frozenset({"post_bookings"}),
+    "companies": frozenset({"list_companies"}),
 }
 DEFAULT_TOOLSETS = ("bookkeeping", "invoices", "intake", "bank", "periods", "approvals")
 """What an instance offers unless told otherwise: the daily work of booking, intake, bank and month end."""
@@ -151,6 +153,7 @@ RESOURCE_SCOPES: dict[str, str] = {
     "ledger://reports/trial-balance/{period}": READ,
     "ledger://payment-runs": READ,
     "ledger://payment-runs/{run_id}": READ,
+    "ledger://companies": READ,
 }
 """Resource URI or URI template -> required scope."""
 

@@ -71,10 +71,11 @@ class LedgerServer(MCPServer[AppContext]):
     tool call and resource read, and turns `LedgerError` (and argument validation failures) into
     structured `{code, message, retryable, hint}` results, for every tool and resource."""
 
-    def __init__(self, *args: Any, app: AppContext, access: Access, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, app: AppContext, access: Access, ledger_settings: Settings, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.app = app
         self.access = access
+        self.ledger_settings = ledger_settings
 
     async def list_tools(self) -> list[MCPTool]:
         # Hidden here for convenience only; call_tool's check is what enforces it.
@@ -183,19 +184,24 @@ def _validation_error(tool: str, exc: ValidationError) -> ValidationFailed:
                             details={"fields": [".".join(str(p) for p in e["loc"]) for e in exc.errors()]})
 
 
-def build_server(settings: Settings, http: HttpOptions | None = None) -> LedgerServer:
-    """The server for `settings`; with `http`, set up for streamable HTTP (API keys unless
-    `http.require_key` is off)."""
+def build_server(settings: Settings, http: HttpOptions | None = None, *, home: Database | None = None) -> LedgerServer:
+    """The server for `settings` (the home ledger's, or a company's from `Settings.for_company`); with `http`,
+    set up for streamable HTTP (API keys unless `http.require_key` is off). `home`: the home ledger's
+    database to share for a company's server (keys, catalog), else one of its own is opened."""
     requires_key = http is not None and http.require_key
+    own_home = home is None and settings.home is not None
+    if own_home:
+        home = Database(settings.home_settings.database_url)
     app = AppContext(db=Database(settings.database_url, anchor_log=settings.anchor_log), actor=settings.actor,
                      requires_key=requires_key, confirm_policy=settings.confirm_policy,
                      documents=DocumentStore(root=settings.documents_dir, inbox=settings.inbox),
                      approval_confirm_above=settings.approval_confirm_above,
-                     transport="http" if http is not None else "stdio")
+                     transport="http" if http is not None else "stdio", company=settings.company,
+                     home=home if settings.home is not None else None, home_settings=settings.home_settings)
     access = Access(read_only=settings.read_only, allowed_tools=settings.tools, toolsets=settings.toolsets)
     auth: dict[str, Any] = {}
     if http is not None and requires_key:
-        auth = {"token_verifier": ApiKeyVerifier(app.db), "auth": http.auth_settings()}
+        auth = {"token_verifier": ApiKeyVerifier(app.catalog, settings.company), "auth": http.auth_settings()}
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
@@ -205,9 +211,12 @@ def build_server(settings: Settings, http: HttpOptions | None = None) -> LedgerS
             yield app
         finally:
             await app.db.dispose()
+            if own_home and app.home is not None:
+                await app.home.dispose()
 
     server = LedgerServer("ledger-mcp", title="ledger-mcp", version=__version__, instructions=INSTRUCTIONS,
-                          lifespan=lifespan, log_level="WARNING", app=app, access=access, **auth)
+                          lifespan=lifespan, log_level="WARNING", app=app, access=access, ledger_settings=settings,
+                          **auth)
     tools.register_all(server, app)
     resources.register_all(server, app)
     prompts.register(server, app)

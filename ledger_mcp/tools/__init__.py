@@ -7,6 +7,7 @@ from ledger_mcp.tools import (
     accounts,
     bank,
     booking,
+    companies,
     confirmations,
     fx,
     invoices,
@@ -21,7 +22,7 @@ from ledger_mcp.tools import (
 
 def register_all(server: MCPServer, app: AppContext) -> None:  # type: ignore[type-arg]
     for module in (booking, journal, accounts, reports, parties, invoices, periods, review, fx, bank,
-                   payment_runs):
+                   payment_runs, companies):
         module.register(server, app)
     if app.transport == "http":  # on stdio the human grants with the CLI (see tools/confirmations.py)
         confirmations.register(server, app)

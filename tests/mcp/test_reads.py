@@ -15,7 +15,7 @@ pytestmark = pytest.mark.anyio
 READ_TOOLS = {"get_intent", "get_period_status", "list_intents", "query_journal", "verify_chain", "search_accounts",
               "list_tax_codes", "run_report", "list_open_items", "find_parties", "list_invoices", "list_review_cases",
               "list_exchange_rates", "suggest_matches", "list_bank_accounts", "list_bank_transactions",
-              "get_bank_reconciliation", "get_document", "list_payment_runs"}
+              "get_bank_reconciliation", "get_document", "list_payment_runs", "list_companies"}
 WRITE_TOOLS = {"post_booking", "post_bookings", "post_opening_balances", "reverse_intent", "create_account",
                "save_tax_code", "save_party", "create_invoice", "update_invoice", "settle_open_items", "lock_period",
                "close_fiscal_year", "ingest_document", "update_review_case", "approve_review_case",
