@@ -69,6 +69,7 @@ async def _ledger_call(path: Path, variant: str) -> int:
 
     db = Database(f"sqlite+aiosqlite:///{path}")
     try:
+        await db.create_schema()  # upgrades a ledger written before the newest revision
         await db.read(chain.head)  # open the connection before the peak is reset
         _reset_peak()
         if variant == "verify_journal":
