@@ -264,7 +264,8 @@ async def _verify_table(session: AsyncSession, table: Table, dialect: str,
                         coverage: dict[str, int]) -> dict[str, Any] | None:
     """Each current row against its latest snapshot, then the rows the history holds but the table lost."""
     name, columns, count = table.name, covered_columns(table), 0
-    rows = await session.stream(select(*_readable(table, dialect)))
+    needed = {*columns, *(c.name for c in table.primary_key.columns)}
+    rows = await session.stream(select(*(c for c in _readable(table, dialect) if c.name in needed)))
     async for part in rows.partitions(scan.BATCH):
         keys = [row_key(table, row._mapping) for row in part]
         latest = await _latest_snapshots(session, name, keys)
