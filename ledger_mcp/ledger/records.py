@@ -302,8 +302,10 @@ def _latest_events(name: str) -> Any:
 
 
 async def _latest_snapshots(session: AsyncSession, name: str, keys: list[str]) -> dict[str, str | None]:
+    """The latest snapshot of each of these rows (events in order: a row's later events overwrite earlier)."""
     event = RecordEvent.__table__  # type: ignore[attr-defined]
-    found = await session.exec(_latest_events(name).where(event.c.row_key.in_(keys)))
+    found = await session.exec(select(event.c.row_key, event.c.snapshot)
+                               .where(event.c.table_name == name, event.c.row_key.in_(keys)).order_by(event.c.seq))
     return dict(found.all())
 
 
