@@ -249,9 +249,9 @@ async def verify_journal(session: AsyncSession, *, batch_size: int = scan.BATCH)
                 if row[prev_at] != prev:
                     return broken("prev_hash does not match the previous line's audit_hash", row[number_at],
                                   intent_id, row[_DATE])
-                try:
+                try:  # version 3 (_line_digest) inlined: this runs once per line
                     content = (sha256(encode((*row[:content_at], intent_digest)).encode()).hexdigest()
-                               if row[version_at] == HASH_VERSION else _line_digest(row[:content_at], intent_digest))
+                               if row[version_at] == 3 else _line_digest(row[:content_at], intent_digest))
                 except (ValueError, TypeError) as exc:
                     return broken(str(exc), row[number_at], intent_id, row[_DATE])
                 if content != row[content_at]:
