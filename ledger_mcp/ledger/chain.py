@@ -21,28 +21,34 @@ and the heads of all three chains are anchored outside the database (ledger_mcp.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from hashlib import sha256
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
+from typing import cast as cast_type
 
-from sqlalchemy import String, cast, func
-from sqlalchemy.exc import StatementError
+from sqlalchemy import Boolean, Date, Integer, String, cast, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp.ledger import anchor as anchoring
-from ledger_mcp.ledger import records
+from ledger_mcp.ledger import records, scan
 from ledger_mcp.ledger.fiscal import period_bounds, period_of
 from ledger_mcp.ledger.models import Intent, JournalLine, PeriodEvent
 
-HASH_VERSION = 2
-"""Payload version of new journal lines. Version 2 adds base_amount and exchange_rate; version 1 lines
-(written before foreign currency) verify under their own payload, with base_amount equal to amount."""
+HASH_VERSION = 3
+"""Payload version of new journal lines, and of their intent's hash. Version 3 hashes a JSON array of the
+fields in a fixed order (cheap to build, no key sorting). Versions 1 and 2 hashed a JSON object with sorted
+keys (RECORD_VERSION for the intent): version 2 added base_amount and exchange_rate; version 1 lines (written
+before foreign currency) verify under their own payload, with base_amount equal to amount. A line keeps the
+version it was written with, and its intent's hash follows its lines' version."""
 RECORD_VERSION = 1
-"""Payload version of intents, period events and closing hashes (unchanged since version 1)."""
+"""Payload version of intents hashed with version 1 and 2 lines, period events and closing hashes."""
 GENESIS_HASH = "0" * 64
 
 PROVENANCE_FIELDS = ("surface", "channel", "actor_type", "actor_label", "actor_key_prefix",
@@ -53,37 +59,71 @@ _INTENT_FIELDS = ("id", "category", "booking_date", "description", "currency", "
 _LINE_FIELDS = ("journal_number", "intent_id", "line_index", "booking_date", "debit_account",
                 "credit_account", "amount", "currency", "tax_code", "line_role", "description",
                 "created_at", "hash_version", *PROVENANCE_FIELDS)
-_LINE_FIELDS_BY_VERSION = {1: _LINE_FIELDS, 2: (*_LINE_FIELDS, "base_amount", "exchange_rate")}
+_LINE_FIELDS_V2 = (*_LINE_FIELDS, "base_amount", "exchange_rate")
+_LINE_FIELDS_BY_VERSION = {1: _LINE_FIELDS, 2: _LINE_FIELDS_V2, 3: _LINE_FIELDS_V2}
+# Values as every path reads them: dates as ISO text, booleans as 0/1 (what SQLite stores).
+_get_intent_values = attrgetter(*_INTENT_FIELDS)
+_get_line_values = attrgetter(*_LINE_FIELDS_V2)
+_DUPLICATE_OVERRIDE = _INTENT_FIELDS.index("duplicate_override")
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a stored value")
+
+
+# Built once: json.dumps with options builds a new encoder on every call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+_ARRAY = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False, default=_iso)
 
 
 def canonical_json(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL.encode(data)
 
 
 def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return sha256(text.encode("utf-8")).hexdigest()
 
 
-def _payload(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
-    payload = {}
-    for name in fields:
-        value = getattr(row, name)
-        payload[name] = value.isoformat() if hasattr(value, "isoformat") else value
-    return payload
+def _plain(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(int(v) if isinstance(v, bool) else v for v in values)
 
 
-def intent_hash(intent: Any) -> str:
-    return sha256_hex(canonical_json({"v": RECORD_VERSION, **_payload(intent, _INTENT_FIELDS)}))
+def intent_hash(intent: Any, version: int = HASH_VERSION) -> str:
+    """The hash of an intent's fields, in the payload of its lines' hash version."""
+    return _intent_digest(_plain(_get_intent_values(intent)), version)
+
+
+def _intent_digest(values: Sequence[Any], version: int) -> str:
+    if version >= 3:
+        return sha256(_ARRAY.encode([version, *values]).encode()).hexdigest()
+    payload = dict(zip(_INTENT_FIELDS, values, strict=True))
+    payload["duplicate_override"] = bool(values[_DUPLICATE_OVERRIDE])
+    return sha256_hex(canonical_json({"v": RECORD_VERSION, **payload}))
 
 
 def line_content_hash(line: Any, intent_content_hash: str) -> str:
-    fields = _LINE_FIELDS_BY_VERSION.get(line.hash_version)
+    return _line_digest(_get_line_values(line), intent_content_hash)
+
+
+_VERSION_AT = _LINE_FIELDS_V2.index("hash_version")
+_AMOUNT_AT, _BASE_AT, _RATE_AT = (_LINE_FIELDS_V2.index(f) for f in ("amount", "base_amount", "exchange_rate"))
+
+
+def _line_digest(values: Sequence[Any], intent_content_hash: str) -> str:
+    """`values`: the line's fields in _LINE_FIELDS_V2 order. Raises ValueError for a payload that cannot be."""
+    version = values[_VERSION_AT]
+    if version == 3:
+        return sha256(_ARRAY.encode((*values, intent_content_hash)).encode()).hexdigest()
+    fields = _LINE_FIELDS_BY_VERSION.get(version)
     if fields is None:
-        raise ValueError(f"unknown hash_version {line.hash_version}")
-    if line.hash_version == 1 and (line.base_amount != line.amount or line.exchange_rate is not None):
+        raise ValueError(f"unknown hash_version {version}")
+    if version == 1 and (values[_BASE_AT] != values[_AMOUNT_AT] or values[_RATE_AT] is not None):
         raise ValueError("a version 1 line has no exchange rate and its base_amount equals its amount "
                          "(line was changed)")
-    return sha256_hex(canonical_json({**_payload(line, fields), "intent_hash": intent_content_hash}))
+    payload = dict(zip(fields, values[:len(fields)], strict=True))
+    return sha256_hex(canonical_json({**payload, "intent_hash": intent_content_hash}))
 
 
 def audit_hash(prev_hash: str, content_hash: str) -> str:
@@ -143,14 +183,6 @@ def _located(problem: dict[str, Any]) -> dict[str, Any]:
             "table": table, "row": row}
 
 
-def _raw_columns(table: Any, session: AsyncSession) -> list[Any]:
-    """All columns. On SQLite dates as the stored text: a tampered, invalid date must fail the hash, not
-    the read. PostgreSQL stores only valid dates, and its date-to-text cast follows the DateStyle setting."""
-    if session.get_bind().dialect.name != "sqlite":
-        return list(table.c)
-    return [cast(c, String).label(c.name) if c.name == "booking_date" else c for c in table.c]
-
-
 async def verify_chain(session: AsyncSession, *, documents_dir: Path | None = None,
                        anchors: Sequence[anchoring.Anchor] = (), batch_size: int = 5000) -> ChainReport:
     """Check the journal chain and the locked periods (`verify_journal`), the record history and, when
@@ -174,80 +206,147 @@ async def verify_chain(session: AsyncSession, *, documents_dir: Path | None = No
     return replace(report, coverage=coverage, anchors=checked)
 
 
-async def verify_journal(session: AsyncSession, *, batch_size: int = 5000) -> ChainReport:
-    """Recompute every hash from the stored fields, in journal order, without loading the whole
-    journal at once, then every locked period's closing hash. Stops at the first broken link."""
+async def verify_journal(session: AsyncSession, *, batch_size: int = scan.BATCH) -> ChainReport:
+    """Recompute every hash from the stored fields in journal order, then every locked period's closing hash.
+    Stops at the first broken link.
+
+    Memory stays flat: the journal is read in batches with each intent's fields beside its first line, and
+    only the current link (previous hash, current intent) is kept. An intent's lines are consecutive (each
+    write appends all of them at the chain head), so its line count is checked when the next intent starts."""
     events = list((await session.exec(select(PeriodEvent).order_by(col(PeriodEvent.seq)))).all())
     locked = {e.period for e in events if e.action == "approve_lock"}
-    intent_hashes: dict[str, str] = {}
-    line_counts: dict[str, int] = {}
-    intents_checked = 0
-    intents = await session.stream(select(*_raw_columns(Intent.__table__, session)))  # type: ignore[attr-defined]
-    async for intent in intents:
-        intents_checked += 1
-        recomputed = intent_hash(intent)
-        intent_hashes[intent.id] = recomputed
-        line_counts[intent.id] = intent.line_count
-        if recomputed != intent.content_hash:
-            await intents.close()
-            return ChainReport(False, 0, intents_checked, 0, "", {
-                "journal_number": None, "intent_id": intent.id, "period": _raw_period(intent.booking_date),
-                "problem": _in_locked("intent fields do not match their content_hash (intent was changed)",
-                                      intent.booking_date, locked)})
+    expected, prev = 1, GENESIS_HASH
+    intents = 0
+    intent_id: str | None = None
+    intent_digest, line_count, seen = "", 0, 0
 
-    expected_number, prev = 1, GENESIS_HASH
-    lines_checked = 0
-    seen: dict[str, int] = dict.fromkeys(intent_hashes, 0)
-    table = JournalLine.__table__  # type: ignore[attr-defined]
-    stream = await session.stream(
-        select(*_raw_columns(table, session)).order_by(table.c.journal_number).execution_options(yield_per=batch_size))
-    try:
-        async for line in stream:
-            problem = _line_problem(line, expected_number, prev, intent_hashes)
-            if problem:
-                await stream.close()
-                return ChainReport(False, lines_checked, intents_checked, expected_number - 1, prev, {
-                    "journal_number": line.journal_number, "intent_id": line.intent_id,
-                    "period": _raw_period(line.booking_date),
-                    "problem": _in_locked(problem, line.booking_date, locked)})
-            seen[line.intent_id] += 1
-            lines_checked += 1
-            expected_number += 1
-            prev = line.audit_hash
-    except (ValueError, TypeError, StatementError) as exc:
-        return ChainReport(False, lines_checked, intents_checked, expected_number - 1, prev, {
-            "journal_number": expected_number, "intent_id": None, "period": None,
-            "problem": f"stored line cannot be read: {exc}"})
+    def broken(problem: str, number: int | None, intent: str | None, stored_date: Any) -> ChainReport:
+        return ChainReport(False, expected - 1, intents, expected - 1, prev, {
+            "journal_number": number, "intent_id": intent, "period": _raw_period(stored_date),
+            "problem": _in_locked(problem, stored_date, locked)})
 
-    short = sorted(i for i, n in seen.items() if n != line_counts[i])
-    if short:
-        return ChainReport(False, lines_checked, intents_checked, expected_number - 1, prev, {
-            "journal_number": None, "intent_id": short[0], "period": None,
-            "problem": f"intent has {seen[short[0]]} of its {line_counts[short[0]]} journal lines "
-                       "(lines were removed)"})
+    encode, content_at, prev_at, audit_at = _ARRAY.encode, _CONTENT, _PREV, _AUDIT  # locals: read per line
+    number_at, intent_at, version_at = _NUMBER, _INTENT, _VERSION
+    async with aclosing(scan.batches(session, journal_query(session.get_bind().dialect.name), batch_size)) as rows:
+        async for batch in rows:
+            for row in batch:
+                if row[number_at] != expected:
+                    return broken(f"gap or reorder: expected journal number {expected}, found {row[number_at]}",
+                                  row[number_at], row[intent_at], row[_DATE])
+                if row[intent_at] != intent_id:  # the first line of the next intent
+                    if seen != line_count:
+                        return broken(_short(seen, line_count), None, intent_id, None)
+                    stored = row[_JOINED:] if row[_JOINED] is not None else await _intent_row(session, row[intent_at])
+                    if stored is None:
+                        return broken("line belongs to no stored intent", row[number_at], row[intent_at],
+                                      row[_DATE])
+                    intents += 1
+                    intent_id, line_count, seen = row[intent_at], stored[_LINE_COUNT], 0
+                    intent_digest = _intent_check(stored, row[version_at])
+                    if intent_digest != stored[_INTENT_CONTENT_HASH]:
+                        return broken("intent fields do not match their content_hash (intent was changed)",
+                                      None, intent_id, stored[_INTENT_DATE])
+                if row[prev_at] != prev:
+                    return broken("prev_hash does not match the previous line's audit_hash", row[number_at],
+                                  intent_id, row[_DATE])
+                try:  # version 3 (_line_digest) inlined: this runs once per line
+                    content = (sha256(encode((*row[:content_at], intent_digest)).encode()).hexdigest()
+                               if row[version_at] == 3 else _line_digest(row[:content_at], intent_digest))
+                except (ValueError, TypeError) as exc:
+                    return broken(str(exc), row[number_at], intent_id, row[_DATE])
+                if content != row[content_at]:
+                    return broken("line fields do not match its content_hash (line was changed)", row[number_at],
+                                  intent_id, row[_DATE])
+                prev = sha256((prev + content).encode()).hexdigest()
+                if prev != row[audit_at]:
+                    prev = row[prev_at]  # report the link before this line
+                    return broken("audit_hash does not match sha256(prev_hash + content_hash)", row[number_at],
+                                  intent_id, row[_DATE])
+                expected += 1
+                seen += 1
+    if seen != line_count:
+        return broken(_short(seen, line_count), None, intent_id, None)
+    stray = await _intent_without_lines(session, intents)
+    if stray:
+        return broken(stray[1], None, stray[0], None)
     closing_break = await _closing_break(session, events)
-    checked = len(locked)
     if closing_break:
-        return ChainReport(False, lines_checked, intents_checked, expected_number - 1, prev, closing_break, checked)
-    return ChainReport(True, lines_checked, intents_checked, expected_number - 1, prev, None, checked)
+        return ChainReport(False, expected - 1, intents, expected - 1, prev, closing_break, len(locked))
+    return ChainReport(True, expected - 1, intents, expected - 1, prev, None, len(locked))
 
 
-def _line_problem(line: Any, expected_number: int, prev: str, intent_hashes: dict[str, str]) -> str | None:
-    if line.journal_number != expected_number:
-        return f"gap or reorder: expected journal number {expected_number}, found {line.journal_number}"
-    if line.intent_id not in intent_hashes:
-        return "line belongs to no stored intent"
-    if line.prev_hash != prev:
-        return "prev_hash does not match the previous line's audit_hash"
-    try:
-        recomputed = line_content_hash(line, intent_hashes[line.intent_id])
-    except ValueError as exc:
-        return str(exc)
-    if recomputed != line.content_hash:
-        return "line fields do not match its content_hash (line was changed)"
-    if audit_hash(prev, line.content_hash) != line.audit_hash:
-        return "audit_hash does not match sha256(prev_hash + content_hash)"
-    return None
+def _intent_check(stored: Sequence[Any], version: Any) -> str:
+    """The intent's recomputed hash in the payload of its first line's version. When that does not match
+    but the other payload does, the line's version was changed, not the intent: the line's hash names it."""
+    values, digest = stored[:_INTENT_CONTENT_HASH], stored[_INTENT_CONTENT_HASH]
+    recomputed = _intent_digest(values, version if version in _LINE_FIELDS_BY_VERSION else HASH_VERSION)
+    if recomputed != digest:
+        other = _intent_digest(values, RECORD_VERSION if version == HASH_VERSION else HASH_VERSION)
+        return other if other == digest else recomputed
+    return recomputed
+
+
+def _short(seen: int, line_count: int) -> str:
+    return f"intent has {seen} of its {line_count} journal lines (lines were removed)"
+
+
+# The journal query's row: the line's fields (_LINE_FIELDS_V2 order) and hashes, then, on an intent's first
+# line only, the intent's fields (_INTENT_FIELDS order) and content_hash. Dates as ISO text, booleans as 0/1.
+_CONTENT = len(_LINE_FIELDS_V2)
+_PREV, _AUDIT, _JOINED = _CONTENT + 1, _CONTENT + 2, _CONTENT + 3
+_NUMBER, _INTENT, _DATE, _VERSION = (_LINE_FIELDS_V2.index(f) for f in
+                                     ("journal_number", "intent_id", "booking_date", "hash_version"))
+_INTENT_CONTENT_HASH = len(_INTENT_FIELDS)
+_LINE_COUNT, _INTENT_DATE = _INTENT_FIELDS.index("line_count"), _INTENT_FIELDS.index("booking_date")
+
+
+def _stored(column: Any, dialect: str) -> Any:
+    """A column as the hashes see it: dates as ISO text (on SQLite the stored text, so that a tampered,
+    invalid date fails the hash, not the read; PostgreSQL's plain text cast would follow DateStyle)."""
+    if isinstance(column.type, Date):
+        return cast(column, String) if dialect == "sqlite" else func.to_char(column, "YYYY-MM-DD")
+    if isinstance(column.type, Boolean):
+        return cast(column, Integer)
+    return column
+
+
+def _intent_columns(dialect: str) -> list[Any]:
+    table = Intent.__table__  # type: ignore[attr-defined]
+    return [_stored(table.c[name], dialect) for name in (*_INTENT_FIELDS, "content_hash")]
+
+
+def journal_query(dialect: str) -> Any:
+    """Every journal line in journal order, each intent's fields beside its first line (see _CONTENT)."""
+    line, intent = JournalLine.__table__, Intent.__table__  # type: ignore[attr-defined]
+    columns = [_stored(line.c[name], dialect) for name in (*_LINE_FIELDS_V2, "content_hash", "prev_hash",
+                                                           "audit_hash")]
+    first_line = (intent.c.id == line.c.intent_id) & (line.c.line_index == 1)
+    return (select(*columns, *_intent_columns(dialect)).select_from(line.outerjoin(intent, first_line))
+            .order_by(line.c.journal_number))
+
+
+async def _intent_row(session: AsyncSession, intent_id: str) -> Sequence[Any] | None:
+    """An intent whose first line in the journal is not its line 1 (read on its own; rare)."""
+    table = Intent.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    row = (await session.exec(select(*_intent_columns(dialect)).where(table.c.id == intent_id))).first()
+    return cast_type(Sequence[Any] | None, row)
+
+
+async def _intent_without_lines(session: AsyncSession, seen: int) -> tuple[str, str] | None:
+    """(intent id, problem) when the journal named fewer intents than are stored."""
+    table = Intent.__table__  # type: ignore[attr-defined]
+    stored = (await session.exec(select(func.count()).select_from(table))).one()
+    if stored == seen:
+        return None
+    lines = JournalLine.__table__  # type: ignore[attr-defined]
+    row = (await session.exec(select(table.c.id, table.c.line_count).where(
+        ~select(lines.c.journal_number).where(lines.c.intent_id == table.c.id).exists()
+    ).order_by(table.c.id).limit(1))).first()
+    if row:
+        return row[0], _short(0, row[1])
+    return "", f"the journal holds the lines of {seen} intents in runs, but {stored} intents are stored " \
+               "(an intent's lines are not consecutive)"
 
 
 def _raw_period(stored_date: Any) -> str | None:
@@ -303,6 +402,14 @@ def closing_hash(period: str, head_journal_number: int, head_hash: str, totals: 
 _EVENT_FIELDS = ("seq", "period", "action", "actor_id", "request_id", "intent_id", "reason", "intent_count",
                  "line_count", "debit_total", "head_journal_number", "head_hash", "closing_hash", "created_at",
                  *PROVENANCE_FIELDS)
+
+
+def _payload(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    payload = {}
+    for name in fields:
+        value = getattr(row, name)
+        payload[name] = value.isoformat() if hasattr(value, "isoformat") else value
+    return payload
 
 
 def period_event_hash(event: Any) -> str:

@@ -597,6 +597,8 @@ class RecordEvent(SQLModel, table=True):
     (`prev_hash`, `event_hash`) like the journal, so a removed or edited event is detected."""
 
     __tablename__ = "record_event"
+    # verify looks up the latest event of each row it reads (flat memory at any ledger size).
+    __table_args__ = (Index("ix_record_event_row", "table_name", "row_key", "seq"),)
     seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     table_name: str = Field(max_length=64)
     row_key: str = Field(max_length=300)

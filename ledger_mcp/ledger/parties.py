@@ -11,14 +11,9 @@ from typing import Any, Literal
 from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
-from schwifty import BIC, IBAN
-from schwifty.exceptions import SchwiftyException
 from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from stdnum import get_cc_module
-from stdnum.eu import vat as eu_vat
-from stdnum.exceptions import ValidationError as StdnumError
 
 from ledger_mcp.ledger.accounts import require_accounts
 from ledger_mcp.ledger.clock import utc_now
@@ -153,7 +148,14 @@ async def _clean(session: AsyncSession, changes: PartyChanges) -> dict[str, obje
     return values
 
 
+# schwifty and python-stdnum load their registries on import: they are imported where a party is checked,
+# not when the server starts.
+
+
 def normalise_iban(text: str) -> str:
+    from schwifty import IBAN
+    from schwifty.exceptions import SchwiftyException
+
     try:
         return str(IBAN(text).compact)
     except SchwiftyException as exc:
@@ -162,6 +164,9 @@ def normalise_iban(text: str) -> str:
 
 
 def _bic_of(iban: str) -> str | None:
+    from schwifty import IBAN
+    from schwifty.exceptions import SchwiftyException
+
     try:
         bic = IBAN(iban).bic
     except SchwiftyException:
@@ -170,6 +175,9 @@ def _bic_of(iban: str) -> str | None:
 
 
 def _normalise_bic(text: str) -> str:
+    from schwifty import BIC
+    from schwifty.exceptions import SchwiftyException
+
     try:
         return str(BIC(text).compact)
     except SchwiftyException as exc:
@@ -179,6 +187,9 @@ def _normalise_bic(text: str) -> str:
 
 def normalise_vat_id(text: str) -> str:
     """EU VAT IDs (and other countries' that python-stdnum knows) in compact form, check digits verified."""
+    from stdnum.eu import vat as eu_vat
+    from stdnum.exceptions import ValidationError as StdnumError
+
     compact = "".join(ch for ch in text.upper() if ch.isalnum())
     country = compact[:2].lower()
     module = eu_vat if country in eu_vat.MEMBER_STATES or country in ("el", "xi") else _vat_module(country)
@@ -194,6 +205,8 @@ def normalise_vat_id(text: str) -> str:
 
 
 def _vat_module(country: str) -> Any:
+    from stdnum import get_cc_module
+
     try:
         return get_cc_module(country, "vat")
     except (ImportError, ValueError):

@@ -22,17 +22,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Date, MetaData, String, Table, cast, event, insert, inspect
+from sqlalchemy import Connection, Date, MetaData, String, Table, cast, event, func, insert, inspect
 from sqlalchemy import select as core_select
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ledger_mcp.ledger import scan
 from ledger_mcp.ledger.clock import utc_now
 from ledger_mcp.ledger.models import JournalLine, PeriodEvent, RecordEvent
 
@@ -70,8 +72,8 @@ SNAPSHOT_PART = 10_000
 """session.info key: the chain heads this transaction wrote, {chain: [number, hash]}, for the anchor log."""
 
 
-def _canonical(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
+"""Canonical JSON; the encoder is built once (json.dumps with options builds one per call)."""
 
 
 def _sha256(text: str) -> str:
@@ -225,59 +227,100 @@ def _differences(stored: dict[str, Any], current: dict[str, Any]) -> Iterator[st
 
 async def verify(session: AsyncSession, documents_dir: Path | None = None) -> RecordCheck:
     """Replay the record history and compare every covered row with its latest snapshot; then hash each
-    document's stored file (when `documents_dir` is given). Stops at the first problem."""
+    document's stored file (when `documents_dir` is given). Stops at the first problem.
+
+    Memory stays flat: the history is read in batches keeping only the previous hash, and each batch of
+    current rows looks up its own latest snapshots (index ix_record_event_row)."""
     result = RecordCheck()
-    latest: dict[tuple[str, str], str | None] = {}
     prev, expected = GENESIS_HASH, 1
-    events = await session.stream(select(RecordEvent.__table__).order_by(RecordEvent.__table__.c.seq))  # type: ignore[attr-defined]
-    async for e in events:
-        if e.seq != expected or e.prev_hash != prev or event_hash(
-                prev, e.seq, e.table_name, e.row_key, e.action, e.snapshot, e.created_at) != e.event_hash:
-            await events.close()
-            result.problem = {"table": "record_event", "row": e.seq, "column": None,
-                              "problem": f"record event {e.seq} ({e.action} of {e.table_name} {e.row_key}) does not "
-                                         "match its hash chain (the record history was changed)"}
-            return result
-        latest[(e.table_name, e.row_key)] = e.snapshot
-        prev, expected = e.event_hash, expected + 1
+    table = RecordEvent.__table__  # type: ignore[attr-defined]
+    async with aclosing(scan.batches(session, core_select(*_EVENT_COLUMNS).order_by(table.c.seq))) as events:
+        async for batch in events:
+            for seq, table_name, key, action, snap, created_at, prev_hash, digest in batch:
+                if seq != expected or prev_hash != prev or event_hash(
+                        prev, seq, table_name, key, action, snap, created_at) != digest:
+                    result.problem = {"table": "record_event", "row": seq, "column": None,
+                                      "problem": f"record event {seq} ({action} of {table_name} {key}) does not "
+                                                 "match its hash chain (the record history was changed)"}
+                    return result
+                prev, expected = digest, expected + 1
     result.coverage["record_event"] = expected - 1
     result.head = (expected - 1, prev)
 
     dialect = session.get_bind().dialect.name
     for name in COVERED:
-        table: Table = SQLModel.metadata.tables[name]
-        columns = covered_columns(table)
-        count = 0
-        rows = await session.stream(select(*_readable(table, dialect)))
-        async for row in rows:
-            count += 1
-            values = row._mapping
-            key = row_key(table, values)
-            stored = latest.pop((name, key), None)
-            if stored is None:
-                result.problem = {"table": name, "row": key, "column": None,
-                                  "problem": f"{name} row {key} has no recorded history (inserted outside the "
-                                             "ledger, or its history was removed)"}
-            else:
-                current = json.loads(snapshot(columns, values))
-                changed = list(_differences(json.loads(stored), current))
-                if changed:
-                    result.problem = {"table": name, "row": key, "column": changed[0],
-                                      "problem": f"{name} row {key}: {', '.join(changed)} differ from the recorded "
-                                                 "history (changed outside the ledger)"}
-            if result.problem:
-                await rows.close()
-                return result
-        result.coverage[name] = count
-    gone = sorted(k for k, snap in latest.items() if snap is not None)
-    if gone:
-        name, key = gone[0]
-        result.problem = {"table": name, "row": key, "column": None,
-                          "problem": f"{name} row {key} is recorded but missing (deleted outside the ledger)"}
-        return result
+        result.problem = await _verify_table(session, SQLModel.metadata.tables[name], dialect, result.coverage)
+        if result.problem:
+            return result
     if documents_dir is not None:
         result.problem = await _document_files(session, documents_dir, result.coverage)
     return result
+
+
+_EVENT_COLUMNS = [RecordEvent.__table__.c[name] for name in (  # type: ignore[attr-defined]
+    "seq", "table_name", "row_key", "action", "snapshot", "created_at", "prev_hash", "event_hash")]
+
+
+async def _verify_table(session: AsyncSession, table: Table, dialect: str,
+                        coverage: dict[str, int]) -> dict[str, Any] | None:
+    """Each current row against its latest snapshot, then the rows the history holds but the table lost."""
+    name, columns, count = table.name, covered_columns(table), 0
+    needed = {*columns, *(c.name for c in table.primary_key.columns)}
+    rows = await session.stream(select(*(c for c in _readable(table, dialect) if c.name in needed)))
+    async for part in rows.partitions(scan.BATCH):
+        keys = [row_key(table, row._mapping) for row in part]
+        latest = await _latest_snapshots(session, name, keys)
+        for row, key in zip(part, keys, strict=True):
+            stored = latest.get(key)
+            if stored is None:
+                await rows.close()
+                return {"table": name, "row": key, "column": None,
+                        "problem": f"{name} row {key} has no recorded history (inserted outside the "
+                                   "ledger, or its history was removed)"}
+            current = snapshot(columns, row._mapping)
+            changed = [] if current == stored else list(_differences(json.loads(stored), json.loads(current)))
+            if changed:
+                await rows.close()
+                return {"table": name, "row": key, "column": changed[0],
+                        "problem": f"{name} row {key}: {', '.join(changed)} differ from the recorded "
+                                   "history (changed outside the ledger)"}
+        count += len(part)
+    coverage[name] = count
+    if await _live_rows(session, name) != count:
+        missing = await _missing_row(session, table, dialect)
+        if missing is not None:
+            return {"table": name, "row": missing, "column": None,
+                    "problem": f"{name} row {missing} is recorded but missing (deleted outside the ledger)"}
+    return None
+
+
+def _latest_events(name: str) -> Any:
+    """Events of table `name` that no later event of the same row follows."""
+    event, later = RecordEvent.__table__, RecordEvent.__table__.alias("later")  # type: ignore[attr-defined]
+    newer = core_select(later.c.seq).where(later.c.table_name == event.c.table_name,
+                                           later.c.row_key == event.c.row_key, later.c.seq > event.c.seq)
+    return core_select(event.c.row_key, event.c.snapshot).where(event.c.table_name == name, ~newer.exists())
+
+
+async def _latest_snapshots(session: AsyncSession, name: str, keys: list[str]) -> dict[str, str | None]:
+    """The latest snapshot of each of these rows (events in order: a row's later events overwrite earlier)."""
+    event = RecordEvent.__table__  # type: ignore[attr-defined]
+    found = await session.exec(select(event.c.row_key, event.c.snapshot)
+                               .where(event.c.table_name == name, event.c.row_key.in_(keys)).order_by(event.c.seq))
+    return dict(found.all())
+
+
+async def _live_rows(session: AsyncSession, name: str) -> int:
+    """Rows of table `name` whose latest event says they exist."""
+    live = _latest_events(name).where(RecordEvent.__table__.c.snapshot.is_not(None)).subquery()  # type: ignore[attr-defined]
+    return int((await session.exec(select(func.count()).select_from(live))).one())
+
+
+async def _missing_row(session: AsyncSession, table: Table, dialect: str) -> str | None:
+    """The first row (by key) the history holds but the table lacks (only read after a count differs)."""
+    present = {row_key(table, row._mapping) for row in (await session.exec(select(*_readable(table, dialect)))).all()}
+    live = _latest_events(table.name).where(RecordEvent.__table__.c.snapshot.is_not(None))  # type: ignore[attr-defined]
+    return next((key for key, _ in sorted((await session.exec(live)).all()) if key not in present), None)
 
 
 async def _document_files(session: AsyncSession, root: Path, coverage: dict[str, int]) -> dict[str, Any] | None:

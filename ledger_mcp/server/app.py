@@ -76,6 +76,7 @@ class LedgerServer(MCPServer[AppContext]):
         self.app = app
         self.access = access
         self.ledger_settings = ledger_settings
+        self.tool_names: set[str] = set()  # every tool of the product, offered here or not
 
     async def list_tools(self) -> list[MCPTool]:
         # Hidden here for convenience only; call_tool's check is what enforces it.
@@ -85,6 +86,9 @@ class LedgerServer(MCPServer[AppContext]):
 
     def add_tool(self, fn: Callable[..., Any], name: str | None = None, title: str | None = None,
                  description: str | None = None, *args: Any, **kwargs: Any) -> None:
+        self.tool_names.add(name or fn.__name__)
+        if not self.access.offers(name or fn.__name__):
+            return  # its schemas are never built; call_tool refuses it by name (TOOL_DISABLED)
         # Docstrings become descriptions: without their source indentation they read better and cost fewer tokens.
         super().add_tool(fn, name, title, description or inspect.getdoc(fn), *args, **kwargs)
         tool = self._tool_manager.get_tool(name or fn.__name__)
@@ -111,6 +115,8 @@ class LedgerServer(MCPServer[AppContext]):
                         context: Context[AppContext, Any] | None = None) -> CallToolResult | InputRequiredResult:
         try:
             tool = self._tool_manager.get_tool(name)
+            if tool is None and name in self.tool_names:
+                self.access.check_tool(name, self.app.caller())  # not offered here: raises
             if tool is not None:
                 self.access.check_tool(name, self.app.caller())
                 self.access.check_arguments(name, arguments, self.app.caller())
@@ -223,7 +229,7 @@ def build_server(settings: Settings, http: HttpOptions | None = None, *, home: D
     # Older clients set a log level after initialize; accept it (the server sends no log notifications:
     # it logs to stderr) instead of answering "method not found".
     server._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, _accept_log_level)
-    access.validate(t.name for t in server._tool_manager.list_tools())
+    access.validate(server.tool_names)
     return server
 
 

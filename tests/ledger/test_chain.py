@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp.ledger import chain, posting
@@ -130,3 +130,43 @@ async def test_rehashing_a_changed_line_still_breaks_the_link(db: Database) -> N
     report = await db.read(chain.verify_chain)
     assert not report.ok and report.first_break and report.first_break["journal_number"] == 4
     assert "prev_hash" in report.first_break["problem"]
+
+
+async def _rehash_as_version_2(session: AsyncSession) -> None:
+    """Turn the books into what a ledger written before hash version 3 holds: sorted-key JSON payloads."""
+    prev = chain.GENESIS_HASH
+    intents = {i.id: i for i in (await session.exec(select(Intent))).all()}
+    for intent in intents.values():
+        intent.content_hash = chain.intent_hash(intent, version=2)
+    for line in (await session.exec(select(JournalLine).order_by(col(JournalLine.journal_number)))).all():
+        line.hash_version = 2
+        line.content_hash = chain.line_content_hash(line, intents[line.intent_id].content_hash)
+        line.prev_hash, line.audit_hash = prev, chain.audit_hash(prev, line.content_hash)
+        prev = line.audit_hash
+
+
+async def test_lines_of_an_earlier_hash_version_keep_verifying_and_changes_to_them_are_detected(db: Database) -> None:
+    ids = await _ledger(db)
+    await db.write(_rehash_as_version_2)
+    report = await db.read(chain.verify_chain)
+    assert report.ok and report.lines_checked == 8, report.first_break
+    await db.write(posting.post_booking, BookingRequest(
+        booking_date="2026-03-05", description="nach Version 2", lines=[
+            BookingLine(debit_account="4930", credit_account="1200", amount="10.00")]), CLI)
+    report = await db.read(chain.verify_chain)
+    assert report.ok and report.lines_checked == 9  # a version 3 line after version 2 lines
+    await _tamper(db, "intent", "description", f"id = '{ids[1]}'")
+    report = await db.read(chain.verify_chain)
+    assert not report.ok and report.first_break and report.first_break["intent_id"] == ids[1]
+
+
+async def test_an_intent_booked_over_a_duplicate_warning_verifies(db: Database) -> None:
+    """duplicate_override is a boolean in the model and 0/1 in SQLite: both read as the same payload."""
+    request = BookingRequest(booking_date="2026-03-02", description="Doppelt", external_reference="D-1",
+                             lines=[BookingLine(debit_account="4930", credit_account="1200", amount="5.00")])
+    await db.write(posting.post_booking, request, CLI)
+    again = request.model_copy(update={"skip_duplicate_check": True})
+    second = await db.write(posting.post_booking, again, CLI)
+    intent = await db.read(lambda s: s.get(Intent, second.intent_id))
+    assert intent is not None and intent.duplicate_override is True
+    assert (await db.read(chain.verify_chain)).ok

@@ -17,7 +17,6 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ledger_mcp.ledger.errors import LedgerError, StatementMalformed
@@ -197,6 +196,8 @@ class _Xml:
 def parse_camt(data: bytes) -> ParsedStatement:
     """camt.053 (Stmt), camt.052 (Rpt) or camt.054 (Ntfctn), any version: elements are found by local
     name. Booked entries only (Sts BOOK, or no status); one row per entry, its details' texts joined."""
+    from lxml import etree  # imported with the first camt statement, not when the server starts
+
     try:
         root = etree.fromstring(data, etree.XMLParser(**_PARSER_OPTIONS))
     except etree.XMLSyntaxError as exc:

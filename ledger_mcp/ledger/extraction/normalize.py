@@ -9,11 +9,6 @@ import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from schwifty import BIC, IBAN
-from schwifty.exceptions import SchwiftyException
-from stdnum import vatin
-from stdnum.exceptions import ValidationError
-
 MONTHS: dict[str, int] = {
     "januar": 1, "jänner": 1, "january": 1, "jan": 1, "februar": 2, "february": 2, "feb": 2,
     "märz": 3, "maerz": 3, "march": 3, "mär": 3, "mar": 3, "april": 4, "apr": 4, "mai": 5, "may": 5,
@@ -143,6 +138,9 @@ def compact(text: str) -> str:
 
 def valid_iban(text: str) -> str | None:
     """A compact IBAN when its check digits and country format are right."""
+    from schwifty import IBAN  # loads its registry: imported when a document is read, not at start
+    from schwifty.exceptions import SchwiftyException
+
     try:
         return str(IBAN(compact(text)).compact)
     except (SchwiftyException, ValueError):
@@ -150,6 +148,9 @@ def valid_iban(text: str) -> str | None:
 
 
 def valid_bic(text: str) -> str | None:
+    from schwifty import BIC
+    from schwifty.exceptions import SchwiftyException
+
     try:
         return str(BIC(compact(text)).compact)
     except (SchwiftyException, ValueError):
@@ -158,6 +159,9 @@ def valid_bic(text: str) -> str | None:
 
 def valid_vat_id(text: str) -> str | None:
     """A compact EU VAT ID when its check digit is right (python-stdnum)."""
+    from stdnum import vatin
+    from stdnum.exceptions import ValidationError
+
     try:
         return str(vatin.validate(compact(text)))
     except (ValidationError, ValueError, KeyError, IndexError):

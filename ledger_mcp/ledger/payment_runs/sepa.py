@@ -6,21 +6,24 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Literal
-
-import sepaxml
-from lxml import etree
-from sepaxml import SepaTransfer
+from typing import TYPE_CHECKING, Literal
 
 from ledger_mcp.ledger.errors import ValidationFailed
 from ledger_mcp.ledger.models import BankAccount, PaymentRun, PaymentRunItem
 
+if TYPE_CHECKING:
+    from lxml import etree
+
 SepaFormat = Literal["pain.001.001.09", "pain.001.001.03"]
+# sepaxml and lxml are imported where a file is built: a server that exports no payment run never loads them.
 
 
 def credit_transfer(run: PaymentRun, account: BankAccount, items: list[PaymentRunItem], debtor_name: str,
                     schema: SepaFormat) -> bytes:
     """The XML, batch-booked as one debit, its MsgId and PmtInfId the run's message id."""
+    from lxml import etree
+    from sepaxml import SepaTransfer
+
     config = {"name": debtor_name, "IBAN": account.iban, "BIC": account.bic, "batch": True,
               "currency": run.currency}
     if not account.bic:
@@ -51,4 +54,7 @@ def credit_transfer(run: PaymentRun, account: BankAccount, items: list[PaymentRu
 @cache
 def _schema(schema: SepaFormat) -> etree.XMLSchema:
     """The ISO 20022 XSD as sepaxml ships it, parsed once (lxml validates a file in milliseconds)."""
+    import sepaxml
+    from lxml import etree
+
     return etree.XMLSchema(etree.parse(str(Path(sepaxml.__file__).parent / "schemas" / f"{schema}.xsd")))
