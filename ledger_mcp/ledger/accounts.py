@@ -62,7 +62,8 @@ _META_CACHE: dict[str, dict[str, str]] = {}
 
 
 async def read_meta(session: AsyncSession, *, required: bool = True) -> dict[str, str]:
-    database = str(getattr(session.bind, "url", ""))
+    bind = session.bind  # an engine, or a connection (a write joining its group's transaction)
+    database = str(getattr(bind, "url", None) or getattr(getattr(bind, "engine", None), "url", ""))
     if database in _META_CACHE:
         return _META_CACHE[database]
     rows = (await session.exec(select(LedgerMeta))).all()
