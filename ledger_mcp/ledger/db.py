@@ -37,8 +37,6 @@ _CHAIN_LOCK_KEY = 0x1ED6E5
 # deadlock, lock timeout (waiting for the chain head longer than lock_timeout).
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 _UNIQUE_VIOLATION = "23505"
-# Writes committed together at most: bounds the wait of the last one in a group.
-MAX_GROUP = 64
 
 
 def _sqlite_lower(value: str | None) -> str | None:
@@ -137,6 +135,8 @@ class Database:
     """
 
     WRITE_ATTEMPTS = 5
+    GROUP_LIMIT = 64
+    """Writes committed together at most: bounds the wait of the last one in a group (1: no grouping)."""
 
     def __init__(self, url: str, *, echo: bool = False, lock_timeout: float = 10.0,
                  anchor_log: Path | None = None) -> None:
@@ -201,7 +201,7 @@ class Database:
         self._queue.append(call)
         async with self._turn:  # whoever holds the turn commits everything queued so far
             while not call.future.done():
-                group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
+                group, self._queue = self._queue[:self.GROUP_LIMIT], self._queue[self.GROUP_LIMIT:]
                 await self._commit_group(group)
         return call.future.result()
 
