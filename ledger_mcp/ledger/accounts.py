@@ -61,9 +61,14 @@ async def initialise(session: AsyncSession, chart: ChartName, base_currency: str
 _META_CACHE: dict[str, dict[str, str]] = {}
 
 
-async def read_meta(session: AsyncSession, *, required: bool = True) -> dict[str, str]:
+def database_key(session: AsyncSession) -> str:
+    """Which database a session works on, for caches per database."""
     bind = session.bind  # an engine, or a connection (a write joining its group's transaction)
-    database = str(getattr(bind, "url", None) or getattr(getattr(bind, "engine", None), "url", ""))
+    return str(getattr(bind, "url", None) or getattr(getattr(bind, "engine", None), "url", ""))
+
+
+async def read_meta(session: AsyncSession, *, required: bool = True) -> dict[str, str]:
+    database = database_key(session)
     if database in _META_CACHE:
         return _META_CACHE[database]
     rows = (await session.exec(select(LedgerMeta))).all()

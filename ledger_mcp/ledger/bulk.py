@@ -18,7 +18,6 @@ import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, cast
-from uuid import uuid4
 
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -50,6 +49,7 @@ from ledger_mcp.ledger.posting import (
     intent_columns,
     posting_result,
     prepare_booking,
+    prepared_intent,
     refuse_duplicate,
     replay_booking,
     request_hash,
@@ -114,7 +114,8 @@ async def post_many(session: AsyncSession, requests: list[BookingRequest], prove
         errors.update(duplicates)
     created_at = utc_now()
     columns = provenance.columns()
-    intents = {i: _intent(p, columns, created_at, i in duplicates) for i, p in prepared.items() if i not in errors}
+    intents = {i: prepared_intent(p, columns, created_at, i in duplicates) for i, p in prepared.items()
+               if i not in errors}
     await _guard_periods(session, intents, requests, errors)
     if errors:
         raise _refused(errors, len(requests))
@@ -202,17 +203,6 @@ async def _duplicates(session: AsyncSession, prepared: dict[int, PreparedBooking
                      "with skip_duplicate_check=true.")
         first.setdefault(fingerprint, i)
     return found
-
-
-def _intent(p: PreparedBooking, provenance: dict[str, Any], created_at: str, duplicate: bool = False) -> Row:
-    r = p.request
-    return Row(
-        id=str(uuid4()), category="booking", booking_date=p.booking_date, description=r.description.strip(),
-        currency=p.currency, external_reference=r.external_reference, idempotency_key=r.idempotency_key,
-        request_hash=p.request_hash, fingerprint=p.fingerprint, document_id=r.document_id,
-        custom_metadata=p.custom_metadata, reverses_intent_id=None, reversal_reason=None,
-        duplicate_override=r.skip_duplicate_check or duplicate, line_count=len(p.pairs), created_at=created_at,
-        content_hash="", **provenance)
 
 
 async def _guard_periods(session: AsyncSession, intents: dict[int, Row], requests: list[BookingRequest],

@@ -11,7 +11,8 @@ import pytest
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger import chain, posting
+from ledger_mcp.ledger import accounts, chain, posting
+from ledger_mcp.ledger.accounts import NewAccount
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.errors import LedgerError, UnknownAccount
 from ledger_mcp.ledger.models import Intent, JournalLine
@@ -140,3 +141,22 @@ async def test_a_rehearsal_in_a_group_keeps_nothing(settings: Settings, tmp_path
     finally:
         await db.dispose()
         await observer.dispose()
+
+
+async def test_the_cached_chart_follows_accounts_created_elsewhere_and_forgets_rolled_back_ones(
+        settings: Settings, tmp_path: Path) -> None:
+    db, other = await _ledger(settings, tmp_path / "anchor.log")
+    try:
+        await db.write(posting.post_booking, _booking(1), CLI)  # the chart is cached now
+        # Rehearsed (rolled back) in the same group as a booking on it: the booking is refused.
+        _, refused = await asyncio.gather(
+            db.rehearse(accounts.create_account, NewAccount(number="4931", name="Rehearsed", type="expense")),
+            db.write(posting.post_booking, _booking(2, "4931"), CLI), return_exceptions=True)
+        assert isinstance(refused, UnknownAccount)
+        # Another server creates it: this one books on it without restarting.
+        await other.write(accounts.create_account, NewAccount(number="4931", name="Created", type="expense"))
+        booked = await db.write(posting.post_booking, _booking(3, "4931"), CLI)
+        assert booked.lines[0].debit_account == "4931"
+    finally:
+        await db.dispose()
+        await other.dispose()
