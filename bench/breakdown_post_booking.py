@@ -4,8 +4,8 @@ cProfile is hard to read for this code (coroutines, greenlets, SQLite in the aio
 this script wraps the phases with timers instead, without changing any project code:
 
     client call total  >  LedgerServer.call_tool  >  Database.write / _transaction (group)
-    >  posting.post_booking  >  read_meta, _replay, require_accounts, _apply_tax_codes,
-       _refuse_duplicate, _write (chain.head, hashing, INSERTs via flush);  COMMIT = _transaction - fn
+    >  posting.post_booking  >  booking_context, prepare_booking, _earlier (idempotency + duplicate),
+       _write (period guard, chain.head, hashing, Core INSERTs);  COMMIT = _transaction - fn
 
 plus SQL statements per call (SQLAlchemy cursor events) and new DBAPI connections (pool events).
 
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stdio_roundtrip import booking, check
 
-from ledger_mcp.ledger import chain, posting
+from ledger_mcp.ledger import chain, periods, posting
 from ledger_mcp.ledger import db as db_module
 from ledger_mcp.server import app as app_module
 from ledger_mcp.settings import Settings
@@ -74,11 +74,12 @@ def instrument() -> None:
     db_module.Database.write = timed_async("  Database.write (lock + transaction)", db_module.Database.write)
     db_module.Database._transaction = timed_async("    _transaction (group BEGIN..COMMIT)",
                                                   db_module.Database._transaction)
-    for name in ("read_meta", "_replay", "require_accounts", "_apply_tax_codes", "_refuse_duplicate", "_write"):
+    for name in ("booking_context", "prepare_booking", "_earlier", "_write"):
         setattr(posting, name, timed_async(f"        {name}", getattr(posting, name)))
     posting.post_booking = timed_async("      posting.post_booking (fn)", posting.post_booking)
     booking_tools.posting = posting  # the tool module looks up posting.post_booking at call time
     chain.head = timed_async("          chain.head", chain.head)
+    periods.guard_write = timed_async("          periods.guard_write", periods.guard_write)
     for name in ("intent_hash", "seal_line"):
         setattr(chain, name, timed_sync(f"          chain.{name}", getattr(chain, name)))
     booking_tools.answer = timed_sync("  answer() (result model dump)", booking_tools.answer)

@@ -83,14 +83,32 @@ def _configure_sqlite(engine: AsyncEngine, lock_timeout: float) -> None:
 class _InlineConnection(aiosqlite.Connection):
     """An aiosqlite connection that runs statements on the calling thread. A write's statements are
     answered from the page cache in microseconds, far less than handing each to the driver's thread
-    and back; only what can wait (BEGIN for the write lock, COMMIT for the disk) still goes there."""
+    and back; only what waits (BEGIN while another connection holds the write lock, COMMIT for the
+    disk) still goes there, and the event loop serves other calls meanwhile."""
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if getattr(fn, "__name__", "") == "commit" or (args and str(args[0]).startswith("BEGIN")):
-            return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
-        return fn(*args, **kwargs)
+        begin = bool(args) and str(args[0]).startswith("BEGIN")
+        if getattr(fn, "__name__", "") == "commit" or (begin and not self._began_at_once(fn, *args)):
+            return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+        return None if begin else fn(*args, **kwargs)
+
+    def _began_at_once(self, begin: Callable[..., Any], *args: Any) -> bool:
+        """BEGIN without waiting: True when the lock was free and the transaction began, False when
+        another connection holds it (then BEGIN waits for it, busy_timeout, on the driver's thread)."""
+        conn = self._conn
+        wait = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            begin(*args)
+            return True
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            return False
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={int(wait)}")
 
 
 def _inline_creator(path: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:
