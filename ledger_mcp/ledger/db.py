@@ -217,10 +217,15 @@ class Database:
     async def _submit(self, fn: Callable[[AsyncSession], Awaitable[Any]], *, rehearse: bool) -> Any:
         call = _Call(fn, rehearse, asyncio.get_running_loop().create_future())
         self._queue.append(call)
-        async with self._turn:  # whoever holds the turn commits everything queued so far
-            while not call.future.done():
-                group, self._queue = self._queue[:self.GROUP_LIMIT], self._queue[self.GROUP_LIMIT:]
-                await self._commit_group(group)
+        try:
+            async with self._turn:  # whoever holds the turn commits everything queued so far
+                while not call.future.done():
+                    group, self._queue = self._queue[:self.GROUP_LIMIT], self._queue[self.GROUP_LIMIT:]
+                    await self._commit_group(group)
+        except asyncio.CancelledError:
+            if call in self._queue:  # not begun: a cancelled call writes nothing
+                self._queue.remove(call)
+            raise
         return call.future.result()
 
     async def _commit_group(self, group: list[_Call]) -> None:

@@ -160,3 +160,29 @@ async def test_the_cached_chart_follows_accounts_created_elsewhere_and_forgets_r
     finally:
         await db.dispose()
         await other.dispose()
+
+
+async def test_a_call_cancelled_while_it_waits_for_its_group_writes_nothing(settings: Settings,
+                                                                          tmp_path: Path) -> None:
+    db, observer = await _ledger(settings, tmp_path / "anchor.log")
+    release = asyncio.Event()
+
+    async def hold(session: AsyncSession) -> PostingResult:
+        await release.wait()
+        return await posting.post_booking(session, _booking(0), CLI)
+
+    try:
+        first = asyncio.create_task(db.write(hold))
+        await asyncio.sleep(0.05)
+        waiting = asyncio.create_task(db.write(posting.post_booking, _booking(1), CLI))
+        kept = asyncio.create_task(db.write(posting.post_booking, _booking(2), CLI))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        release.set()
+        await asyncio.gather(first, kept)
+        assert waiting.cancelled()
+        assert await observer.read(_keys) == {"g-0", "g-2"}
+    finally:
+        release.set()
+        await db.dispose()
+        await observer.dispose()
