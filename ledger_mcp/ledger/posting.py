@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal, cast
 from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Table, case, or_
+from sqlalchemy import Table, bindparam, case, or_
 from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
@@ -222,22 +222,32 @@ async def post_booking(session: AsyncSession, request: BookingRequest, provenanc
                         acknowledge_soft_lock=request.acknowledge_soft_lock)
 
 
+_REVERSAL = aliased(Intent)
+
+
+def _earlier_statement(by_key: bool, by_fingerprint: bool) -> Any:
+    reversal = _REVERSAL
+    same_key = col(Intent.idempotency_key) == bindparam("key")
+    conditions = [same_key] if by_key else []
+    if by_fingerprint:
+        conditions.append((col(Intent.fingerprint) == bindparam("fingerprint")) & (col(Intent.category) != "reversal")
+                          & col(reversal.id).is_(None))
+    return (select(Intent.id, Intent.idempotency_key, Intent.created_at)
+            .outerjoin(reversal, col(reversal.reverses_intent_id) == Intent.id)
+            .where(or_(*conditions)).order_by(case((same_key, 0), else_=1) if by_key else Intent.id).limit(1))
+
+
+_EARLIER = {(k, f): _earlier_statement(k, f) for k, f in ((True, True), (True, False), (False, True))}
+
+
 async def _earlier(session: AsyncSession, key: str | None,
                    fingerprint: str | None) -> tuple[str, str | None, str] | None:
     """The idempotency and the duplicate check in one query: (id, idempotency_key, created_at) of the intent
     posted under `key`, else of a live (not reversed) intent with the same fingerprint, else None."""
-    reversal = _REVERSAL
-    same_key = col(Intent.idempotency_key) == key
-    conditions = [same_key] if key else []
-    if fingerprint:
-        conditions.append((col(Intent.fingerprint) == fingerprint) & (col(Intent.category) != "reversal")
-                          & col(reversal.id).is_(None))
-    if not conditions:
+    if not (key or fingerprint):
         return None
-    row = (await session.exec(
-        select(Intent.id, Intent.idempotency_key, Intent.created_at)
-        .outerjoin(reversal, col(reversal.reverses_intent_id) == Intent.id)
-        .where(or_(*conditions)).order_by(case((same_key, 0), else_=1) if key else Intent.id).limit(1))).first()
+    row = (await session.exec(_EARLIER[bool(key), bool(fingerprint)],
+                              params={"key": key, "fingerprint": fingerprint})).first()
     return (row[0], row[1], row[2]) if row else None
 
 
@@ -301,6 +311,11 @@ class BookingContext:
 _CONTEXTS: dict[str, tuple[tuple[int, str], BookingContext]] = {}
 # Tables whose changes the context reflects (every change to them is recorded in the history).
 _CONTEXT_TABLES = frozenset({"account", "tax_code", "ledger_meta"})
+# Built once (a statement costs more to build than SQLite takes to run it): the history from a seq on,
+# and its head.
+_EVENTS_SINCE = (select(RecordEvent.seq, RecordEvent.table_name, RecordEvent.event_hash)
+                 .where(col(RecordEvent.seq) >= bindparam("seq")).order_by(col(RecordEvent.seq)))
+_HISTORY_HEAD = select(RecordEvent.seq, RecordEvent.event_hash).order_by(col(RecordEvent.seq).desc()).limit(1)
 
 
 async def booking_context(session: AsyncSession) -> BookingContext:
@@ -311,14 +326,12 @@ async def booking_context(session: AsyncSession) -> BookingContext:
     cached = _CONTEXTS.get(database)
     if cached:
         (seq, digest), context = cached
-        events = (await session.exec(select(RecordEvent.seq, RecordEvent.table_name, RecordEvent.event_hash)
-                                     .where(col(RecordEvent.seq) >= seq).order_by(col(RecordEvent.seq)))).all()
+        events = (await session.exec(_EVENTS_SINCE, params={"seq": seq})).all()
         if events and (events[0][0], events[0][2]) == (seq, digest) and not any(
                 table in _CONTEXT_TABLES for _, table, _ in events[1:]):
             _CONTEXTS[database] = ((events[-1][0], events[-1][2]), context)
             return context
-    head = (await session.exec(select(RecordEvent.seq, RecordEvent.event_hash)
-                               .order_by(col(RecordEvent.seq).desc()).limit(1))).first()
+    head = (await session.exec(_HISTORY_HEAD)).first()
     meta = await read_meta(session)
     # Plain rows, not ORM objects: they outlive the session and no rollback expires them.
     tables, conn = SQLModel.metadata.tables, await session.connection()
@@ -759,8 +772,6 @@ def _fingerprint(booking_date: str, pairs: list[Leg], reference: str | None, rat
         key.append(rate.currency)
     return chain.sha256_hex(chain.canonical_json(key))
 
-
-_REVERSAL = aliased(Intent)
 
 
 async def _refuse_duplicate(session: AsyncSession, fingerprint: str) -> None:
