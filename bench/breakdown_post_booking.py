@@ -3,9 +3,9 @@
 cProfile is hard to read for this code (coroutines, greenlets, SQLite in the aiosqlite thread), so
 this script wraps the phases with timers instead, without changing any project code:
 
-    client call total  >  LedgerServer.call_tool  >  Database.write / _write_once (transaction)
-    >  posting.post_booking  >  read_meta, _replay, require_accounts, _apply_tax_codes,
-       _refuse_duplicate, _write (chain.head, hashing, INSERTs via flush);  COMMIT = _write_once - fn
+    client call total  >  LedgerServer.call_tool  >  Database.write / _transaction (group)
+    >  posting.post_booking  >  booking_context, prepare_booking, _earlier (idempotency + duplicate),
+       _write (period guard, chain.head, hashing, Core INSERTs);  COMMIT = _transaction - fn
 
 plus SQL statements per call (SQLAlchemy cursor events) and new DBAPI connections (pool events).
 
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stdio_roundtrip import booking, check
 
-from ledger_mcp.ledger import chain, posting
+from ledger_mcp.ledger import chain, periods, posting
 from ledger_mcp.ledger import db as db_module
 from ledger_mcp.server import app as app_module
 from ledger_mcp.settings import Settings
@@ -72,12 +72,14 @@ def instrument() -> None:
     app_module.LedgerServer.call_tool = timed_async("server call_tool (SDK dispatch + tool)",
                                                     app_module.LedgerServer.call_tool)
     db_module.Database.write = timed_async("  Database.write (lock + transaction)", db_module.Database.write)
-    db_module.Database._write_once = timed_async("    _write_once (BEGIN..COMMIT)", db_module.Database._write_once)
-    for name in ("read_meta", "_replay", "require_accounts", "_apply_tax_codes", "_refuse_duplicate", "_write"):
+    db_module.Database._transaction = timed_async("    _transaction (group BEGIN..COMMIT)",
+                                                  db_module.Database._transaction)
+    for name in ("booking_context", "prepare_booking", "_earlier", "_write"):
         setattr(posting, name, timed_async(f"        {name}", getattr(posting, name)))
     posting.post_booking = timed_async("      posting.post_booking (fn)", posting.post_booking)
     booking_tools.posting = posting  # the tool module looks up posting.post_booking at call time
     chain.head = timed_async("          chain.head", chain.head)
+    periods.guard_write = timed_async("          periods.guard_write", periods.guard_write)
     for name in ("intent_hash", "seal_line"):
         setattr(chain, name, timed_sync(f"          chain.{name}", getattr(chain, name)))
     booking_tools.answer = timed_sync("  answer() (result model dump)", booking_tools.answer)
@@ -87,23 +89,24 @@ def instrument() -> None:
     def init(self: Any, url: str, **kwargs: Any) -> None:
         original_init(self, url, **kwargs)
         starts: dict[int, float] = {}
+        writes = (self._writer or self.engine).sync_engine  # the engine write transactions run on
 
-        @event.listens_for(self.engine.sync_engine, "before_cursor_execute")
+        @event.listens_for(writes, "before_cursor_execute")
         def before(conn: Any, cursor: Any, statement: str, *a: Any) -> None:
             starts[id(cursor)] = time.perf_counter()
 
-        @event.listens_for(self.engine.sync_engine, "after_cursor_execute")
+        @event.listens_for(writes, "after_cursor_execute")
         def after(conn: Any, cursor: Any, statement: str, *a: Any) -> None:
             if ENABLED:
                 verb = statement.split(None, 1)[0].upper()
                 TIMES[f"SQL {verb}"].append(time.perf_counter() - starts.pop(id(cursor), time.perf_counter()))
 
-        @event.listens_for(self.engine.sync_engine, "connect")
+        @event.listens_for(writes, "connect")
         def connect(*a: Any) -> None:
             if ENABLED:
                 COUNTS["new DBAPI connections"] += 1
 
-        @event.listens_for(self.engine.sync_engine, "commit")
+        @event.listens_for(writes, "commit")
         def commit(*a: Any) -> None:
             if ENABLED:
                 COUNTS["commits"] += 1

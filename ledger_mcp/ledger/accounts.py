@@ -99,8 +99,14 @@ async def complete_chart(session: AsyncSession) -> tuple[list[str], list[str]]:
 _META_CACHE: dict[str, dict[str, str]] = {}
 
 
+def database_key(session: AsyncSession) -> str:
+    """Which database a session works on, for caches per database."""
+    bind = session.bind  # an engine, or a connection (a write joining its group's transaction)
+    return str(getattr(bind, "url", None) or getattr(getattr(bind, "engine", None), "url", ""))
+
+
 async def read_meta(session: AsyncSession, *, required: bool = True) -> dict[str, str]:
-    database = str(getattr(session.bind, "url", ""))
+    database = database_key(session)
     if database in _META_CACHE:
         return _META_CACHE[database]
     rows = (await session.exec(select(LedgerMeta))).all()

@@ -17,13 +17,9 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
-from operator import itemgetter
-from types import SimpleNamespace
 from typing import Any, cast
-from uuid import uuid4
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -46,10 +42,14 @@ from ledger_mcp.ledger.posting import (
     BookingRequest,
     PostingResult,
     PreparedBooking,
-    base_of,
+    Row,
+    RowInsert,
     booking_context,
+    chain_lines,
+    intent_columns,
     posting_result,
     prepare_booking,
+    prepared_intent,
     refuse_duplicate,
     replay_booking,
     request_hash,
@@ -60,11 +60,6 @@ MAX_BATCH = 100
 """Bookings per post_bookings call (seed 003: 1-100 entries per batch)."""
 _PART = 2000  # intents per insert: hashed while the part before is being inserted
 _QUERY_CHUNK = 500  # values per IN (...) list, well below every database's parameter limit
-
-
-class _Row(SimpleNamespace):
-    """A row to insert, readable by attribute like the model it stands for (the chain's hash
-    functions, the period guard and posting_result read attributes); vars(row) is what is inserted."""
 
 
 @dataclass
@@ -119,7 +114,8 @@ async def post_many(session: AsyncSession, requests: list[BookingRequest], prove
         errors.update(duplicates)
     created_at = utc_now()
     columns = provenance.columns()
-    intents = {i: _intent(p, columns, created_at, i in duplicates) for i, p in prepared.items() if i not in errors}
+    intents = {i: prepared_intent(p, columns, created_at, i in duplicates) for i, p in prepared.items()
+               if i not in errors}
     await _guard_periods(session, intents, requests, errors)
     if errors:
         raise _refused(errors, len(requests))
@@ -209,18 +205,7 @@ async def _duplicates(session: AsyncSession, prepared: dict[int, PreparedBooking
     return found
 
 
-def _intent(p: PreparedBooking, provenance: dict[str, Any], created_at: str, duplicate: bool = False) -> _Row:
-    r = p.request
-    return _Row(
-        id=str(uuid4()), category="booking", booking_date=p.booking_date, description=r.description.strip(),
-        currency=p.currency, external_reference=r.external_reference, idempotency_key=r.idempotency_key,
-        request_hash=p.request_hash, fingerprint=p.fingerprint, document_id=r.document_id,
-        custom_metadata=p.custom_metadata, reverses_intent_id=None, reversal_reason=None,
-        duplicate_override=r.skip_duplicate_check or duplicate, line_count=len(p.pairs), created_at=created_at,
-        content_hash="", **provenance)
-
-
-async def _guard_periods(session: AsyncSession, intents: dict[int, _Row], requests: list[BookingRequest],
+async def _guard_periods(session: AsyncSession, intents: dict[int, Row], requests: list[BookingRequest],
                          errors: dict[int, LedgerError]) -> None:
     """The period guard of every write, asked once per period: a locked period refuses each of its
     bookings; a soft-locked one takes those that acknowledge it (each recorded by the guard)."""
@@ -241,21 +226,24 @@ async def _guard_periods(session: AsyncSession, intents: dict[int, _Row], reques
                 errors[i] = exc
 
 
-async def _write(session: AsyncSession, intents: dict[int, _Row], prepared: dict[int, PreparedBooking],
-                 context: BookingContext) -> dict[int, list[_Row]]:
+async def _write(session: AsyncSession, intents: dict[int, Row], prepared: dict[int, PreparedBooking],
+                 context: BookingContext) -> dict[int, list[Row]]:
     """Hash and insert the intents and their lines at the chain head, in request order. Rows go to the
     database in parts: while one part is inserted (the driver works outside the GIL), the next is hashed."""
     number, prev = await chain.head(session)
     conn = await session.connection()
-    intent_insert, line_insert = _Insert(conn, Intent), _Insert(conn, JournalLine)
-    lines: dict[int, list[_Row]] = {}
+    intent_insert, line_insert = RowInsert.of(conn, Intent), RowInsert.of(conn, JournalLine)
+    lines: dict[int, list[Row]] = {}
     order = list(intents)
     pending: asyncio.Future[None] | None = None
     try:
         for start in range(0, len(order), _PART):
             part = order[start:start + _PART]
             for i in part:
-                lines[i], number, prev = _sealed(intents[i], prepared[i], context, number, prev)
+                intent = intents[i]
+                intent.content_hash = chain.intent_hash(intent)
+                lines[i], number, prev = chain_lines(intent, prepared[i].pairs, context.base, prepared[i].rate,
+                                                     number, prev)
             intent_rows = [intent_insert.row(intents[i]) for i in part]
             line_rows = [line_insert.row(line) for i in part for line in lines[i]]
             if pending:
@@ -266,60 +254,15 @@ async def _write(session: AsyncSession, intents: dict[int, _Row], prepared: dict
         if pending:
             await pending
     # The Core inserts bypass the ORM's flush, which records history events and chain heads: record them here.
-    await session.run_sync(records.record_bulk_insert, "intent", [vars(intents[i]) for i in order], (number, prev))
+    await session.run_sync(records.record_bulk_insert, "intent", [intent_columns(intents[i]) for i in order],
+                           (number, prev))
     return lines
 
 
-def _sealed(intent: _Row, p: PreparedBooking, context: BookingContext, number: int,
-            prev: str) -> tuple[list[_Row], int, str]:
-    """The intent's hash and its lines chained after (number, prev); the new (number, prev)."""
-    intent.content_hash = chain.intent_hash(intent)
-    provenance = {name: getattr(intent, name) for name in chain.PROVENANCE_FIELDS}
-    own = []
-    for index, leg in enumerate(p.pairs, start=1):
-        number += 1
-        currency = leg.currency or p.currency
-        base_amount, line_rate = base_of(leg, currency, context.base, p.rate)
-        line = _Row(
-            journal_number=number, intent_id=intent.id, line_index=index, booking_date=p.booking_date,
-            debit_account=leg.debit, credit_account=leg.credit, amount=leg.amount, currency=currency,
-            base_amount=base_amount, exchange_rate=line_rate, tax_code=leg.tax_code, line_role=leg.role,
-            description=leg.description or intent.description, created_at=intent.created_at,
-            hash_version=chain.HASH_VERSION, content_hash="", prev_hash="", audit_hash="",
-            **provenance)
-        chain.seal_line(cast(JournalLine, line), intent.content_hash, prev)
-        prev = line.audit_hash
-        own.append(line)
-    return own, number, prev
-
-
-class _Insert:
-    """A table's Core insert compiled once for the connection's dialect, and rows as its driver takes
-    them: positional, no per-row parameter processing, dates as the text SQLite stores."""
-
-    def __init__(self, conn: AsyncConnection, model: type[Any]) -> None:
-        compiled = _table(model).insert().compile(dialect=conn.dialect)
-        names = list(compiled.positiontup or [])
-        self.sql = compiled.string
-        self._values = itemgetter(*names)
-        self._date_at = names.index("booking_date") if conn.dialect.name == "sqlite" else None
-
-    def row(self, row: _Row) -> Any:
-        values = self._values(vars(row))
-        if self._date_at is None:
-            return values
-        at = self._date_at
-        return (*values[:at], values[at].isoformat(), *values[at + 1:])
-
-
-async def _insert(conn: AsyncConnection, *parts: tuple[_Insert, list[Any]]) -> None:
+async def _insert(conn: AsyncConnection, *parts: tuple[RowInsert, list[Any]]) -> None:
     for insert, rows in parts:
         if rows:
             await conn.exec_driver_sql(insert.sql, rows)
-
-
-def _table(model: type[Any]) -> Table:
-    return cast(Table, model.__table__)
 
 
 def _refused(errors: dict[int, LedgerError], size: int) -> BatchRefused:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import aiosqlite
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError
@@ -76,13 +80,69 @@ def _configure_sqlite(engine: AsyncEngine, lock_timeout: float) -> None:
         conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if options.get('ledger_write') else 'DEFERRED'}")
 
 
+class _InlineConnection(aiosqlite.Connection):
+    """An aiosqlite connection that runs statements on the calling thread. A write's statements are
+    answered from the page cache in microseconds, far less than handing each to the driver's thread
+    and back; only what waits (BEGIN while another connection holds the write lock, COMMIT for the
+    disk) still goes there, and the event loop serves other calls meanwhile."""
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        begin = bool(args) and str(args[0]).startswith("BEGIN")
+        if getattr(fn, "__name__", "") == "commit" or (begin and not self._began_at_once(fn, *args)):
+            return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+        return None if begin else fn(*args, **kwargs)
+
+    def _began_at_once(self, begin: Callable[..., Any], *args: Any) -> bool:
+        """BEGIN without waiting: True when the lock was free and the transaction began, False when
+        another connection holds it (then BEGIN waits for it, busy_timeout, on the driver's thread)."""
+        conn = self._conn
+        wait = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            begin(*args)
+            return True
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            return False
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={int(wait)}")
+
+
+def _inline_creator(path: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:
+    async def connect() -> aiosqlite.Connection:
+        # Used from the event loop's thread and the driver's: check_same_thread off.
+        connection = _InlineConnection(partial(sqlite3.connect, path, check_same_thread=False), 64)
+        connection._thread.daemon = True
+        return await connection
+    return connect
+
+
+@dataclass(eq=False)
+class _Call:
+    """One write waiting for its group's commit. `fn` runs in a savepoint of the group's transaction;
+    its outcome (result or error) is handed back only once the group committed."""
+
+    fn: Callable[[AsyncSession], Awaitable[Any]]
+    rehearse: bool
+    future: asyncio.Future[Any]
+    attempts: int = 0
+    heads: dict[str, list[Any]] = field(default_factory=dict)
+    outcome: tuple[bool, Any] | None = None  # (ok, result or exception)
+
+
 class Database:
     """An engine plus the two ways to use it: `read(fn, ...)` and `write(fn, ...)`.
 
-    `write` runs `fn(session, ...)` in one transaction that holds the chain head (BEGIN IMMEDIATE
-    on SQLite; on PostgreSQL a transaction-scoped advisory lock taken first, in READ COMMITTED so
-    that every statement after it sees the head the previous writer committed) and retries it when
-    the database reports a transient conflict. Either all of it is committed or nothing.
+    `write` runs `fn(session, ...)` in a transaction that holds the chain head (BEGIN IMMEDIATE on
+    SQLite; on PostgreSQL a transaction-scoped advisory lock taken first, in READ COMMITTED so that
+    every statement after it sees the head the previous writer committed). Writes that arrive while
+    one commits join the next transaction (group commit): each runs in a SAVEPOINT of its own, so a
+    call that fails rolls back only itself, and the group is made durable by one commit. Every call
+    gets its result only after that commit; either all of a call is committed or nothing. A group
+    that meets a transient conflict runs again.
 
     `read` sees one snapshot for the whole call (SQLite WAL read transaction; REPEATABLE READ on
     PostgreSQL), so a multi-statement read such as `verify_chain` is consistent under writers.
@@ -93,12 +153,15 @@ class Database:
     """
 
     WRITE_ATTEMPTS = 5
+    GROUP_LIMIT = 64
+    """Writes committed together at most: bounds the wait of the last one in a group (1: no grouping)."""
 
     def __init__(self, url: str, *, echo: bool = False, lock_timeout: float = 10.0,
                  anchor_log: Path | None = None) -> None:
         self.url = url
         self.anchor_log = AnchorLog(anchor_log) if anchor_log else None
-        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        parsed = make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
         connect_args: dict[str, Any] = {}
         if not self.is_sqlite:
             connect_args["server_settings"] = {"lock_timeout": f"{int(lock_timeout * 1000)}ms"}
@@ -106,11 +169,18 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine, lock_timeout)
             self._read_engine = self.engine
-            self._write_engine = self.engine.execution_options(ledger_write=True)
+            # Writes get connections of their own that run statements inline (see _InlineConnection);
+            # reads, which may scan a million lines, keep the driver's thread.
+            self._writer: AsyncEngine | None = create_async_engine(
+                url, echo=echo, async_creator=_inline_creator(parsed.database or ""))
+            _configure_sqlite(self._writer, lock_timeout)
+            self._write_engine = self._writer.execution_options(ledger_write=True)
         else:
+            self._writer = None
             self._read_engine = self.engine.execution_options(isolation_level="REPEATABLE READ")
             self._write_engine = self.engine.execution_options(isolation_level="READ COMMITTED")
-        self._local_writer = asyncio.Lock()
+        self._queue: list[_Call] = []
+        self._turn = asyncio.Lock()  # one group at a time in this process
 
     async def create_schema(self) -> None:
         """Create the schema in an empty database or upgrade it to the newest migration.
@@ -118,7 +188,7 @@ class Database:
         One transaction holding the write lock: servers starting together migrate once, and a
         failed migration leaves the schema as it was.
         """
-        async with self._write_engine.execution_options(ledger_migrate=True).connect() as conn:
+        async with self._turn, self._write_engine.execution_options(ledger_migrate=True).connect() as conn:
             try:
                 async with conn.begin():
                     await self._lock_chain_head(conn)
@@ -134,43 +204,102 @@ class Database:
 
     async def write(self, fn: Callable[Concatenate[AsyncSession, P], Awaitable[T]], *args: P.args,
                     **kwargs: P.kwargs) -> T:
-        for attempt in range(1, self.WRITE_ATTEMPTS + 1):
-            try:
-                async with self._local_writer:
-                    return await self._write_once(fn, *args, **kwargs)
-            except DBAPIError as exc:
-                if not _is_transient(exc):
-                    raise
-                if attempt == self.WRITE_ATTEMPTS:
-                    raise WriteConflict(
-                        "The ledger was busy with other writers; nothing was written.",
-                        hint="Retry the same call (with the same idempotency_key).",
-                    ) from exc
-                log.info("write conflict, retrying (attempt %d): %s", attempt, exc)
-                await asyncio.sleep(0.01 * attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+        result: T = await self._submit(lambda session: fn(session, *args, **kwargs), rehearse=False)
+        return result
 
     async def rehearse(self, fn: Callable[Concatenate[AsyncSession, P], Awaitable[T]], *args: P.args,
                        **kwargs: P.kwargs) -> T:
         """Run a write and roll it back: whatever the write would refuse is refused now, and nothing is
         kept. Used before asking a human to confirm, so that nobody says yes to a call that then fails."""
-        async with self._local_writer, AsyncSession(self._write_engine, expire_on_commit=False) as session:
-            await session.begin()
-            try:
-                await self._lock_chain_head(await session.connection())
-                return await fn(session, *args, **kwargs)
-            finally:
-                await session.rollback()
+        result: T = await self._submit(lambda session: fn(session, *args, **kwargs), rehearse=True)
+        return result
 
-    async def _write_once(self, fn: Callable[Concatenate[AsyncSession, P], Awaitable[T]], *args: P.args,
-                          **kwargs: P.kwargs) -> T:
-        async with AsyncSession(self._write_engine, expire_on_commit=False) as session:
-            async with session.begin():
-                await self._lock_chain_head(await session.connection())
-                result = await fn(session, *args, **kwargs)
-            if self.anchor_log:  # committed: anchor what it wrote
-                self.anchor_log.append(session.info.get(records.HEADS_KEY, {}))
-            return result
+    async def _submit(self, fn: Callable[[AsyncSession], Awaitable[Any]], *, rehearse: bool) -> Any:
+        call = _Call(fn, rehearse, asyncio.get_running_loop().create_future())
+        self._queue.append(call)
+        try:
+            async with self._turn:  # whoever holds the turn commits everything queued so far
+                while not call.future.done():
+                    group, self._queue = self._queue[:self.GROUP_LIMIT], self._queue[self.GROUP_LIMIT:]
+                    await self._commit_group(group)
+        except asyncio.CancelledError:
+            if call in self._queue:  # not begun: a cancelled call writes nothing
+                self._queue.remove(call)
+            raise
+        return call.future.result()
+
+    async def _commit_group(self, group: list[_Call]) -> None:
+        try:
+            await self._transaction(group)
+        except DBAPIError as exc:
+            if not _is_transient(exc):
+                for call in group:
+                    _settle(call, (False, exc) if call.outcome is None or call.outcome[0] else call.outcome)
+                return
+            log.info("write conflict, retrying: %s", exc)
+            await self._again(group, exc)
+            return
+        except BaseException:
+            self._queue[:0] = [c for c in group if not c.future.done()]  # the next holder runs them again
+            raise
+        heads: dict[str, list[Any]] = {}
+        for call in group:
+            for chain, head in call.heads.items():
+                if chain not in heads or heads[chain][0] < head[0]:
+                    heads[chain] = head
+        # Committed: what follows a commit happens here, once per group.
+        if self.anchor_log:
+            self.anchor_log.append(heads)
+        retry = [c for c in group if c.outcome is None]
+        for call in group:
+            if call.outcome is not None:
+                _settle(call, call.outcome)
+        if retry:
+            await self._again(retry, None)
+
+    async def _again(self, calls: list[_Call], exc: BaseException | None) -> None:
+        """Queue calls that met a transient conflict for the next group, or give up on them."""
+        again = []
+        for call in calls:
+            call.attempts += 1
+            call.outcome, call.heads = None, {}
+            if call.attempts >= self.WRITE_ATTEMPTS:
+                conflict = WriteConflict("The ledger was busy with other writers; nothing was written.",
+                                         hint="Retry the same call (with the same idempotency_key).")
+                conflict.__cause__ = exc
+                _settle(call, (False, conflict))
+            else:
+                again.append(call)
+        self._queue[:0] = again
+        if again:
+            await asyncio.sleep(0.01 * again[0].attempts)
+
+    async def _transaction(self, group: list[_Call]) -> None:
+        async with self._write_engine.connect() as conn, conn.begin():
+            await self._lock_chain_head(conn)
+            for call in group:
+                await self._run(conn, call)
+
+    @staticmethod
+    async def _run(conn: AsyncConnection, call: _Call) -> None:
+        """One call in a savepoint of the group's transaction: released when it succeeds, rolled back
+        when it fails (or is a rehearsal). A transient conflict leaves `outcome` None: it runs again."""
+        call.outcome, call.heads = None, {}
+        session = AsyncSession(bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint")
+        try:
+            result = await call.fn(session)
+            if call.rehearse:
+                await session.rollback()
+            else:
+                await session.commit()
+                call.heads = session.info.get(records.HEADS_KEY, {})
+            call.outcome = (True, result)
+        except Exception as exc:
+            await session.rollback()
+            if not (isinstance(exc, DBAPIError) and _is_transient(exc)):
+                call.outcome = (False, exc)
+        finally:
+            await session.close()
 
     async def _lock_chain_head(self, conn: AsyncConnection) -> None:
         # SQLite: BEGIN IMMEDIATE (the "begin" event) already holds the database's write lock.
@@ -179,6 +308,18 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._writer is not None:
+            await self._writer.dispose()
+
+
+def _settle(call: _Call, outcome: tuple[bool, Any]) -> None:
+    if call.future.done():
+        return
+    ok, value = outcome
+    if ok:
+        call.future.set_result(value)
+    else:
+        call.future.set_exception(value)
 
 
 def _is_transient(exc: DBAPIError) -> bool:

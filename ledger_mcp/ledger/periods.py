@@ -228,11 +228,14 @@ async def guard_write(session: AsyncSession, intent: Intent, *, acknowledge_soft
     await _append(session, period, "acknowledge_soft_lock", Provenance.of(intent), intent_id=intent.id)
 
 
+_REVERSAL = aliased(Intent)  # built once: an alias is costly to build on every write
+
+
 async def _refuse_closed_year(session: AsyncSession, intent: Intent) -> None:
     """A booking dated in a fiscal year that was closed would leave its close and its carry-forward wrong without
     a word: refused until the close is reversed. The close and carry-forward (year_end.py) are what mark a year
     closed; their own reversals pass."""
-    reversal = aliased(Intent)
+    reversal = _REVERSAL
     day = intent.booking_date
     closing = (await session.exec(
         select(col(Intent.id), col(Intent.category), col(Intent.booking_date))

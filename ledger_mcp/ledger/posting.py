@@ -16,16 +16,21 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from operator import attrgetter
+from types import SimpleNamespace
+from typing import Any, ClassVar, Literal, cast
 from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Table, bindparam, case, or_
+from sqlalchemy import select as core_select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger import chain, fx, periods
-from ledger_mcp.ledger.accounts import read_meta, require_accounts
+from ledger_mcp.ledger import chain, fx, periods, records
+from ledger_mcp.ledger.accounts import database_key, read_meta, require_accounts
 from ledger_mcp.ledger.clock import parse_date, today, utc_now
 from ledger_mcp.ledger.errors import (
     AlreadyReversed,
@@ -35,6 +40,7 @@ from ledger_mcp.ledger.errors import (
     IdempotencyConflict,
     IntentNotFound,
     LedgerCapacityReached,
+    LedgerError,
     SettledItem,
     Unbalanced,
     UnknownTaxCode,
@@ -46,6 +52,7 @@ from ledger_mcp.ledger.models import (
     Intent,
     Invoice,
     JournalLine,
+    RecordEvent,
     RevaluationItem,
     Settlement,
     TaxCode,
@@ -194,32 +201,66 @@ class Leg:
 
 
 async def post_booking(session: AsyncSession, request: BookingRequest, provenance: Provenance) -> PostingResult:
-    meta = await read_meta(session)
-    currency = fx.checked_currency(request.currency, meta["base_currency"])
-    booking_date = parse_date(request.booking_date, field="booking_date")
-    replay = await _replay(session, request.idempotency_key, request)
-    if replay:
+    context = await booking_context(session)
+    try:
+        prepared = await prepare_booking(session, request, context)
+    except LedgerError:
+        replay = await _replay(session, request.idempotency_key, request)  # the original stands as booked
+        if replay:
+            return replay
+        raise
+    earlier = await _earlier(session, request.idempotency_key,
+                             None if request.skip_duplicate_check else prepared.fingerprint)
+    if earlier and earlier[1] is not None and earlier[1] == request.idempotency_key:
+        replay = await _replay(session, request.idempotency_key, request)
+        assert replay
         return replay
-    rate = await fx.rate_for(session, currency, booking_date, request.exchange_rate)
-    legs = [_leg(line, i, currency) for i, line in enumerate(request.lines, start=1)]
-    account_numbers = {n for leg in legs for n in (leg.debit, leg.credit) if n}
-    accounts = await require_accounts(session, account_numbers)
-    _refuse_control_accounts(accounts, request.control_account_reason)
-    if request.document_id is not None:
-        await require_document(session, request.document_id)
-    legs = await _apply_tax_codes(session, legs, accounts, currency)
-    pairs = _pair(legs, currency)
-    fingerprint = _fingerprint(booking_date.isoformat(), pairs, request.external_reference, rate)
-    if not request.skip_duplicate_check:
-        await _refuse_duplicate(session, fingerprint)
-    intent = Intent(
-        id=str(uuid4()), category="booking", booking_date=booking_date, description=request.description.strip(),
-        currency=currency, external_reference=request.external_reference, idempotency_key=request.idempotency_key,
-        request_hash=_request_hash(request) if request.idempotency_key else None, fingerprint=fingerprint,
-        document_id=request.document_id, custom_metadata=_booking_metadata(request),
-        duplicate_override=request.skip_duplicate_check, created_at=utc_now(), line_count=0, content_hash="",
-        **_provenance_columns(provenance))
-    return await _write(session, intent, pairs, rate, acknowledge_soft_lock=request.acknowledge_soft_lock)
+    if earlier:
+        raise _duplicate(earlier[0], earlier[2])
+    intent = prepared_intent(prepared, provenance.columns(), utc_now())
+    return await _write(session, cast(Intent, intent), prepared.pairs, prepared.rate,
+                        acknowledge_soft_lock=request.acknowledge_soft_lock)
+
+
+_REVERSAL = aliased(Intent)
+
+
+def _earlier_statement(by_key: bool, by_fingerprint: bool) -> Any:
+    reversal = _REVERSAL
+    same_key = col(Intent.idempotency_key) == bindparam("key")
+    conditions = [same_key] if by_key else []
+    if by_fingerprint:
+        conditions.append((col(Intent.fingerprint) == bindparam("fingerprint")) & (col(Intent.category) != "reversal")
+                          & col(reversal.id).is_(None))
+    return (select(Intent.id, Intent.idempotency_key, Intent.created_at)
+            .outerjoin(reversal, col(reversal.reverses_intent_id) == Intent.id)
+            .where(or_(*conditions)).order_by(case((same_key, 0), else_=1) if by_key else Intent.id).limit(1))
+
+
+_EARLIER = {(k, f): _earlier_statement(k, f) for k, f in ((True, True), (True, False), (False, True))}
+
+
+async def _earlier(session: AsyncSession, key: str | None,
+                   fingerprint: str | None) -> tuple[str, str | None, str] | None:
+    """The idempotency and the duplicate check in one query: (id, idempotency_key, created_at) of the intent
+    posted under `key`, else of a live (not reversed) intent with the same fingerprint, else None."""
+    if not (key or fingerprint):
+        return None
+    row = (await session.exec(_EARLIER[bool(key), bool(fingerprint)],
+                              params={"key": key, "fingerprint": fingerprint})).first()
+    return (row[0], row[1], row[2]) if row else None
+
+
+def prepared_intent(p: PreparedBooking, provenance: dict[str, Any], created_at: str, duplicate: bool = False) -> Row:
+    """The intent row of a prepared booking (content_hash and line_count are set when it is written)."""
+    r = p.request
+    return Row(
+        id=str(uuid4()), category="booking", booking_date=p.booking_date, description=r.description.strip(),
+        currency=p.currency, external_reference=r.external_reference, idempotency_key=r.idempotency_key,
+        request_hash=p.request_hash, fingerprint=p.fingerprint, document_id=r.document_id,
+        custom_metadata=p.custom_metadata, reverses_intent_id=None, reversal_reason=None,
+        duplicate_override=r.skip_duplicate_check or duplicate, line_count=len(p.pairs), created_at=created_at,
+        content_hash="", **provenance)
 
 
 def _booking_metadata(request: BookingRequest) -> str | None:
@@ -266,11 +307,43 @@ class BookingContext:
     tax_codes: dict[str, TaxCode]
 
 
+# Per database: the booking context and the record history head (seq, hash) it is known valid at.
+_CONTEXTS: dict[str, tuple[tuple[int, str], BookingContext]] = {}
+# Tables whose changes the context reflects (every change to them is recorded in the history).
+_CONTEXT_TABLES = frozenset({"account", "tax_code", "ledger_meta"})
+# Built once (a statement costs more to build than SQLite takes to run it): the history from a seq on,
+# and its head.
+_EVENTS_SINCE = (select(RecordEvent.seq, RecordEvent.table_name, RecordEvent.event_hash)
+                 .where(col(RecordEvent.seq) >= bindparam("seq")).order_by(col(RecordEvent.seq)))
+_HISTORY_HEAD = select(RecordEvent.seq, RecordEvent.event_hash).order_by(col(RecordEvent.seq).desc()).limit(1)
+
+
 async def booking_context(session: AsyncSession) -> BookingContext:
+    """The context, read once per database and kept while the record history shows no change to accounts,
+    tax codes or ledger settings since (whichever process made it): one short query per booking instead
+    of reading the chart. A history rolled back past the cached head reads it anew."""
+    database = database_key(session)
+    cached = _CONTEXTS.get(database)
+    if cached:
+        (seq, digest), context = cached
+        events = (await session.exec(_EVENTS_SINCE, params={"seq": seq})).all()
+        if events and (events[0][0], events[0][2]) == (seq, digest) and not any(
+                table in _CONTEXT_TABLES for _, table, _ in events[1:]):
+            _CONTEXTS[database] = ((events[-1][0], events[-1][2]), context)
+            return context
+    head = (await session.exec(_HISTORY_HEAD)).first()
     meta = await read_meta(session)
-    accounts = {a.number: a for a in (await session.exec(select(Account).where(col(Account.is_active)))).all()}
-    codes = {t.code: t for t in (await session.exec(select(TaxCode).where(col(TaxCode.is_active)))).all()}
-    return BookingContext(meta["base_currency"], accounts, codes)
+    # Plain rows, not ORM objects: they outlive the session and no rollback expires them.
+    tables, conn = SQLModel.metadata.tables, await session.connection()
+    accounts = {a.number: a for a in (await conn.execute(
+        core_select(tables["account"]).where(tables["account"].c.is_active))).all()}
+    codes = {t.code: t for t in (await conn.execute(
+        core_select(tables["tax_code"]).where(tables["tax_code"].c.is_active))).all()}
+    context = BookingContext(meta["base_currency"], cast(dict[str, Account], accounts),
+                             cast(dict[str, TaxCode], codes))
+    if head:
+        _CONTEXTS[database] = ((head[0], head[1]), context)
+    return context
 
 
 @dataclass(frozen=True)
@@ -297,17 +370,18 @@ async def prepare_booking(session: AsyncSession, request: BookingRequest, contex
             if currency != context.base or request.exchange_rate is not None else None)
     legs = [_leg(line, i, currency) for i, line in enumerate(request.lines, start=1)]
     numbers = {n for leg in legs for n in (leg.debit, leg.credit) if n}
-    if not numbers <= context.accounts.keys():
-        await require_accounts(session, numbers)  # raises UNKNOWN_ACCOUNT with the closest accounts
-    accounts = {n: context.accounts[n] for n in numbers}
+    if numbers <= context.accounts.keys():
+        accounts = {n: context.accounts[n] for n in numbers}
+    else:
+        accounts = await require_accounts(session, numbers)  # raises UNKNOWN_ACCOUNT with the closest accounts
     _refuse_control_accounts(accounts, request.control_account_reason)
     if request.document_id is not None:
         await require_document(session, request.document_id)
-    codes = {leg.tax_code for leg in legs if leg.tax_code}
-    if not codes <= context.tax_codes.keys():
-        await _apply_tax_codes(session, legs, accounts, currency)  # raises UNKNOWN_TAX_CODE
-    split = [part for leg in legs for part in (
-        _split(leg, context.tax_codes[leg.tax_code], accounts, currency) if leg.tax_code else [leg])]
+    if {leg.tax_code for leg in legs if leg.tax_code} <= context.tax_codes.keys():
+        split = [part for leg in legs for part in (
+            _split(leg, context.tax_codes[leg.tax_code], accounts, currency) if leg.tax_code else [leg])]
+    else:
+        split = await _apply_tax_codes(session, legs, accounts, currency)  # raises UNKNOWN_TAX_CODE
     pairs = _pair(split, currency)
     return PreparedBooking(
         request=request, booking_date=booking_date, currency=currency, rate=rate, pairs=pairs,
@@ -458,11 +532,28 @@ async def _write(session: AsyncSession, intent: Intent, pairs: list[Leg], rate: 
     base = (await read_meta(session))["base_currency"]
     intent.line_count = len(pairs)
     intent.content_hash = chain.intent_hash(intent)
-    session.add(intent)
     number, prev = await chain.head(session)
     if number + len(pairs) > MAX_JOURNAL_LINES:
         raise LedgerCapacityReached(f"The ledger holds {number} journal lines; more could make its sums overflow.",
                                     hint="Start a new ledger for the next fiscal year (ledger-mcp init).")
+    lines, number, prev = chain_lines(intent, pairs, base, rate, number, prev)
+    conn = await session.connection()
+    await conn.exec_driver_sql(*RowInsert.of(conn, Intent).statement([intent]))
+    await conn.exec_driver_sql(*RowInsert.of(conn, JournalLine).statement(lines))
+    await session.run_sync(records.record_bulk_insert, "intent", [intent_columns(intent)], (number, prev))
+    return posting_result(intent, cast(list[JournalLine], lines), base)
+
+
+class Row(SimpleNamespace):
+    """A row to insert, readable by attribute like the model it stands for (the chain's hash
+    functions, the period guard and posting_result read attributes)."""
+
+
+def chain_lines(intent: Any, pairs: list[Leg], base: str, rate: fx.Rate | None, number: int,
+                prev: str) -> tuple[list[Row], int, str]:
+    """The intent's journal lines, sealed into the chain after (number, prev); the new (number, prev).
+    `intent` has its content_hash already."""
+    provenance = {name: getattr(intent, name) for name in chain.PROVENANCE_FIELDS}
     lines = []
     for index, leg in enumerate(pairs, start=1):
         assert leg.debit and leg.credit
@@ -471,19 +562,54 @@ async def _write(session: AsyncSession, intent: Intent, pairs: list[Leg], rate: 
         base_amount, line_rate = _base_of(leg, currency, base, rate)
         check_bound(leg.amount, currency, field=f"line {index} amount")
         check_bound(base_amount, base, field=f"line {index} amount in {base}")
-        line = JournalLine(
+        line = Row(
             journal_number=number, intent_id=intent.id, line_index=index, booking_date=intent.booking_date,
             debit_account=leg.debit, credit_account=leg.credit, amount=leg.amount, currency=currency,
             base_amount=base_amount, exchange_rate=line_rate, tax_code=leg.tax_code, line_role=leg.role,
-            description=leg.description or intent.description,
-            created_at=intent.created_at, hash_version=chain.HASH_VERSION, content_hash="", prev_hash="",
-            audit_hash="", **_provenance_columns_of(intent))
-        chain.seal_line(line, intent.content_hash, prev)
+            description=leg.description or intent.description, created_at=intent.created_at,
+            hash_version=chain.HASH_VERSION, content_hash="", prev_hash="", audit_hash="", **provenance)
+        chain.seal_line(cast(JournalLine, line), intent.content_hash, prev)
         prev = line.audit_hash
         lines.append(line)
-    session.add_all(lines)
-    await session.flush()
-    return posting_result(intent, lines, base)
+    return lines, number, prev
+
+
+def intent_columns(intent: Any) -> dict[str, Any]:
+    """What the record history keeps of an inserted intent (records.record_bulk_insert)."""
+    return {name: getattr(intent, name) for name in ("id", *records.INTENT_COLUMNS)}
+
+
+class RowInsert:
+    """A table's Core insert compiled once per dialect, and rows as its driver takes them: positional,
+    no per-row parameter processing, dates as the text SQLite stores. The journal's hot path: the ORM's
+    unit of work costs more than the statements themselves."""
+
+    _compiled: ClassVar[dict[tuple[str, str], RowInsert]] = {}
+
+    def __init__(self, conn: AsyncConnection, model: type[Any]) -> None:
+        compiled = cast(Table, model.__table__).insert().compile(dialect=conn.dialect)
+        names = list(compiled.positiontup or [])
+        self.sql = compiled.string
+        self._values = attrgetter(*names)
+        self._date_at = names.index("booking_date") if conn.dialect.name == "sqlite" else None
+
+    @classmethod
+    def of(cls, conn: AsyncConnection, model: type[Any]) -> RowInsert:
+        key = (conn.dialect.name, model.__name__)
+        if key not in cls._compiled:
+            cls._compiled[key] = cls(conn, model)
+        return cls._compiled[key]
+
+    def row(self, row: Any) -> Any:
+        values = self._values(row)
+        if self._date_at is None:
+            return values
+        at = self._date_at
+        return (*values[:at], values[at].isoformat(), *values[at + 1:])
+
+    def statement(self, rows: list[Any]) -> tuple[str, list[Any]]:
+        """(sql, parameters) for exec_driver_sql: one executemany for all rows."""
+        return self.sql, [self.row(r) for r in rows]
 
 
 def _base_of(leg: Leg, currency: str, base: str, rate: fx.Rate | None) -> tuple[int, str | None]:
@@ -647,8 +773,6 @@ def _fingerprint(booking_date: str, pairs: list[Leg], reference: str | None, rat
     return chain.sha256_hex(chain.canonical_json(key))
 
 
-_REVERSAL = aliased(Intent)
-
 
 async def _refuse_duplicate(session: AsyncSession, fingerprint: str) -> None:
     reversal = _REVERSAL
@@ -658,12 +782,16 @@ async def _refuse_duplicate(session: AsyncSession, fingerprint: str) -> None:
             .limit(1))
     row = (await session.exec(stmt)).first()
     if row:
-        raise DuplicateSuspected(
-            f"A booking with the same date, accounts, amounts and reference already exists (intent {row[0]}).",
-            hint="If you are retrying a call, send the same idempotency_key as the first call: the original is "
-                 "returned and nothing is booked twice. Only if this is really a second, separate business event "
-                 "(ask the user), send it with skip_duplicate_check=true.",
-            details={"existing_intent_id": row[0], "created_at": row[1]})
+        raise _duplicate(row[0], row[1])
+
+
+def _duplicate(intent_id: str, created_at: str) -> DuplicateSuspected:
+    return DuplicateSuspected(
+        f"A booking with the same date, accounts, amounts and reference already exists (intent {intent_id}).",
+        hint="If you are retrying a call, send the same idempotency_key as the first call: the original is "
+             "returned and nothing is booked twice. Only if this is really a second, separate business event "
+             "(ask the user), send it with skip_duplicate_check=true.",
+        details={"existing_intent_id": intent_id, "created_at": created_at})
 
 
 async def _refuse_settled(session: AsyncSession, intent_id: str) -> None:
@@ -724,6 +852,3 @@ async def _refuse_consumed_revaluation(session: AsyncSession, revaluation: Inten
 def _provenance_columns(p: Provenance) -> dict[str, Any]:
     return p.columns()
 
-
-def _provenance_columns_of(intent: Intent) -> dict[str, Any]:
-    return {name: getattr(intent, name) for name in chain.PROVENANCE_FIELDS}
