@@ -186,8 +186,12 @@ class Database:
         """Create the schema in an empty database or upgrade it to the newest migration.
 
         One transaction holding the write lock: servers starting together migrate once, and a
-        failed migration leaves the schema as it was.
+        failed migration leaves the schema as it was. A database already at the newest revision (the
+        common start) is only read: no write lock, no connection set up for migrating.
         """
+        async with self._read_engine.connect() as conn:
+            if await conn.run_sync(migrations.current) == migrations.HEAD:
+                return
         async with self._turn, self._write_engine.execution_options(ledger_migrate=True).connect() as conn:
             try:
                 async with conn.begin():
