@@ -29,7 +29,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger import chain, periods, records
+from ledger_mcp.ledger import chain, events, periods, records
 from ledger_mcp.ledger.clock import utc_now
 from ledger_mcp.ledger.errors import (
     BatchRefused,
@@ -266,7 +266,9 @@ async def _write(session: AsyncSession, intents: dict[int, _Row], prepared: dict
         if pending:
             await pending
     # The Core inserts bypass the ORM's flush, which records history events and chain heads: record them here.
-    await session.run_sync(records.record_bulk_insert, "intent", [vars(intents[i]) for i in order], (number, prev))
+    rows = [vars(intents[i]) for i in order]
+    await session.run_sync(records.record_bulk_insert, "intent", rows, (number, prev))
+    await session.run_sync(events.note_bulk_insert, "intent", rows)
     return lines
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp import migrations
-from ledger_mcp.ledger import records  # also records every change to the covered tables
+from ledger_mcp.ledger import events, records  # also record every change to the covered tables, and the outbox
 from ledger_mcp.ledger.anchor import AnchorLog
 from ledger_mcp.ledger.errors import WriteConflict
 from ledger_mcp.ledger.portable import SQLITE_LOWER
@@ -111,6 +111,8 @@ class Database:
             self._read_engine = self.engine.execution_options(isolation_level="REPEATABLE READ")
             self._write_engine = self.engine.execution_options(isolation_level="READ COMMITTED")
         self._local_writer = asyncio.Lock()
+        self.listeners: list[Callable[[events.Committed], None]] = []
+        """Called after each committed write that did something (ledger_mcp.ledger.events); must not block."""
 
     async def create_schema(self) -> None:
         """Create the schema in an empty database or upgrade it to the newest migration.
@@ -170,7 +172,17 @@ class Database:
                 result = await fn(session, *args, **kwargs)
             if self.anchor_log:  # committed: anchor what it wrote
                 self.anchor_log.append(session.info.get(records.HEADS_KEY, {}))
+            self._tell(session.info.get(events.COMMITTED_KEY))
             return result
+
+    def _tell(self, committed: events.Committed | None) -> None:
+        if committed is None:
+            return
+        for listener in list(self.listeners):
+            try:
+                listener(committed)
+            except Exception:  # a listener's fault must not fail a write that has committed
+                log.exception("commit listener failed")
 
     async def _lock_chain_head(self, conn: AsyncConnection) -> None:
         # SQLite: BEGIN IMMEDIATE (the "begin" event) already holds the database's write lock.

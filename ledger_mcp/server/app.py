@@ -24,7 +24,7 @@ from ledger_mcp.ledger.accounts import initialise, read_meta
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.documents import DocumentStore
 from ledger_mcp.ledger.errors import IntentNotFound, LedgerError, UnknownAccount, ValidationFailed
-from ledger_mcp.server import prompts, schemas
+from ledger_mcp.server import events, prompts, schemas
 from ledger_mcp.server.access import Access, tool_scope
 from ledger_mcp.server.http import ApiKeyVerifier, HttpOptions
 from ledger_mcp.settings import Settings
@@ -202,7 +202,8 @@ def build_server(settings: Settings, http: HttpOptions | None = None) -> LedgerS
         settings.prepare()
         await prepare_ledger(app.db, settings.chart)
         try:
-            yield app
+            async with webhook_worker():
+                yield app
         finally:
             await app.db.dispose()
 
@@ -211,6 +212,7 @@ def build_server(settings: Settings, http: HttpOptions | None = None) -> LedgerS
     tools.register_all(server, app)
     resources.register_all(server, app)
     prompts.register(server, app)
+    webhook_worker = events.attach(server)  # resource subscriptions; the webhook worker runs in the lifespan
     # Older clients set a log level after initialize; accept it (the server sends no log notifications:
     # it logs to stderr) instead of answering "method not found".
     server._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, _accept_log_level)
