@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -227,6 +228,8 @@ async def test_coverage_names_every_covered_table(books: Books) -> None:
 async def test_a_ledger_from_before_the_history_starts_it_with_a_baseline(books: Books) -> None:
     """The books as an older ledger-mcp left them (no record_event table), upgraded: every covered row
     is recorded as it was, marked baseline, and covered from then on."""
+    async with books.db.engine.begin() as conn:  # undo the revisions after the history's own
+        await conn.run_sync(lambda c: command.downgrade(migrations.config(c), "b440ecea6a91"))
     await sql(books.db, "DROP TABLE record_event")
     await sql(books.db, "UPDATE alembic_version SET version_num = '{}'".format(
         migrations.script_revision("b440ecea6a91").down_revision))
