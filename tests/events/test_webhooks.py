@@ -20,7 +20,7 @@ from ledger_mcp.ledger.delivery import Deliverer, DeliveryOptions
 from ledger_mcp.ledger.models import WebhookEndpoint
 from ledger_mcp.server import build_server
 from ledger_mcp.settings import Settings
-from tests.conftest import CLI, book, line
+from tests.conftest import CLI, book, call, fail, line
 from tests.events.conftest import Receiver, receiving
 
 pytestmark = pytest.mark.anyio
@@ -198,3 +198,28 @@ async def test_the_cli(settings: Settings, db: Database, fast_worker: None) -> N
         assert _cli(settings, "replay", "evt_nope").returncode == 1
     stored = await db.read(lambda s: s.exec(select(WebhookEndpoint)))  # type: ignore[arg-type]
     assert json.dumps([e.url for e in stored.all()]) == json.dumps([receiver.url])
+
+
+async def test_the_tool(settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGER_MCP_WEBHOOKS", "0")  # nothing is sent: the address is not reachable from tests
+    async with Client(build_server(settings)) as client:
+        refused = await fail(client, "manage_webhooks", action="add", url="https://127.0.0.1/hook", events=["*"])
+        assert refused["code"] == "WEBHOOK_URL_REFUSED" and "--allow-private" in refused["hint"]
+        unknown = await fail(client, "manage_webhooks", action="add", url="https://8.8.8.8/hook", events=["paid"])
+        assert unknown["code"] == "VALIDATION_ERROR" and "intent.posted" in unknown["hint"]
+        added = await call(client, "manage_webhooks", action="add", url="https://8.8.8.8/hook",
+                           events=["intent.posted"])
+        [endpoint] = added["endpoints"]
+        assert added["secret"].startswith("whsec_") and endpoint["events"] == ["intent.posted"]
+        await book(client, line("4930", "1200", "3.00"))
+        [pending] = (await call(client, "manage_webhooks", action="deliveries"))["deliveries"]
+        assert (pending["status"], pending["endpoint_id"], pending["event_type"]) == (
+            "pending", endpoint["id"], "intent.posted")
+        listed = await call(client, "manage_webhooks", action="list")
+        assert [(e["id"], e["pending"]) for e in listed["endpoints"]] == [(endpoint["id"], 1)]
+        replayed = await call(client, "manage_webhooks", action="replay", event_id=pending["event_id"])
+        assert [d["status"] for d in replayed["deliveries"]] == ["pending"]
+        await call(client, "manage_webhooks", action="remove", endpoint_id=endpoint["id"])
+        assert (await call(client, "manage_webhooks", action="list"))["endpoints"] == []
+        gone = await fail(client, "manage_webhooks", action="remove", endpoint_id=endpoint["id"])
+        assert gone["code"] == "WEBHOOK_NOT_FOUND"
