@@ -38,27 +38,27 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
     async def manage_webhooks(
         ctx: Context[Any, Any],
         action: Annotated[WebhookAction, Field(description="What to do.")],
-        url: Annotated[str | None, Field(description="add: public https URL.")] = None,
-        events: Annotated[list[str], Field(description="add: event types, e.g. ['intent.posted'], or ['*'].")] = [],  # noqa: B006
-        endpoint_id: Annotated[str | None, Field(description="remove: e.g. whk_1a2b...")] = None,
-        event_id: Annotated[str | None, Field(description="replay, deliveries: e.g. evt_...")] = None,
+        url: Annotated[str | None, Field(description="add: https URL.")] = None,
+        events: Annotated[str | None, Field(description="add: e.g. intent.posted,period.locked or *")] = None,
+        id: Annotated[str | None, Field(description="remove: endpoint id; replay, deliveries: event id")] = None,
     ) -> Annotated[CallToolResult, WebhooksAnswer]:
-        """Webhook endpoints that receive signed events after each commit (README "Events"): add (the
-        secret is shown once), list, remove; deliveries (the log) and replay of one event."""
+        """Webhooks: signed events after each commit (README "Events"). add (secret shown once), list, remove,
+        deliveries (the log), replay an event."""
         if action == "add":
             added = await app.db.write(webhooks.add_endpoint, _required(url, "url", action),
-                                       webhooks.parse_events(events), False, provenance(ctx, app))
+                                       webhooks.parse_events(_required(events, "events", action)), False,
+                                       provenance(ctx, app))
             return answer(WebhooksAnswer(endpoints=[added], secret=added.secret),
                           f"Endpoint {added.id} added; keep its secret, it is not shown again.")
         if action == "list":
             listed = await app.db.read(webhooks.list_endpoints)
             return answer(WebhooksAnswer(endpoints=listed), f"{len(listed)} webhook endpoints.")
         if action == "remove":
-            removed = await app.db.write(webhooks.remove_endpoint, _required(endpoint_id, "endpoint_id", action))
+            removed = await app.db.write(webhooks.remove_endpoint, _required(id, "id", action))
             return answer(WebhooksAnswer(endpoints=[removed]), f"Endpoint {removed.id} removed.")
         if action == "replay":
-            pending = await app.db.write(webhooks.replay, _required(event_id, "event_id", action))
-            log = await app.db.read(webhooks.list_deliveries, event_id)
-            return answer(WebhooksAnswer(deliveries=log), f"{pending} deliveries of {event_id} pending.")
-        log = await app.db.read(webhooks.list_deliveries, event_id)
+            pending = await app.db.write(webhooks.replay, _required(id, "id", action))
+            log = await app.db.read(webhooks.list_deliveries, id)
+            return answer(WebhooksAnswer(deliveries=log), f"{pending} deliveries of {id} pending.")
+        log = await app.db.read(webhooks.list_deliveries, id)
         return answer(WebhooksAnswer(deliveries=log), f"{len(log)} deliveries.")

@@ -203,12 +203,12 @@ async def test_the_cli(settings: Settings, db: Database, fast_worker: None) -> N
 async def test_the_tool(settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEDGER_MCP_WEBHOOKS", "0")  # nothing is sent: the address is not reachable from tests
     async with Client(build_server(settings)) as client:
-        refused = await fail(client, "manage_webhooks", action="add", url="https://127.0.0.1/hook", events=["*"])
+        refused = await fail(client, "manage_webhooks", action="add", url="https://127.0.0.1/hook", events="*")
         assert refused["code"] == "WEBHOOK_URL_REFUSED" and "--allow-private" in refused["hint"]
-        unknown = await fail(client, "manage_webhooks", action="add", url="https://8.8.8.8/hook", events=["paid"])
+        unknown = await fail(client, "manage_webhooks", action="add", url="https://8.8.8.8/hook", events="paid")
         assert unknown["code"] == "VALIDATION_ERROR" and "intent.posted" in unknown["hint"]
         added = await call(client, "manage_webhooks", action="add", url="https://8.8.8.8/hook",
-                           events=["intent.posted"])
+                           events="intent.posted")
         [endpoint] = added["endpoints"]
         assert added["secret"].startswith("whsec_") and endpoint["events"] == ["intent.posted"]
         await book(client, line("4930", "1200", "3.00"))
@@ -217,9 +217,9 @@ async def test_the_tool(settings: Settings, db: Database, monkeypatch: pytest.Mo
             "pending", endpoint["id"], "intent.posted")
         listed = await call(client, "manage_webhooks", action="list")
         assert [(e["id"], e["pending"]) for e in listed["endpoints"]] == [(endpoint["id"], 1)]
-        replayed = await call(client, "manage_webhooks", action="replay", event_id=pending["event_id"])
+        replayed = await call(client, "manage_webhooks", action="replay", id=pending["event_id"])
         assert [d["status"] for d in replayed["deliveries"]] == ["pending"]
-        await call(client, "manage_webhooks", action="remove", endpoint_id=endpoint["id"])
+        await call(client, "manage_webhooks", action="remove", id=endpoint["id"])
         assert (await call(client, "manage_webhooks", action="list"))["endpoints"] == []
-        gone = await fail(client, "manage_webhooks", action="remove", endpoint_id=endpoint["id"])
+        gone = await fail(client, "manage_webhooks", action="remove", id=endpoint["id"])
         assert gone["code"] == "WEBHOOK_NOT_FOUND"
