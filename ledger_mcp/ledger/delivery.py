@@ -93,7 +93,7 @@ async def send(client: httpx2.AsyncClient, claim: webhooks.Claim) -> webhooks.Ou
                                      extensions={"sni_hostname": host})
     except LedgerError as exc:
         return outcome(error=exc.message)
-    except httpx2.HTTPError as exc:
+    except Exception as exc:  # anything a receiver or the network does is a failed attempt, logged and retried
         return outcome(error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
     code = response.status_code
     return outcome(code, None if 200 <= code < 300 else f"HTTP {code}")
@@ -120,25 +120,33 @@ class Deliverer:
                                   limits=httpx2.Limits(max_keepalive_connections=0))
 
     async def deliver_once(self) -> int:
-        """Send everything that is due now; returns the number of attempts made."""
+        """Send everything that is due now; returns the number of attempts made. Each batch is claimed in
+        one transaction, sent concurrently, and its attempts recorded in one transaction."""
         attempts = 0
         o = self.options
         async with self._client() as client:
             while claims := await self.db.write(webhooks.claim, self.owner, o.lease_seconds, o.batch):
-                async with anyio.create_task_group() as group:
-                    for claim in claims:
-                        group.start_soon(self._attempt, client, claim)
+                done = list(zip(claims, await self._send_all(client, claims), strict=True))
+                statuses = await self.db.write(webhooks.record_all, done, self.owner, o.max_attempts,
+                                               o.backoff_base, o.backoff_cap)
+                for (claim, outcome), status in zip(done, statuses, strict=True):
+                    if not outcome.ok:
+                        log.warning("webhook %s for event %s, attempt %d: %s (%s)", claim.url, claim.event_id,
+                                    claim.attempt, outcome.error, status)
                 attempts += len(claims)
         return attempts
 
-    async def _attempt(self, client: httpx2.AsyncClient, claim: webhooks.Claim) -> None:
-        o = self.options
-        outcome = await send(client, claim)
-        status = await self.db.write(webhooks.record, claim, self.owner, outcome, o.max_attempts, o.backoff_base,
-                                     o.backoff_cap)
-        if not outcome.ok:
-            log.warning("webhook %s for event %s, attempt %d: %s (%s)", claim.url, claim.event_id, claim.attempt,
-                        outcome.error, status)
+    @staticmethod
+    async def _send_all(client: httpx2.AsyncClient, claims: list[webhooks.Claim]) -> list[webhooks.Outcome]:
+        outcomes: dict[int, webhooks.Outcome] = {}
+
+        async def attempt(index: int, claim: webhooks.Claim) -> None:
+            outcomes[index] = await send(client, claim)
+
+        async with anyio.create_task_group() as group:
+            for index, claim in enumerate(claims):
+                group.start_soon(attempt, index, claim)
+        return [outcomes[i] for i in range(len(claims))]
 
     async def run(self) -> None:
         """Deliver until cancelled: after each committed event, when a retry falls due, and every

@@ -337,6 +337,13 @@ async def record(session: AsyncSession, claimed: Claim, owner: str, outcome: Out
     return delivery.status
 
 
+async def record_all(session: AsyncSession, attempts: list[tuple[Claim, Outcome]], owner: str, max_attempts: int,
+                     backoff_base: float, backoff_cap: float) -> list[str]:
+    """`record` for a batch of attempts, in one transaction."""
+    return [await record(session, claimed, owner, outcome, max_attempts, backoff_base, backoff_cap)
+            for claimed, outcome in attempts]
+
+
 async def next_due(session: AsyncSession) -> str | None:
     """When the next pending delivery can be claimed (None: nothing pending)."""
     ready = case((col(WebhookDelivery.lease_until) > col(WebhookDelivery.next_attempt_at), WebhookDelivery.lease_until),

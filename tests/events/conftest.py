@@ -121,7 +121,10 @@ async def receiving(receiver: Receiver) -> AsyncIterator[Receiver]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 128  # a batch of deliveries arrives at once
+
+    httpd = Server(("127.0.0.1", 0), Handler)
     receiver.url = f"http://127.0.0.1:{httpd.server_address[1]}/hook"
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

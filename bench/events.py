@@ -1,0 +1,123 @@
+"""What the event outbox costs a write, and how fast the webhook worker delivers, in one run.
+
+Writes: the same generated SKR03 bookings (bench/generate_ledger.py) on fresh SQLite ledgers, three ways:
+without the outbox (its before_commit listener removed for the leg), with it and no endpoint, and with
+it and one endpoint (a pending delivery per event). Each way runs `post_booking` one transaction per
+booking (`--singles`) and the bulk path in transactions of `--chunk` (`--intents`). Then the worker
+delivers the one-endpoint ledger's events to a local receiver answering 200. Prints the rates side by
+side, the ratios to the leg without the outbox, and the load average.
+
+    python bench/events.py                         # 500 singles, 20,000 bulk intents
+    python bench/events.py --singles 200 --intents 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from generate_ledger import GENERATOR, bookings
+
+from ledger_mcp.ledger import bulk, events, posting, webhooks
+from ledger_mcp.ledger.db import Database
+from ledger_mcp.ledger.delivery import Deliverer, DeliveryOptions
+from ledger_mcp.ledger.posting import BookingRequest
+from ledger_mcp.server.app import prepare_ledger
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # a batch of deliveries arrives at once
+
+
+class _Ok(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+async def _fresh(root: Path, name: str, url: str | None) -> Database:
+    path = root / name / "ledger.sqlite3"
+    shutil.rmtree(path.parent, ignore_errors=True)
+    path.parent.mkdir(parents=True)
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    await prepare_ledger(db, "skr03")
+    if url:
+        await db.write(webhooks.add_endpoint, url, ["*"], True, GENERATOR)
+    return db
+
+
+async def leg(root: Path, name: str, singles: list[BookingRequest], many: list[BookingRequest], chunk: int,
+              url: str | None, outbox: bool) -> tuple[float, float, Database]:
+    db = await _fresh(root, name, url)
+    if not outbox:
+        event.remove(Session, "before_commit", events._write_outbox)
+    try:
+        start = time.perf_counter()
+        for request in singles:
+            await db.write(posting.post_booking, request, GENERATOR)
+        single_rate = len(singles) / (time.perf_counter() - start)
+        start = time.perf_counter()
+        for i in range(0, len(many), chunk):
+            await db.write(bulk.post_many, many[i:i + chunk], GENERATOR, with_results=False)
+        bulk_rate = len(many) / (time.perf_counter() - start)
+    finally:
+        if not outbox:
+            event.listen(Session, "before_commit", events._write_outbox)
+    return single_rate, bulk_rate, db
+
+
+async def main(args: argparse.Namespace) -> None:
+    root = Path(args.data_root or tempfile.mkdtemp(prefix="ledger-events-"))
+    singles = list(bookings(args.singles, prefix="single"))
+    many = list(bookings(args.intents, seed=2, prefix="bulk"))
+    httpd = _Server(("127.0.0.1", 0), _Ok)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/hook"
+    results = {}
+    for name, hook, outbox in (("no outbox", None, False), ("outbox", None, True), ("outbox + endpoint", url, True)):
+        single, bulk_rate, db = await leg(root, name.replace(" ", "_").replace("+", "and"), singles, many, args.chunk,
+                                          hook, outbox)
+        results[name] = (single, bulk_rate)
+        if hook:
+            start = time.perf_counter()
+            sent = await Deliverer(db, DeliveryOptions(batch=args.batch)).deliver_once()
+            delivery_rate = sent / (time.perf_counter() - start)
+        await db.dispose()
+    httpd.shutdown()
+    base_single, base_bulk = results["no outbox"]
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {len(singles)} post_booking, "
+          f"{len(many)} bulk intents in parts of {args.chunk}")
+    print(f"{'':20} {'post_booking/s':>15} {'ratio':>6} {'bulk intents/s':>15} {'ratio':>6}")
+    for name, (single, bulk_rate) in results.items():
+        print(f"{name:20} {single:15,.0f} {single / base_single:6.2f} {bulk_rate:15,.0f} {bulk_rate / base_bulk:6.2f}")
+    print(f"webhook worker: {delivery_rate:,.0f} deliveries/s to a local receiver, {args.batch} at a time")
+    if not args.data_root:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--singles", type=int, default=500)
+    parser.add_argument("--intents", type=int, default=20_000)
+    parser.add_argument("--chunk", type=int, default=1_000)
+    parser.add_argument("--batch", type=int, default=20, help="deliveries claimed and sent at a time")
+    parser.add_argument("--data-root")
+    asyncio.run(main(parser.parse_args()))
