@@ -9,6 +9,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
+from ledger_mcp.ledger import api_keys
+from ledger_mcp.ledger.db import Database
 from ledger_mcp.server import build_server
 from ledger_mcp.settings import Settings
 from tests.conftest import book, call, confirming_human, line
@@ -77,3 +79,18 @@ async def test_subscribing_needs_a_resource(settings: Settings) -> None:
         with pytest.raises(MCPError, match="No resource"):
             async with client.listen(resource_subscriptions=["ledger://nothing-here"]):
                 pass
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+@pytest.mark.filterwarnings("ignore:resources/subscribe is removed")
+async def test_subscribing_needs_the_resources_scope(settings: Settings, db: Database, mode: str) -> None:
+    booker = (await db.write(api_keys.create_api_key, "booker", "ledger:book")).secret
+    reader = (await db.write(api_keys.create_api_key, "reader", "ledger:read")).secret
+    async with running(settings) as ledger:
+        async with connect(ledger.url, booker, mode=mode) as client:
+            with pytest.raises(MCPError, match="lacks scope ledger:read"):
+                async with subscribed(client, Notes(), "ledger://intents"):
+                    pass
+        async with connect(ledger.url, reader, mode=mode) as client, \
+                subscribed(client, Notes(), "ledger://intents"):
+            pass
