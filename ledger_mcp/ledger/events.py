@@ -26,6 +26,7 @@ from uuid import uuid4
 from sqlalchemy import Connection, event, func, insert, inspect, or_
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp.ledger.clock import utc_now
 from ledger_mcp.ledger.models import (
@@ -45,6 +46,8 @@ EVENT_TYPES = ("intent.posted", "intent.reversed", "invoice.created", "invoice.s
 NOTES_KEY = "ledger_event_notes"
 COMMITTED_KEY = "ledger_committed"
 _DECIDED = frozenset({"approved", "rejected"})
+CREATING = frozenset({"intent.posted", "intent.reversed", "invoice.created", "review_case.created"})
+"""Event types whose write added something with an address of its own."""
 
 
 @dataclass(frozen=True)
@@ -298,6 +301,32 @@ class _Builder:
                 "payment_intent_id": _get(settlement, "payment_intent_id"), "currency": invoice.currency,
                 "amount": format_amount(_get(settlement, "amount"), invoice.currency),
                 "remaining_amount": format_amount(remaining, invoice.currency), "fully_settled": remaining == 0})
+
+
+_TOPIC_KEYS = {"intent_id": "intent", "reversed_intent_id": "intent", "invoice_id": "invoice", "party_id": "party",
+               "review_case_id": "review_case", "bank_account_id": "bank_account"}
+
+
+def topics_of(event: Mapping[str, Any]) -> set[str]:
+    """The topics an event names, for writes another process committed (their rows are not at hand)."""
+    data = event["data"]
+    found = {f"{topic}:{data[key]}" for key, topic in _TOPIC_KEYS.items() if data.get(key)}
+    if event["type"].startswith("invoice."):
+        found.add(f"open_items:{data['direction']}")
+    if event["type"] == "period.locked":
+        found.add(f"period:{data['period']}")
+    return found
+
+
+async def events_after(session: AsyncSession, seq: int, limit: int = 500) -> list[tuple[int, dict[str, Any]]]:
+    """Up to `limit` outbox events after `seq`, oldest first, with their seq."""
+    rows = (await session.exec(select(OutboxEvent.seq, OutboxEvent.payload).where(col(OutboxEvent.seq) > seq)
+                               .order_by(col(OutboxEvent.seq)).limit(limit))).all()
+    return [(int(n or 0), json.loads(payload)) for n, payload in rows]
+
+
+async def last_seq(session: AsyncSession) -> int:
+    return int((await session.exec(select(func.max(OutboxEvent.seq)))).one() or 0)
 
 
 def _parts(values: list[str], size: int = 500) -> list[list[str]]:

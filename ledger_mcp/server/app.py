@@ -202,7 +202,7 @@ def build_server(settings: Settings, http: HttpOptions | None = None) -> LedgerS
         settings.prepare()
         await prepare_ledger(app.db, settings.chart)
         try:
-            async with webhook_worker():
+            async with background():
                 yield app
         finally:
             await app.db.dispose()
@@ -212,7 +212,7 @@ def build_server(settings: Settings, http: HttpOptions | None = None) -> LedgerS
     tools.register_all(server, app)
     resources.register_all(server, app)
     prompts.register(server, app)
-    webhook_worker = events.attach(server)  # resource subscriptions; the webhook worker runs in the lifespan
+    background = events.attach(server)  # resource subscriptions; the outbox watcher and webhook worker
     # Older clients set a log level after initialize; accept it (the server sends no log notifications:
     # it logs to stderr) instead of answering "method not found".
     server._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, _accept_log_level)

@@ -7,8 +7,9 @@ protocol through `subscriptions/listen` streams (the SDK's bus), on the handshak
 review case, ...) also sends `notifications/resources/list_changed`, to listen streams that asked for
 it and to handshake sessions that subscribed to anything. Subscribing needs the resource's scope.
 
-The webhook worker (ledger_mcp.ledger.delivery) runs beside the server for as long as it runs,
-unless LEDGER_MCP_WEBHOOKS=0.
+Writes other processes commit (the CLI, another server on the same ledger) are noticed in the outbox
+every WATCH_SECONDS and notified from their events. The webhook worker (ledger_mcp.ledger.delivery)
+runs beside the server for as long as it runs, unless LEDGER_MCP_WEBHOOKS=0.
 """
 
 from __future__ import annotations
@@ -36,12 +37,13 @@ from mcp_types import (
 
 from ledger_mcp.ledger.delivery import Deliverer, DeliveryOptions
 from ledger_mcp.ledger.errors import LedgerError
-from ledger_mcp.ledger.events import Committed
+from ledger_mcp.ledger.events import CREATING, Committed, events_after, last_seq, topics_of
 
 if TYPE_CHECKING:
     from ledger_mcp.server.app import LedgerServer
 
 log = logging.getLogger(__name__)
+WATCH_SECONDS = 2.0
 
 # Topic kind -> the resources that show it ({key}: the topic's key).
 _URIS: dict[str, tuple[str, ...]] = {
@@ -75,6 +77,7 @@ class Subscriptions:
         # Handshake-era subscriptions: URI -> client connections (a closed one drops out by itself).
         self._sessions: dict[str, weakref.WeakSet[Connection]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._own: set[str] = set()  # ids of events this server committed and has notified already
 
     def _check(self, uri: str) -> None:
         template = self.server._resource_key(uri)
@@ -106,11 +109,31 @@ class Subscriptions:
 
     def committed(self, committed: Committed) -> None:
         """A `Database` listener: notify in the background, never in the way of the write."""
+        self._own.update(e["id"] for e in committed.events)
         if not committed.topics and not committed.created:
             return
         task = asyncio.get_running_loop().create_task(self._notify(committed))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def watch(self, seconds: float = WATCH_SECONDS) -> None:
+        """Notify what other processes (the CLI, another server on the same ledger) committed: their
+        events, read from the outbox every `seconds`."""
+        db = self.server.app.db
+        seq = await db.read(last_seq)
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                found = await db.read(events_after, seq)
+            except Exception:  # the database may be away for a moment; the next look catches up
+                log.warning("reading the outbox failed", exc_info=True)
+                continue
+            foreign = [event for _, event in found if event["id"] not in self._own]
+            self._own.difference_update(event["id"] for _, event in found)
+            seq = found[-1][0] if found else seq
+            if foreign:
+                await self._notify(Committed(events=tuple(foreign), topics=frozenset().union(
+                    *(topics_of(e) for e in foreign)), created=any(e["type"] in CREATING for e in foreign)))
 
     async def _notify(self, committed: Committed) -> None:
         bus = self.server._subscriptions
@@ -143,7 +166,8 @@ def _connection(ctx: ServerRequestContext[Any, Any]) -> Connection:
 
 
 def attach(server: LedgerServer) -> Callable[[], AbstractAsyncContextManager[None]]:
-    """Wire subscriptions into `server`; returns the context the lifespan runs the webhook worker in."""
+    """Wire subscriptions into `server`; returns the context the lifespan runs the outbox watcher and the
+    webhook worker in."""
     subscriptions = Subscriptions(server)
     low = server._lowlevel_server
     low.add_request_handler("resources/subscribe", SubscribeRequestParams, subscriptions.subscribe)
@@ -160,19 +184,22 @@ def attach(server: LedgerServer) -> Callable[[], AbstractAsyncContextManager[Non
                                                                  *args, **kwargs))
 
     @asynccontextmanager
-    async def worker() -> AsyncIterator[None]:
-        if os.environ.get("LEDGER_MCP_WEBHOOKS", "1").strip().lower() in {"0", "false", "no", "off"}:
-            yield
-            return
-        deliverer = Deliverer(server.app.db, DeliveryOptions.from_env())
-        server.app.db.listeners.append(deliverer.wake)
-        task = asyncio.get_running_loop().create_task(deliverer.run())
+    async def background() -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(subscriptions.watch())]
+        deliverer: Deliverer | None = None
+        if os.environ.get("LEDGER_MCP_WEBHOOKS", "1").strip().lower() not in {"0", "false", "no", "off"}:
+            deliverer = Deliverer(server.app.db, DeliveryOptions.from_env())
+            server.app.db.listeners.append(deliverer.wake)
+            tasks.append(loop.create_task(deliverer.run()))
         try:
             yield
         finally:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
-            server.app.db.listeners.remove(deliverer.wake)
+            for task in tasks:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+            if deliverer is not None:
+                server.app.db.listeners.remove(deliverer.wake)
 
-    return worker
+    return background

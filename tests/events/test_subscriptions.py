@@ -94,3 +94,13 @@ async def test_subscribing_needs_the_resources_scope(settings: Settings, db: Dat
         async with connect(ledger.url, reader, mode=mode) as client, \
                 subscribed(client, Notes(), "ledger://intents"):
             pass
+
+
+async def test_writes_of_another_server_are_notified_from_the_outbox(settings: Settings) -> None:
+    notes = Notes()
+    async with Client(build_server(settings), mode="legacy", message_handler=notes.handler) as watcher, \
+            Client(build_server(settings), mode="auto") as other:
+        async with subscribed(watcher, notes, "ledger://intents", "ledger://periods"):
+            await book(other, line("4930", "1200", "12.00"))
+            await notes.wait_for("ledger://intents")
+        assert "ledger://periods" not in notes.updated
