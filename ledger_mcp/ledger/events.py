@@ -64,7 +64,7 @@ class Committed:
 class _Notes:
     """Collected over a transaction's flushes: rows by table (inserted, and changed) and topics."""
 
-    inserted: dict[str, dict[str, Any]] = field(default_factory=dict)  # "table:key" -> ORM object or row mapping
+    inserted: dict[str, dict[str, Any]] = field(default_factory=dict)  # "table:id()" -> {table, row}
     decided: dict[str, ReviewCase] = field(default_factory=dict)
     topics: set[str] = field(default_factory=set)
     created: bool = False
@@ -161,19 +161,16 @@ def _write_outbox(session: Session) -> None:
     session.info[COMMITTED_KEY] = Committed(tuple(built.events), frozenset(topics), notes.created)
 
 
-def enqueue(connection: Connection, events: Sequence[Mapping[str, Any]], now: str,
-            endpoint_id: str | None = None) -> int:
-    """One pending delivery per event and active endpoint that wants it (or only `endpoint_id`); returns
-    how many. Deliveries that exist already are left as they are."""
-    query = select(WebhookEndpoint.id, WebhookEndpoint.events).where(col(WebhookEndpoint.removed_at).is_(None))
-    if endpoint_id is not None:
-        query = query.where(WebhookEndpoint.id == endpoint_id)
-    endpoints = connection.execute(query).all()
+def enqueue(connection: Connection, events: Sequence[Mapping[str, Any]], now: str, *, fresh: bool = True) -> int:
+    """One pending delivery per event and active endpoint that wants it; returns how many. `fresh`: the
+    events were just written (no delivery can exist yet); else existing deliveries are left as they are."""
+    endpoints = connection.execute(select(WebhookEndpoint.id, WebhookEndpoint.events)
+                                   .where(col(WebhookEndpoint.removed_at).is_(None))).all()
     if not endpoints:
         return 0
-    ids = [e["id"] for e in events]
-    existing = set(connection.execute(select(WebhookDelivery.event_id, WebhookDelivery.endpoint_id)
-                                      .where(col(WebhookDelivery.event_id).in_(ids))).all())
+    existing: set[tuple[str, str]] = set() if fresh else set(connection.execute(
+        select(WebhookDelivery.event_id, WebhookDelivery.endpoint_id)
+        .where(col(WebhookDelivery.event_id).in_([e["id"] for e in events]))).all())
     rows = [{"event_id": e["id"], "endpoint_id": endpoint, "status": "pending", "attempts": 0,
              "next_attempt_at": now} for e in events for endpoint, wanted in endpoints
             if wants(wanted, e["type"]) and (e["id"], endpoint) not in existing]

@@ -240,7 +240,7 @@ async def replay(session: AsyncSession, event_id: str) -> int:
                        .where(col(WebhookDelivery.event_id) == event_id, col(WebhookDelivery.endpoint_id).in_(active))
                        .values(status="pending", attempts=0, next_attempt_at=now, lease_owner=None, lease_until=None))
     connection = await session.connection()
-    await connection.run_sync(lambda c: enqueue(c, [json.loads(event.payload)], now))
+    await connection.run_sync(lambda c: enqueue(c, [json.loads(event.payload)], now, fresh=False))
     return int((await session.exec(select(func.count()).select_from(WebhookDelivery)
                                    .where(WebhookDelivery.event_id == event_id, WebhookDelivery.status == "pending")
                                    )).one())
