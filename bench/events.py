@@ -4,11 +4,12 @@ Writes: the same generated SKR03 bookings (bench/generate_ledger.py) on fresh SQ
 without the outbox (its before_commit listener removed for the leg), with it and no endpoint, and with
 it and one endpoint (a pending delivery per event). Each way runs `post_booking` one transaction per
 booking (`--singles`) and the bulk path in transactions of `--chunk` (`--intents`). Then the worker
-delivers the one-endpoint ledger's events to a local receiver answering 200. Prints the rates side by
-side, the ratios to the leg without the outbox, and the load average.
+delivers the one-endpoint ledger's events to a local receiver answering 200. The modes run interleaved
+in rounds; prints the median rates side by side, the ratios to the mode without the outbox, and the load
+average.
 
-    python bench/events.py                         # 500 singles, 20,000 bulk intents
-    python bench/events.py --singles 200 --intents 5000
+    python bench/events.py                         # 3 rounds of 300 singles and 10,000 bulk intents
+    python bench/events.py --singles 200 --intents 5000 --rounds 5
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -91,33 +93,41 @@ async def main(args: argparse.Namespace) -> None:
     httpd = _Server(("127.0.0.1", 0), _Ok)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{httpd.server_address[1]}/hook"
-    results = {}
-    for name, hook, outbox in (("no outbox", None, False), ("outbox", None, True), ("outbox + endpoint", url, True)):
-        single, bulk_rate, db = await leg(root, name.replace(" ", "_").replace("+", "and"), singles, many, args.chunk,
-                                          hook, outbox)
-        results[name] = (single, bulk_rate)
-        if hook:
-            start = time.perf_counter()
-            sent = await Deliverer(db, DeliveryOptions(batch=args.batch)).deliver_once()
-            delivery_rate = sent / (time.perf_counter() - start)
-        await db.dispose()
+    modes = (("no outbox", None, False), ("outbox", None, True), ("outbox + endpoint", url, True))
+    rates: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in modes}
+    deliveries: list[float] = []
+    load = os.getloadavg()[0]
+    for _ in range(args.rounds):  # interleaved: a machine whose load changes affects every mode alike
+        for name, hook, outbox in modes:
+            single, bulk_rate, db = await leg(root, name.replace(" ", "_").replace("+", "and"), singles, many,
+                                              args.chunk, hook, outbox)
+            rates[name].append((single, bulk_rate))
+            if hook:
+                start = time.perf_counter()
+                sent = await Deliverer(db, DeliveryOptions(batch=args.batch)).deliver_once()
+                deliveries.append(sent / (time.perf_counter() - start))
+            await db.dispose()
     httpd.shutdown()
-    base_single, base_bulk = results["no outbox"]
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {len(singles)} post_booking, "
-          f"{len(many)} bulk intents in parts of {args.chunk}")
+    median = {name: (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
+              for name, runs in rates.items()}
+    base_single, base_bulk = median["no outbox"]
+    print(f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores; medians of "
+          f"{args.rounds} rounds of {len(singles)} post_booking and {len(many)} bulk intents in parts of {args.chunk}")
     print(f"{'':20} {'post_booking/s':>15} {'ratio':>6} {'bulk intents/s':>15} {'ratio':>6}")
-    for name, (single, bulk_rate) in results.items():
+    for name, (single, bulk_rate) in median.items():
         print(f"{name:20} {single:15,.0f} {single / base_single:6.2f} {bulk_rate:15,.0f} {bulk_rate / base_bulk:6.2f}")
-    print(f"webhook worker: {delivery_rate:,.0f} deliveries/s to a local receiver, {args.batch} at a time")
+    print(f"webhook worker: {statistics.median(deliveries):,.0f} deliveries/s to a local receiver, {args.batch} at a "
+          "time (claim and record: one transaction each per batch)")
     if not args.data_root:
         shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--singles", type=int, default=500)
-    parser.add_argument("--intents", type=int, default=20_000)
+    parser.add_argument("--singles", type=int, default=300)
+    parser.add_argument("--intents", type=int, default=10_000)
     parser.add_argument("--chunk", type=int, default=1_000)
     parser.add_argument("--batch", type=int, default=20, help="deliveries claimed and sent at a time")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data-root")
     asyncio.run(main(parser.parse_args()))
