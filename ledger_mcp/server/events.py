@@ -75,7 +75,7 @@ class Subscriptions:
     def __init__(self, server: LedgerServer) -> None:
         self.server = server
         # Handshake-era subscriptions: URI -> client connections (a closed one drops out by itself).
-        self._sessions: dict[str, weakref.WeakSet[Connection]] = {}
+        self._connections: dict[str, weakref.WeakSet[Connection]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._own: set[str] = set()  # ids of events this server committed and has notified already
 
@@ -91,11 +91,11 @@ class Subscriptions:
 
     async def subscribe(self, ctx: ServerRequestContext[Any, Any], params: SubscribeRequestParams) -> EmptyResult:
         self._check(params.uri)
-        self._sessions.setdefault(params.uri, weakref.WeakSet()).add(_connection(ctx))
+        self._connections.setdefault(params.uri, weakref.WeakSet()).add(_connection(ctx))
         return EmptyResult()
 
     async def unsubscribe(self, ctx: ServerRequestContext[Any, Any], params: UnsubscribeRequestParams) -> EmptyResult:
-        self._sessions.get(params.uri, weakref.WeakSet()).discard(_connection(ctx))
+        self._connections.get(params.uri, weakref.WeakSet()).discard(_connection(ctx))
         return EmptyResult()
 
     def guard_listen(self, listen: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -124,39 +124,39 @@ class Subscriptions:
         while True:
             await asyncio.sleep(seconds)
             try:
-                found = await db.read(events_after, seq)
+                while found := await db.read(events_after, seq):
+                    seq = found[-1][0]
+                    foreign = [event for _, event in found if event["id"] not in self._own]
+                    self._own.difference_update(event["id"] for _, event in found)
+                    if foreign:
+                        await self._notify(Committed(
+                            events=tuple(foreign), topics=frozenset().union(*(topics_of(e) for e in foreign)),
+                            created=any(e["type"] in CREATING for e in foreign)))
             except Exception:  # the database may be away for a moment; the next look catches up
                 log.warning("reading the outbox failed", exc_info=True)
-                continue
-            foreign = [event for _, event in found if event["id"] not in self._own]
-            self._own.difference_update(event["id"] for _, event in found)
-            seq = found[-1][0] if found else seq
-            if foreign:
-                await self._notify(Committed(events=tuple(foreign), topics=frozenset().union(
-                    *(topics_of(e) for e in foreign)), created=any(e["type"] in CREATING for e in foreign)))
 
     async def _notify(self, committed: Committed) -> None:
         bus = self.server._subscriptions
-        sessions: dict[Connection, list[str]] = {}
+        connections: dict[Connection, list[str]] = {}
         for uri in changed_uris(committed.topics):
             await bus.publish(ResourceUpdated(uri=uri))
-            for session in list(self._sessions.get(uri, ())):
-                sessions.setdefault(session, []).append(uri)
+            for connection in list(self._connections.get(uri, ())):
+                connections.setdefault(connection, []).append(uri)
         if committed.created:
             await bus.publish(ResourcesListChanged())
-            for subscribed in list(self._sessions.values()):
-                for session in list(subscribed):
-                    sessions.setdefault(session, [])
-        for session, uris in sessions.items():
+            for subscribed in list(self._connections.values()):
+                for connection in list(subscribed):
+                    connections.setdefault(connection, [])
+        for connection, uris in connections.items():
             try:
                 for uri in uris:
-                    await session.send_resource_updated(uri)
+                    await connection.send_resource_updated(uri)
                 if committed.created:
-                    await session.send_resource_list_changed()
-            except Exception:  # the client went away; its subscriptions go with its session
-                log.debug("dropping subscriptions of a closed session", exc_info=True)
-                for subscribed in self._sessions.values():
-                    subscribed.discard(session)
+                    await connection.send_resource_list_changed()
+            except Exception:  # the client went away; its subscriptions go with it
+                log.debug("dropping the subscriptions of a closed connection", exc_info=True)
+                for subscribed in self._connections.values():
+                    subscribed.discard(connection)
 
 
 def _connection(ctx: ServerRequestContext[Any, Any]) -> Connection:
