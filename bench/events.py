@@ -97,10 +97,10 @@ async def main(args: argparse.Namespace) -> None:
     rates: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in modes}
     deliveries: list[float] = []
     load = os.getloadavg()[0]
-    for _ in range(args.rounds):  # interleaved: a machine whose load changes affects every mode alike
+    for n in range(args.rounds):  # interleaved: a machine whose load changes affects every mode alike
         for name, hook, outbox in modes:
-            single, bulk_rate, db = await leg(root, name.replace(" ", "_").replace("+", "and"), singles, many,
-                                              args.chunk, hook, outbox)
+            folder = f"{name.replace(' ', '_').replace('+', 'and')}-{n}"
+            single, bulk_rate, db = await leg(root, folder, singles, many, args.chunk, hook, outbox)
             rates[name].append((single, bulk_rate))
             if hook:
                 start = time.perf_counter()

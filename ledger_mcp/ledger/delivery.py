@@ -108,6 +108,7 @@ class Deliverer:
         self.options = options or DeliveryOptions()
         self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid4().hex[:8]}"
         self._wake = anyio.Event()
+        self._stopping = False
 
     def wake(self, committed: Committed) -> None:
         if committed.events:
@@ -125,7 +126,8 @@ class Deliverer:
         attempts = 0
         o = self.options
         async with self._client() as client:
-            while claims := await self.db.write(webhooks.claim, self.owner, o.lease_seconds, o.batch):
+            while not self._stopping and (
+                    claims := await self.db.write(webhooks.claim, self.owner, o.lease_seconds, o.batch)):
                 done = list(zip(claims, await self._send_all(client, claims), strict=True))
                 statuses = await self.db.write(webhooks.record_all, done, self.owner, o.max_attempts,
                                                o.backoff_base, o.backoff_cap)
@@ -148,10 +150,15 @@ class Deliverer:
                 group.start_soon(attempt, index, claim)
         return [outcomes[i] for i in range(len(claims))]
 
+    def stop(self) -> None:
+        """End `run` after the pass under way, whose attempts are then recorded (not sent again)."""
+        self._stopping = True
+        self._wake.set()
+
     async def run(self) -> None:
-        """Deliver until cancelled: after each committed event, when a retry falls due, and every
+        """Deliver until stopped: after each committed event, when a retry falls due, and every
         poll_seconds (events other processes wrote)."""
-        while True:
+        while not self._stopping:
             self._wake = anyio.Event()
             wait = self.options.poll_seconds
             try:

@@ -186,20 +186,23 @@ def attach(server: LedgerServer) -> Callable[[], AbstractAsyncContextManager[Non
     @asynccontextmanager
     async def background() -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
-        tasks = [loop.create_task(subscriptions.watch())]
-        deliverer: Deliverer | None = None
+        watcher = loop.create_task(subscriptions.watch())
+        deliverer, delivering = None, None
         if os.environ.get("LEDGER_MCP_WEBHOOKS", "1").strip().lower() not in {"0", "false", "no", "off"}:
             deliverer = Deliverer(server.app.db, DeliveryOptions.from_env())
             server.app.db.listeners.append(deliverer.wake)
-            tasks.append(loop.create_task(deliverer.run()))
+            delivering = loop.create_task(deliverer.run())
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
-            if deliverer is not None:
+            watcher.cancel()
+            with suppress(asyncio.CancelledError):
+                await watcher
+            if deliverer is not None and delivering is not None:
+                # Let a pass under way record its attempts: cut off, they would be sent again after the lease.
+                deliverer.stop()
+                with suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(delivering, deliverer.options.timeout + 5)
                 server.app.db.listeners.remove(deliverer.wake)
 
     return background
