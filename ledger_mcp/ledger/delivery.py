@@ -162,8 +162,10 @@ class Deliverer:
             self._wake = anyio.Event()
             wait = self.options.poll_seconds
             try:
-                await self.deliver_once()
                 due = _seconds_until(await self.db.read(webhooks.next_due))
+                if due == 0:  # only then a write transaction: idle servers never take the write lock
+                    await self.deliver_once()
+                    due = _seconds_until(await self.db.read(webhooks.next_due))
                 wait = max(0.05, min(wait, due)) if due is not None else wait
             except Exception:  # the database may be away for a moment; delivery resumes at the next pass
                 log.exception("webhook delivery pass failed")

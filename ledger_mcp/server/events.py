@@ -9,7 +9,7 @@ it and to handshake sessions that subscribed to anything. Subscribing needs the 
 
 Writes other processes commit (the CLI, another server on the same ledger) are noticed in the outbox
 every WATCH_SECONDS and notified from their events. The webhook worker (ledger_mcp.ledger.delivery)
-runs beside the server for as long as it runs, unless LEDGER_MCP_WEBHOOKS=0.
+runs beside the server for as long as it runs, unless LEDGER_MCP_WEBHOOKS=0 or the server is read-only.
 """
 
 from __future__ import annotations
@@ -188,7 +188,8 @@ def attach(server: LedgerServer) -> Callable[[], AbstractAsyncContextManager[Non
         loop = asyncio.get_running_loop()
         watcher = loop.create_task(subscriptions.watch())
         deliverer, delivering = None, None
-        if os.environ.get("LEDGER_MCP_WEBHOOKS", "1").strip().lower() not in {"0", "false", "no", "off"}:
+        off = os.environ.get("LEDGER_MCP_WEBHOOKS", "1").strip().lower() in {"0", "false", "no", "off"}
+        if not off and not server.access.read_only:  # a read-only instance writes no delivery state either
             deliverer = Deliverer(server.app.db, DeliveryOptions.from_env())
             server.app.db.listeners.append(deliverer.wake)
             delivering = loop.create_task(deliverer.run())
