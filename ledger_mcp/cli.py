@@ -1,4 +1,4 @@
-"""ledger-mcp command line: serve, init, verify, anchor, import, keys, companies, demo.
+"""ledger-mcp command line: serve, init, verify, anchor, import, keys, companies, webhooks, demo.
 
 Only `init` and `serve` create a ledger (or upgrade its schema); every other command opens an
 existing one and refuses when there is none. A mistake the user can fix (no ledger, an unreachable
@@ -145,6 +145,39 @@ def build_parser() -> argparse.ArgumentParser:
     _location(revoke)
     revoke.add_argument("prefix", help="the key's prefix, e.g. lmk_ab12cd34")
 
+    hooks = command(commands, "webhooks", "manage webhook endpoints and deliver the events they receive")
+    hook_commands = hooks.add_subparsers(dest="webhooks_command", required=True, metavar="ACTION")
+    add = command(hook_commands, "add", "register an endpoint; its signing secret is printed once")
+    _location(add)
+    _company(add)
+    add.add_argument("url", help="https URL that receives the events as signed JSON POSTs")
+    add.add_argument("--events", required=True, help="comma-separated event types, e.g. intent.posted,period.locked, "
+                                                     "or * for all")
+    add.add_argument("--allow-private", action="store_true",
+                     help="allow a URL on a private, loopback or link-local address, and plain http (default: "
+                          "refused)")
+    add.add_argument("--actor", help="who registers it (env LEDGER_MCP_ACTOR; default: the OS user)")
+    listed = command(hook_commands, "list", "list active endpoints with pending and failed deliveries")
+    _location(listed)
+    _company(listed)
+    removed = command(hook_commands, "remove", "stop delivering to an endpoint (its delivery log stays)")
+    _location(removed)
+    _company(removed)
+    removed.add_argument("endpoint_id", help="e.g. whk_1a2b3c4d5e6f7a8b, from `webhooks list`")
+    log_command = command(hook_commands, "deliveries", "the delivery log, newest first, or of one event")
+    _location(log_command)
+    _company(log_command)
+    log_command.add_argument("event_id", nargs="?", help="e.g. evt_..., from the log or a request's "
+                                                         "Ledger-MCP-Event-Id header (default: all)")
+    replayed = command(hook_commands, "replay", "send one event again to every endpoint that wants it")
+    _location(replayed)
+    _company(replayed)
+    replayed.add_argument("event_id", help="e.g. evt_..., from `webhooks deliveries`")
+    deliver = command(hook_commands, "deliver", "send every delivery that is due now, once (e.g. from cron when no "
+                                                "server runs)")
+    _location(deliver)
+    _company(deliver)
+
     confirm = command(commands, "confirm", "decide what an agent is waiting for a human to confirm (a Storno, a "
                                            "period lock, a large approval)")
     confirm_commands = confirm.add_subparsers(dest="confirm_command", required=True, metavar="ACTION")
@@ -272,6 +305,8 @@ def _run(args: argparse.Namespace) -> int:
             return anyio.run(_init, settings, args)
         if args.command == "confirm":
             return anyio.run(_confirm, settings, args)
+        if args.command == "webhooks":
+            return anyio.run(_webhooks, settings, args)
         if args.command == "import":
             return anyio.run(_import, settings, args)
         if args.command == "anchor":
@@ -589,4 +624,48 @@ async def _companies(settings: Settings, args: argparse.Namespace) -> int:
         await home.write(companies.add_company, slug, args.name, company.chart, args.company_database_url)
     print(f"company {slug} ({args.name.strip()}) created: chart {company.chart}, base currency {currency}, database "
           f"{company.database_display}; serve it with --company {slug}, over HTTP at {companies.endpoint(slug)}")
+    return 0
+
+
+async def _webhooks(settings: Settings, args: argparse.Namespace) -> int:
+    from ledger_mcp.ledger import webhooks
+    from ledger_mcp.ledger.delivery import Deliverer, DeliveryOptions
+    from ledger_mcp.ledger.provenance import Channel, Provenance
+
+    action = args.webhooks_command
+    async with _ledger(settings, args, create=False) as db:
+        if action == "add":
+            who = Provenance(surface="cli", channel=Channel.CLI, actor_type="user", actor_label=settings.actor)
+            endpoint = await db.write(webhooks.add_endpoint, args.url, webhooks.parse_events(args.events),
+                                      args.allow_private, who)
+            print(f"added {endpoint.id} for {','.join(endpoint.events)} -> {endpoint.url}", file=sys.stderr)
+            print("the signing secret is shown only now; check each request's Ledger-MCP-Signature with it:",
+                  file=sys.stderr)
+            print(endpoint.secret)
+        elif action == "list":
+            for e in await db.read(webhooks.list_endpoints):
+                private = "  private allowed" if e.allow_private else ""
+                print(f"{e.id}  {e.url}  {','.join(e.events)}  pending {e.pending}  failed {e.failed}  "
+                      f"created {e.created_at} by {e.created_by}{private}")
+        elif action == "remove":
+            gone = await db.write(webhooks.remove_endpoint, args.endpoint_id)
+            print(f"removed {gone.id} ({gone.url}) at {gone.removed_at}")
+        elif action == "deliveries":
+            for d in await db.read(webhooks.list_deliveries, args.event_id):
+                due = f", next attempt {d.next_attempt_at}" if d.next_attempt_at else ""
+                print(f"{d.event_id}  {d.event_type}  {d.endpoint_id}  {d.url}  {d.status} after {d.attempts} "
+                      f"attempt(s){due}")
+                for a in d.log:
+                    print(f"    #{a.attempt} {a.started_at}  {a.status_code or '-'}  {a.duration_ms} ms"
+                          f"{'  ' + a.error if a.error else ''}")
+        elif action == "replay":
+            pending = await db.write(webhooks.replay, args.event_id)
+            print(f"{args.event_id}: {pending} deliver{'y' if pending == 1 else 'ies'} pending")
+        else:
+            try:
+                options = DeliveryOptions.from_env()
+            except ValueError as exc:
+                raise Refused(str(exc)) from None
+            attempts = await Deliverer(db, options).deliver_once()
+            print(f"{attempts} attempt(s) made", file=sys.stderr)
     return 0

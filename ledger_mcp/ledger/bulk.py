@@ -25,7 +25,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger import chain, periods, records
+from ledger_mcp.ledger import chain, periods
 from ledger_mcp.ledger.clock import utc_now
 from ledger_mcp.ledger.errors import (
     BatchRefused,
@@ -46,7 +46,7 @@ from ledger_mcp.ledger.posting import (
     RowInsert,
     booking_context,
     chain_lines,
-    intent_columns,
+    inserted_intents,
     posting_result,
     prepare_booking,
     prepared_intent,
@@ -254,8 +254,7 @@ async def _write(session: AsyncSession, intents: dict[int, Row], prepared: dict[
         if pending:
             await pending
     # The Core inserts bypass the ORM's flush, which records history events and chain heads: record them here.
-    await session.run_sync(records.record_bulk_insert, "intent", [intent_columns(intents[i]) for i in order],
-                           (number, prev))
+    await session.run_sync(inserted_intents, [intents[i] for i in order], (number, prev))
     return lines
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp import migrations
-from ledger_mcp.ledger import records  # also records every change to the covered tables
+from ledger_mcp.ledger import events, records  # also record every change to the covered tables, and the outbox
 from ledger_mcp.ledger.anchor import AnchorLog
 from ledger_mcp.ledger.errors import WriteConflict
 from ledger_mcp.ledger.portable import SQLITE_LOWER
@@ -130,6 +130,7 @@ class _Call:
     future: asyncio.Future[Any]
     attempts: int = 0
     heads: dict[str, list[Any]] = field(default_factory=dict)
+    committed: events.Committed | None = None  # what it did, for the listeners
     outcome: tuple[bool, Any] | None = None  # (ok, result or exception)
 
 
@@ -181,6 +182,8 @@ class Database:
             self._write_engine = self.engine.execution_options(isolation_level="READ COMMITTED")
         self._queue: list[_Call] = []
         self._turn = asyncio.Lock()  # one group at a time in this process
+        self.listeners: list[Callable[[events.Committed], None]] = []
+        """Called after each committed write that did something (ledger_mcp.ledger.events); must not block."""
 
     async def create_schema(self) -> None:
         """Create the schema in an empty database or upgrade it to the newest migration.
@@ -254,6 +257,8 @@ class Database:
         # Committed: what follows a commit happens here, once per group.
         if self.anchor_log:
             self.anchor_log.append(heads)
+        for call in group:
+            self._tell(call.committed)
         retry = [c for c in group if c.outcome is None]
         for call in group:
             if call.outcome is not None:
@@ -266,7 +271,7 @@ class Database:
         again = []
         for call in calls:
             call.attempts += 1
-            call.outcome, call.heads = None, {}
+            call.outcome, call.heads, call.committed = None, {}, None
             if call.attempts >= self.WRITE_ATTEMPTS:
                 conflict = WriteConflict("The ledger was busy with other writers; nothing was written.",
                                          hint="Retry the same call (with the same idempotency_key).")
@@ -288,7 +293,7 @@ class Database:
     async def _run(conn: AsyncConnection, call: _Call) -> None:
         """One call in a savepoint of the group's transaction: released when it succeeds, rolled back
         when it fails (or is a rehearsal). A transient conflict leaves `outcome` None: it runs again."""
-        call.outcome, call.heads = None, {}
+        call.outcome, call.heads, call.committed = None, {}, None
         session = AsyncSession(bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint")
         try:
             result = await call.fn(session)
@@ -297,6 +302,7 @@ class Database:
             else:
                 await session.commit()
                 call.heads = session.info.get(records.HEADS_KEY, {})
+                call.committed = session.info.get(events.COMMITTED_KEY)
             call.outcome = (True, result)
         except Exception as exc:
             await session.rollback()
@@ -304,6 +310,15 @@ class Database:
                 call.outcome = (False, exc)
         finally:
             await session.close()
+
+    def _tell(self, committed: events.Committed | None) -> None:
+        if committed is None:
+            return
+        for listener in list(self.listeners):
+            try:
+                listener(committed)
+            except Exception:  # a listener's fault must not fail a write that has committed
+                log.exception("commit listener failed")
 
     async def _lock_chain_head(self, conn: AsyncConnection) -> None:
         # SQLite: BEGIN IMMEDIATE (the "begin" event) already holds the database's write lock.

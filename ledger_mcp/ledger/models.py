@@ -623,3 +623,68 @@ class Company(SQLModel, table=True):
     database_url: str | None = Field(default=None, max_length=500)
     chart: str = Field(max_length=16)
     created_at: str
+
+
+# --- Events and webhooks (operational: not in the record history) ---
+
+
+class OutboxEvent(SQLModel, table=True):
+    """An event a committed write caused (ledger_mcp.ledger.events), written in the same transaction, so
+    that it exists if and only if the write committed. `payload` is the JSON body webhooks receive."""
+
+    __tablename__ = "event_outbox"
+    seq: int | None = Field(default=None, primary_key=True)
+    id: str = Field(unique=True, max_length=40)
+    type: str = Field(max_length=40)
+    occurred_at: str
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A URL that receives the events named in `events` (space-separated types, or "*"), signed with
+    `secret`. allow_private: the URL may resolve to private or loopback addresses (and use http).
+    A removed endpoint keeps its row (removed_at) so that its delivery log stays readable."""
+
+    __tablename__ = "webhook_endpoint"
+    id: str = Field(primary_key=True, max_length=40)
+    url: str = Field(max_length=2000)
+    events: str = Field(max_length=1000)
+    secret: str = Field(max_length=100)
+    allow_private: bool = False
+    created_at: str
+    created_by: str = Field(max_length=300)
+    removed_at: str | None = None
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one endpoint. status: pending -> delivered, or failed after the last attempt (a
+    replay makes it pending again). A worker claims it by setting `lease_owner` and `lease_until`;
+    another worker may take it over only once the lease has run out."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (Index("uq_webhook_delivery_event_endpoint", "event_id", "endpoint_id", unique=True),
+                      Index("ix_webhook_delivery_due", "status", "next_attempt_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(foreign_key="event_outbox.id", max_length=40)
+    endpoint_id: str = Field(foreign_key="webhook_endpoint.id", index=True, max_length=40)
+    status: str = Field(max_length=16)
+    attempts: int = 0
+    next_attempt_at: str
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: str | None = None
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    delivered_at: str | None = None
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """The delivery log: one row per attempt to send a delivery (HTTP status code or error, duration)."""
+
+    __tablename__ = "webhook_attempt"
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="webhook_delivery.id", index=True)
+    attempt: int
+    started_at: str
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=500)
+    duration_ms: int

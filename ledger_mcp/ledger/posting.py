@@ -25,11 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Table, bindparam, case, or_
 from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger import chain, fx, periods, records
+from ledger_mcp.ledger import chain, events, fx, periods, records
 from ledger_mcp.ledger.accounts import database_key, read_meta, require_accounts
 from ledger_mcp.ledger.clock import parse_date, today, utc_now
 from ledger_mcp.ledger.errors import (
@@ -540,7 +540,7 @@ async def _write(session: AsyncSession, intent: Intent, pairs: list[Leg], rate: 
     conn = await session.connection()
     await conn.exec_driver_sql(*RowInsert.of(conn, Intent).statement([intent]))
     await conn.exec_driver_sql(*RowInsert.of(conn, JournalLine).statement(lines))
-    await session.run_sync(records.record_bulk_insert, "intent", [intent_columns(intent)], (number, prev))
+    await session.run_sync(inserted_intents, [intent], (number, prev))
     return posting_result(intent, cast(list[JournalLine], lines), base)
 
 
@@ -572,6 +572,15 @@ def chain_lines(intent: Any, pairs: list[Leg], base: str, rate: fx.Rate | None, 
         prev = line.audit_hash
         lines.append(line)
     return lines, number, prev
+
+
+def inserted_intents(session: Session, intents: list[Any], heads: tuple[int, str]) -> None:
+    """Core inserts bypass the ORM's flush, which records the history and notes the events: do both here."""
+    records.record_bulk_insert(session, "intent", [intent_columns(i) for i in intents], heads)
+    events.note_bulk_insert(session, "intent", [{c: getattr(i, c) for c in _INTENT_FIELDS} for i in intents])
+
+
+_INTENT_FIELDS = tuple(Intent.model_fields)
 
 
 def intent_columns(intent: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ HERE = Path(__file__).parent
 # The first revision: the schema as it was before migrations existed.
 BASELINE = "7c1e0b5d2a4f"
 # The newest revision; tests/ledger/test_migrations.py checks that it is the scripts' only head.
-HEAD = "c5e8a1f3d902"
+HEAD = "66527ecc4a11"
 
 
 def config(connection: Connection | None = None) -> Config:

@@ -79,6 +79,7 @@ TOOL_SCOPES: dict[str, str] = {
     "close_fiscal_year": LOCK,
     # administration
     "save_tax_code": ADMIN,
+    "manage_webhooks": ADMIN,
 }
 """Tool name -> required scope. Only tools requiring `ledger:read` are offered in read-only mode."""
 
@@ -102,6 +103,7 @@ TOOLSETS: dict[str, frozenset[str]] = {
     "payments": frozenset({"payment_run", "list_payment_runs"}),
     "bulk": frozenset({"post_bookings"}),
     "companies": frozenset({"list_companies"}),
+    "events": frozenset({"manage_webhooks"}),
 }
 DEFAULT_TOOLSETS = ("bookkeeping", "invoices", "intake", "bank", "periods", "approvals")
 """What an instance offers unless told otherwise: the daily work of booking, intake, bank and month end."""

@@ -24,7 +24,7 @@ from ledger_mcp.ledger.accounts import chart_additions, complete_chart, initiali
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.documents import DocumentStore
 from ledger_mcp.ledger.errors import IntentNotFound, LedgerError, UnknownAccount, ValidationFailed
-from ledger_mcp.server import prompts, schemas
+from ledger_mcp.server import events, prompts, schemas
 from ledger_mcp.server.access import Access, tool_scope
 from ledger_mcp.server.http import ApiKeyVerifier, HttpOptions
 from ledger_mcp.settings import Settings
@@ -214,7 +214,8 @@ def build_server(settings: Settings, http: HttpOptions | None = None, *, home: D
         settings.prepare()
         await prepare_ledger(app.db, settings.chart)
         try:
-            yield app
+            async with background():
+                yield app
         finally:
             await app.db.dispose()
             if own_home and app.home is not None:
@@ -226,6 +227,7 @@ def build_server(settings: Settings, http: HttpOptions | None = None, *, home: D
     tools.register_all(server, app)
     resources.register_all(server, app)
     prompts.register(server, app)
+    background = events.attach(server)  # resource subscriptions; the outbox watcher and webhook worker
     # Older clients set a log level after initialize; accept it (the server sends no log notifications:
     # it logs to stderr) instead of answering "method not found".
     server._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, _accept_log_level)

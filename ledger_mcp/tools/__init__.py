@@ -17,12 +17,13 @@ from ledger_mcp.tools import (
     periods,
     reports,
     review,
+    webhooks,
 )
 
 
 def register_all(server: MCPServer, app: AppContext) -> None:  # type: ignore[type-arg]
     for module in (booking, journal, accounts, reports, parties, invoices, periods, review, fx, bank,
-                   payment_runs, companies):
+                   payment_runs, companies, webhooks):
         module.register(server, app)
     if app.transport == "http":  # on stdio the human grants with the CLI (see tools/confirmations.py)
         confirmations.register(server, app)

@@ -21,7 +21,7 @@ WRITE_TOOLS = {"post_booking", "post_bookings", "post_opening_balances", "revers
                "close_fiscal_year", "ingest_document", "update_review_case", "approve_review_case",
                "reject_review_case", "save_exchange_rate", "import_exchange_rates", "revalue_open_items",
                "save_bank_account", "import_bank_statement", "reconcile_transaction", "batch_reconcile",
-               "payment_run"}
+               "payment_run", "manage_webhooks"}
 
 
 async def test_every_tool_is_described_with_output_schema_and_truthful_annotations(client: Client) -> None:

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.anyio
 # room, or goes into a toolset of its own. Every toolset together gets a ceiling, so growth is a decision.
 MODEL_BUDGET = 40_000
 TOOLS_LIST_CEILING = 55_000
-ALL_TOOLSETS_MODEL_CEILING = 52_000
+ALL_TOOLSETS_MODEL_CEILING = 53_000  # with the companies and events toolsets (list_companies, manage_webhooks)
 
 
 def undescribed(schema: dict[str, Any]) -> list[str]:
