@@ -199,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--chart", choices=CHARTS, help="chart of accounts (env LEDGER_MCP_CHART; default skr03); "
                                                       "cannot be changed once set")
     init.add_argument("--currency", default="EUR", help="base currency, ISO 4217 (default EUR)")
+    init.add_argument("--name", help="the company's name, printed on reports and SEPA files; sets or changes it "
+                                     "(default: unchanged)")
 
     verify = command(commands, "verify", "recompute the hash chains, the locked periods' closing hashes and the "
                                          "record history, check the anchor log; exit 1 if broken")
@@ -396,18 +398,21 @@ def _no_ledger(where: str, args: argparse.Namespace) -> Refused:
 
 
 async def _init(settings: Settings, args: argparse.Namespace) -> int:
-    from ledger_mcp.ledger.accounts import count_accounts, initialise, read_meta
+    from ledger_mcp.ledger.accounts import company_name, count_accounts, initialise, read_meta, set_company_name
     from ledger_mcp.ledger.money import minor_units
 
     currency = args.currency.upper()
     minor_units(currency)
     async with _ledger(settings, args, create=True) as db:
         created = await db.write(initialise, settings.chart, currency)  # type: ignore[arg-type]
+        if args.name is not None:
+            await db.write(set_company_name, args.name)
         meta = await db.read(read_meta)
         count = await db.read(count_accounts)
+        name = await db.read(company_name)
     state = "created" if created else "already set up"
-    print(f"ledger {state}: chart {meta['chart']}, {count} accounts, base currency {meta['base_currency']}, "
-          f"database {settings.database_display}")
+    print(f"ledger {state}: {name or 'no company name (--name)'}, chart {meta['chart']}, {count} accounts, base "
+          f"currency {meta['base_currency']}, database {settings.database_display}")
     if not created and args.chart and meta["chart"] != args.chart:
         print(f"ledger-mcp: this ledger uses {meta['chart']}; a chart cannot be changed once set", file=sys.stderr)
         return FOUND_PROBLEM

@@ -95,7 +95,32 @@ async def complete_chart(session: AsyncSession) -> tuple[list[str], list[str]]:
     return [a.number for a in accounts], [t.code for t in tax_codes]
 
 
-# Ledger facts never change once written: read them once per database.
+COMPANY_NAME = "company_name"
+"""The ledger_meta key of the name printed on reports and SEPA files; a company may be renamed, so it is
+read afresh each time, never from the cache below."""
+
+
+async def company_name(session: AsyncSession) -> str | None:
+    return (await session.exec(select(LedgerMeta.value).where(LedgerMeta.key == COMPANY_NAME))).first()
+
+
+async def set_company_name(session: AsyncSession, name: str) -> bool:
+    """Name the company whose books these are (or rename it); False if it already had that name."""
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise ValidationFailed("A company name needs 1 to 200 characters.", hint='e.g. --name "Müller GmbH"')
+    row = await session.get(LedgerMeta, COMPANY_NAME)
+    if row is not None and row.value == name:
+        return False
+    if row is None:
+        row = LedgerMeta(key=COMPANY_NAME, value=name)
+    row.value = name
+    session.add(row)
+    await session.flush()
+    return True
+
+
+# Ledger facts never change once written: read them once per database (the company name aside).
 _META_CACHE: dict[str, dict[str, str]] = {}
 
 

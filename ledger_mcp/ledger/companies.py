@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger.accounts import ChartName, initialise, read_meta
+from ledger_mcp.ledger.accounts import ChartName, initialise, read_meta, set_company_name
 from ledger_mcp.ledger.clock import utc_now
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.errors import CompanyExists, CompanyNotFound, ValidationFailed
@@ -110,7 +110,7 @@ async def set_up_company(session: AsyncSession, slug: str, name: str, chart: Cha
                                 hint="Give the company a database of its own (--database-url).")
         return
     session.add(LedgerMeta(key="company", value=slug))
-    session.add(LedgerMeta(key="company_name", value=name))
+    await set_company_name(session, name)
 
 
 async def check_held(session: AsyncSession, slugs: Iterable[str]) -> tuple[str, ...]:

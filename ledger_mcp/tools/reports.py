@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from ledger_mcp.context import AppContext
 from ledger_mcp.ledger import open_items, reports
-from ledger_mcp.ledger.accounts import read_meta
+from ledger_mcp.ledger.accounts import company_name
 from ledger_mcp.ledger.errors import ValidationFailed
 from ledger_mcp.ledger.exports.beancount import beancount_export
 from ledger_mcp.ledger.exports.datev import DatevOptions, datev_export
@@ -83,7 +83,7 @@ def report_answer(report_type: str, model: BaseModel, title: str, *, export: str
 
 async def _company(app: AppContext) -> str:
     """The name printed on PDFs: the ledger's company_name, else a placeholder that says how to set it."""
-    return (await app.db.read(read_meta)).get("company_name") or "(company_name not set)"
+    return await app.db.read(company_name) or "(company name not set: ledger-mcp init --name)"
 
 
 def _range(start_date: str | None, end_date: str | None) -> str:

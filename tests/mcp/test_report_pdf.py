@@ -14,9 +14,8 @@ from mcp_types import BlobResourceContents, EmbeddedResource
 from pypdf import PdfReader
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger.accounts import initialise
+from ledger_mcp.ledger.accounts import initialise, set_company_name
 from ledger_mcp.ledger.db import Database
-from ledger_mcp.ledger.models import LedgerMeta
 from ledger_mcp.server import build_server
 from ledger_mcp.settings import Settings
 from tests.conftest import book, call, fail, line
@@ -28,7 +27,7 @@ COMPANY = "Müller & Söhne GmbH"
 
 async def _named_ledger(session: AsyncSession) -> None:
     await initialise(session, "skr03")
-    session.add(LedgerMeta(key="company_name", value=COMPANY))
+    await set_company_name(session, COMPANY)
 
 
 @pytest.fixture

@@ -64,6 +64,16 @@ def test_init_chooses_the_chart(settings: Settings) -> None:
     assert again.returncode == 1 and "already set up" in again.stdout
 
 
+def test_init_names_and_renames_the_company(settings: Settings) -> None:
+    named = _cli(settings, "init", "--name", "Müller GmbH")
+    assert named.returncode == 0 and "ledger created: Müller GmbH," in named.stdout, named.stdout + named.stderr
+    renamed = _cli(settings, "init", "--name", "Müller AG")
+    assert renamed.returncode == 0 and "already set up: Müller AG," in renamed.stdout
+    assert _cli(settings, "init", "--name", " ").returncode != 0
+    verify = _cli(settings, "verify")  # the rename is in the record history, not an edit behind its back
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
 async def test_skr04_ledger_books_on_skr04_accounts(settings: Settings) -> None:
     assert _cli(settings, "init", "--chart", "skr04").returncode == 0
     async with Client(_serve(settings)) as client:

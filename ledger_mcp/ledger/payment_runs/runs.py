@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger.accounts import read_meta
+from ledger_mcp.ledger.accounts import company_name, read_meta
 from ledger_mcp.ledger.bank.accounts import get_bank_account
 from ledger_mcp.ledger.bank.reconcile import Adjustment, adjustment_legs
 from ledger_mcp.ledger.clock import parse_date, utc_now
@@ -472,8 +472,7 @@ async def export_run(session: AsyncSession, run_id: str, schema: sepa.SepaFormat
                    "A run is exported after a second person approved it (action approve).")
     account: BankAccount = await get_bank_account(session, run.bank_account_id)
     items = [item for item, _, _ in await _items(session, run.id)]
-    meta = await read_meta(session)
-    xml = sepa.credit_transfer(run, account, items, meta.get("company_name") or account.name, schema)
+    xml = sepa.credit_transfer(run, account, items, await company_name(session) or account.name, schema)
     await append_event(session, run.id, "export", provenance, note=schema)
     return SepaFile(run=await run_view(session, run.id), format=schema, file_name=f"{run.message_id}.{schema}.xml",
                     message_id=run.message_id, number_of_transactions=len(items),
