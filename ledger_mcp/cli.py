@@ -173,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     _location(replayed)
     _company(replayed)
     replayed.add_argument("event_id", help="e.g. evt_..., from `webhooks deliveries`")
+    pruned = command(hook_commands, "prune", "delete old events and their delivery log (none with a delivery "
+                                             "still pending)")
+    _location(pruned)
+    _company(pruned)
+    pruned.add_argument("--older-than", type=float, default=90, metavar="DAYS", help="age in days (default 90)")
     deliver = command(hook_commands, "deliver", "send every delivery that is due now, once (e.g. from cron when no "
                                                 "server runs)")
     _location(deliver)
@@ -663,6 +668,9 @@ async def _webhooks(settings: Settings, args: argparse.Namespace) -> int:
                 for a in d.log:
                     print(f"    #{a.attempt} {a.started_at}  {a.status_code or '-'}  {a.duration_ms} ms"
                           f"{'  ' + a.error if a.error else ''}")
+        elif action == "prune":
+            pruned, before = await db.write(webhooks.prune, args.older_than)
+            print(f"{pruned} event(s) from before {before} deleted with their delivery log")
         elif action == "replay":
             pending = await db.write(webhooks.replay, args.event_id)
             print(f"{args.event_id}: {pending} deliver{'y' if pending == 1 else 'ies'} pending")

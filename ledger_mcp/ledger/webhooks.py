@@ -20,7 +20,7 @@ from uuid import uuid4
 
 import anyio
 from pydantic import BaseModel, Field
-from sqlalchemy import case, update
+from sqlalchemy import case, delete, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -244,6 +244,25 @@ async def replay(session: AsyncSession, event_id: str) -> int:
     return int((await session.exec(select(func.count()).select_from(WebhookDelivery)
                                    .where(WebhookDelivery.event_id == event_id, WebhookDelivery.status == "pending")
                                    )).one())
+
+
+async def prune(session: AsyncSession, older_than_days: float) -> tuple[int, str]:
+    """Delete the events older than `older_than_days` with their delivery log, except those with a delivery
+    still pending; returns how many events went and the cut-off (UTC). Events are operational, outside the record
+    history: what the books are is in the journal, and the outbox would otherwise grow with every write."""
+    if older_than_days < 0:
+        raise ValidationFailed("The age to prune at cannot be negative.", hint="e.g. --older-than 90 (days)")
+    before = _later(-older_than_days * 86400)
+    pending = select(WebhookDelivery.event_id).where(WebhookDelivery.status == "pending")
+    old = select(OutboxEvent.id).where(col(OutboxEvent.occurred_at) < before, col(OutboxEvent.id).not_in(pending))
+    ids = list((await session.exec(old)).all())
+    for part in range(0, len(ids), 500):
+        chunk = ids[part:part + 500]
+        deliveries = select(WebhookDelivery.id).where(col(WebhookDelivery.event_id).in_(chunk))
+        await session.exec(delete(WebhookAttempt).where(col(WebhookAttempt.delivery_id).in_(deliveries)))  # type: ignore[call-overload]
+        await session.exec(delete(WebhookDelivery).where(col(WebhookDelivery.event_id).in_(chunk)))  # type: ignore[call-overload]
+        await session.exec(delete(OutboxEvent).where(col(OutboxEvent.id).in_(chunk)))  # type: ignore[call-overload]
+    return len(ids), before
 
 
 # --- The worker's steps ---

@@ -17,7 +17,8 @@ from sqlmodel import select
 from ledger_mcp.ledger import webhooks
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.delivery import Deliverer, DeliveryOptions
-from ledger_mcp.ledger.models import WebhookEndpoint
+from ledger_mcp.ledger.errors import ValidationFailed
+from ledger_mcp.ledger.models import OutboxEvent, WebhookEndpoint
 from ledger_mcp.server import build_server
 from ledger_mcp.settings import Settings
 from tests.conftest import CLI, book, call, fail, line
@@ -223,3 +224,26 @@ async def test_the_tool(settings: Settings, db: Database, monkeypatch: pytest.Mo
         assert (await call(client, "manage_webhooks", action="list"))["endpoints"] == []
         gone = await fail(client, "manage_webhooks", action="remove", id=endpoint["id"])
         assert gone["code"] == "WEBHOOK_NOT_FOUND"
+
+
+async def test_prune_keeps_what_is_still_to_be_delivered(settings: Settings, db: Database,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGER_MCP_WEBHOOKS", "0")  # deliveries stay pending
+    async with Client(build_server(settings)) as client:
+        await book(client, line("4930", "1200", "7.00"))  # no endpoint yet: an event nobody waits for
+        async with receiving(Receiver()) as receiver:
+            await _register(db, receiver, ["intent.posted"])
+            await book(client, line("4930", "1200", "8.00"))
+    events = (await db.read(lambda s: s.exec(select(OutboxEvent.id).order_by(OutboxEvent.seq)))).all()  # type: ignore[arg-type]
+    assert len(events) == 2
+    assert (await db.write(webhooks.prune, 30))[0] == 0  # nothing that old
+    pruned, _ = await db.write(webhooks.prune, 0)
+    assert pruned == 1
+    left = (await db.read(lambda s: s.exec(select(OutboxEvent.id)))).all()  # type: ignore[arg-type]
+    assert left == [events[1]]  # the one with a pending delivery stays
+    with pytest.raises(webhooks.EventNotFound):
+        await db.write(webhooks.replay, events[0])
+    with pytest.raises(ValidationFailed):
+        await db.write(webhooks.prune, -1)
+    cli = _cli(settings, "prune", "--older-than", "0")
+    assert cli.returncode == 0 and cli.stdout.startswith("0 event(s)"), cli.stdout + cli.stderr
