@@ -412,6 +412,12 @@ async def _init(settings: Settings, args: argparse.Namespace) -> int:
         created = await db.write(initialise, settings.chart, currency)  # type: ignore[arg-type]
         if args.name is not None:
             await db.write(set_company_name, args.name)
+            if settings.home is not None:  # a company: its catalog entry in the home ledger says the same
+                from ledger_mcp.ledger.companies import rename_company
+
+                home_args = argparse.Namespace(**{**vars(args), "company": None})
+                async with _ledger(settings.home, home_args, create=False) as home:
+                    await home.write(rename_company, settings.company, args.name)
         meta = await db.read(read_meta)
         count = await db.read(count_accounts)
         name = await db.read(company_name)

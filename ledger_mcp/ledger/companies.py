@@ -82,6 +82,17 @@ async def get_company(session: AsyncSession, slug: str) -> CompanyInfo:
     return CompanyInfo.of(row)
 
 
+async def rename_company(session: AsyncSession, slug: str, name: str) -> None:
+    """The catalog's name of a company, kept equal to the name its own ledger has (`set_company_name`)."""
+    row = await session.get(Company, slug)
+    if row is None:
+        raise CompanyNotFound(f"No company {slug!r}.", hint="See `ledger-mcp companies list`.")
+    if row.name != name.strip():
+        row.name = name.strip()
+        session.add(row)
+        await session.flush()
+
+
 async def add_company(session: AsyncSession, slug: str, name: str, chart: str,
                       database_url: str | None = None) -> CompanyInfo:
     """Enter a company in the catalog (home ledger). Its own ledger is set up with `set_up_company`."""

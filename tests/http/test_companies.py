@@ -268,6 +268,10 @@ async def test_stdio_serve_company_books_into_that_company(settings: Settings, s
     verify = cli("verify", "--company", "delta")
     assert verify.returncode == 0 and '"lines_checked": 1' in verify.stdout, verify.stdout + verify.stderr
     assert cli("verify", "--company", "nope").returncode == 1
+    renamed = cli("init", "--company", "delta", "--name", "Delta GmbH & Co. KG")
+    assert renamed.returncode == 0 and "Delta GmbH & Co. KG" in renamed.stdout, renamed.stdout + renamed.stderr
+    assert cli("companies", "list").stdout.startswith("delta  Delta GmbH & Co. KG  skr04  ")  # the catalog too
+    assert cli("verify", "--company", "delta").returncode == 0 and cli("verify").returncode == 0
 
 
 async def test_a_company_server_checks_the_key_itself(keys: Keys, two: dict[str, Settings]) -> None:
