@@ -63,7 +63,8 @@ def _env_list(name: str) -> list[str]:
     return [h.strip() for h in os.environ.get(name, "").split(",") if h.strip()]
 
 
-def _location(parser: argparse.ArgumentParser) -> None:
+def _location(parser: argparse.ArgumentParser, *, company: bool = True) -> None:
+    """Where the ledger is; with `company`, also which company of the home ledger's catalog to work on."""
     parser.add_argument("--data-dir", help="data directory: the SQLite file, stored documents, the inbox (env "
                                            "LEDGER_MCP_DATA_DIR; default the user data dir, e.g. "
                                            "~/.local/share/ledger-mcp)")
@@ -73,17 +74,14 @@ def _location(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--anchor-log", help="file the chain heads of every write are appended to, kept apart "
                                              "from the database (env LEDGER_MCP_ANCHOR_LOG; default "
                                              "<data-dir>/anchor.jsonl)")
-
-
-def _company(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--company", default=os.environ.get("LEDGER_MCP_COMPANY"),
-                        help="work on this company of the home ledger's catalog (env LEDGER_MCP_COMPANY; default: "
-                             "the home ledger, 'default'); the other options locate the home ledger")
+    if company:
+        parser.add_argument("--company", default=os.environ.get("LEDGER_MCP_COMPANY"),
+                            help="work on this company of the home ledger's catalog (env LEDGER_MCP_COMPANY; "
+                                 "default: the home ledger, 'default'); the other options locate the home ledger")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     _location(parser)
-    _company(parser)
     parser.add_argument("--actor", help="who this instance acts for, recorded in provenance (env LEDGER_MCP_ACTOR; "
                                         "default the OS user)")
     parser.add_argument("--inbox", help=f"folders invoices may be ingested from by path, separated by {os.pathsep!r} "
@@ -133,23 +131,22 @@ def build_parser() -> argparse.ArgumentParser:
     keys = command(commands, "keys", "manage the API keys of the HTTP transport")
     key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     create = command(key_commands, "create", "create a key; its secret is printed once")
-    _location(create)
+    _location(create, company=False)
     create.add_argument("--label", required=True, help="who or what uses the key, e.g. invoice-agent")
     create.add_argument("--scopes", required=True, help="comma-separated, e.g. ledger:read,ledger:book")
     create.add_argument("--companies", default="default",
                         help="comma-separated companies the key holds, e.g. default,mueller (default: default, the "
                              "home ledger)")
     listing = command(key_commands, "list", "list keys: prefix, label, scopes, last use (never their secrets)")
-    _location(listing)
+    _location(listing, company=False)
     revoke = command(key_commands, "revoke", "revoke a key by its prefix, effective from the next request")
-    _location(revoke)
+    _location(revoke, company=False)
     revoke.add_argument("prefix", help="the key's prefix, e.g. lmk_ab12cd34")
 
     hooks = command(commands, "webhooks", "manage webhook endpoints and deliver the events they receive")
     hook_commands = hooks.add_subparsers(dest="webhooks_command", required=True, metavar="ACTION")
     add = command(hook_commands, "add", "register an endpoint; its signing secret is printed once")
     _location(add)
-    _company(add)
     add.add_argument("url", help="https URL that receives the events as signed JSON POSTs")
     add.add_argument("--events", required=True, help="comma-separated event types, e.g. intent.posted,period.locked, "
                                                      "or * for all")
@@ -159,40 +156,32 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--actor", help="who registers it (env LEDGER_MCP_ACTOR; default: the OS user)")
     listed = command(hook_commands, "list", "list active endpoints with pending and failed deliveries")
     _location(listed)
-    _company(listed)
     removed = command(hook_commands, "remove", "stop delivering to an endpoint (its delivery log stays)")
     _location(removed)
-    _company(removed)
     removed.add_argument("endpoint_id", help="e.g. whk_1a2b3c4d5e6f7a8b, from `webhooks list`")
     log_command = command(hook_commands, "deliveries", "the delivery log, newest first, or of one event")
     _location(log_command)
-    _company(log_command)
     log_command.add_argument("event_id", nargs="?", help="e.g. evt_..., from the log or a request's "
                                                          "Ledger-MCP-Event-Id header (default: all)")
     replayed = command(hook_commands, "replay", "send one event again to every endpoint that wants it")
     _location(replayed)
-    _company(replayed)
     replayed.add_argument("event_id", help="e.g. evt_..., from `webhooks deliveries`")
     pruned = command(hook_commands, "prune", "delete old events and their delivery log (none with a delivery "
                                              "still pending)")
     _location(pruned)
-    _company(pruned)
     pruned.add_argument("--older-than", type=float, default=90, metavar="DAYS", help="age in days (default 90)")
     deliver = command(hook_commands, "deliver", "send every delivery that is due now, once (e.g. from cron when no "
                                                 "server runs)")
     _location(deliver)
-    _company(deliver)
 
     confirm = command(commands, "confirm", "decide what an agent is waiting for a human to confirm (a Storno, a "
                                            "period lock, a large approval)")
     confirm_commands = confirm.add_subparsers(dest="confirm_command", required=True, metavar="ACTION")
     pending = command(confirm_commands, "list", "list pending confirmations with their questions")
     _location(pending)
-    _company(pending)
     for action, text in (("grant", "let the waiting call go ahead once"), ("deny", "refuse the waiting call")):
         decision = command(confirm_commands, action, text)
         _location(decision)
-        _company(decision)
         decision.add_argument("confirmation_id", help="e.g. cnf_1a2b3c4d5e6f7a8b, from `confirm list`")
         decision.add_argument("--note", help="recorded with the decision (default: none)")
         decision.add_argument("--actor", help="who decides (env LEDGER_MCP_ACTOR; default: the OS user)")
@@ -200,7 +189,6 @@ def build_parser() -> argparse.ArgumentParser:
     init = command(commands, "init", "create a ledger with a chart of accounts, or upgrade an existing "
                                      "ledger's schema")
     _location(init)
-    _company(init)
     init.add_argument("--chart", choices=CHARTS, help="chart of accounts (env LEDGER_MCP_CHART; default skr03); "
                                                       "cannot be changed once set")
     init.add_argument("--currency", default="EUR", help="base currency, ISO 4217 (default EUR)")
@@ -210,7 +198,6 @@ def build_parser() -> argparse.ArgumentParser:
     verify = command(commands, "verify", "recompute the hash chains, the locked periods' closing hashes and the "
                                          "record history, check the anchor log; exit 1 if broken")
     _location(verify)
-    _company(verify)
     verify.add_argument("--checkpoint", help="also check against a checkpoint file from `anchor export` "
                                              "(default: the anchor log only)")
     verify.add_argument("--public-key", help="the public key the checkpoint must be signed with (base64, as "
@@ -220,12 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     export = command(anchor_commands, "export", "print a checkpoint of the current chain heads, signed with the "
                                                 "ledger's key (<data-dir>/anchor-key.pem)")
     _location(export)
-    _company(export)
 
     importing = command(commands, "import", "book a Beancount file, an hledger/ledger journal or a DATEV EXTF "
                                             "Buchungsstapel into the ledger; the same file twice imports nothing")
     _location(importing)
-    _company(importing)
     importing.add_argument("file", type=Path, help="the file to import")
     importing.add_argument("--format", choices=("beancount", "journal", "datev"),
                            help="default: DATEV by its EXTF header, Beancount by .beancount/.bean, else journal")
@@ -251,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "(it must exist; default: SQLite in <data-dir>/companies/<slug>); the home ledger's is "
                           "LEDGER_MCP_DATABASE_URL")
     listed = command(company_commands, "list", "list the companies: slug, name, chart, database, endpoint")
-    _location(listed)
+    _location(listed, company=False)
 
     demo = command(commands, "demo", "start the server over stdio, book like an agent, print every call")
     demo.add_argument("--data-dir", help="ledger to use (default: a fresh temporary one)")
