@@ -40,6 +40,7 @@ from ledger_mcp.ledger import anchor as anchoring
 from ledger_mcp.ledger import records, scan
 from ledger_mcp.ledger.fiscal import period_bounds, period_of
 from ledger_mcp.ledger.models import Intent, JournalLine, PeriodEvent
+from ledger_mcp.ledger.statements import Query
 
 HASH_VERSION = 3
 """Payload version of new journal lines, and of their intent's hash. Version 3 hashes a JSON array of the
@@ -130,12 +131,13 @@ def audit_hash(prev_hash: str, content_hash: str) -> str:
     return sha256_hex(prev_hash + content_hash)
 
 
+_HEAD = Query(select(JournalLine.journal_number, JournalLine.audit_hash)
+              .order_by(col(JournalLine.journal_number).desc()).limit(1))
+
+
 async def head(session: AsyncSession) -> tuple[int, str]:
     """(last journal number, its audit hash), or (0, genesis) for an empty journal."""
-    row = (await session.exec(
-        select(JournalLine.journal_number, JournalLine.audit_hash)
-        .order_by(col(JournalLine.journal_number).desc()).limit(1)
-    )).first()
+    row = await _HEAD.first(session)
     return (row[0], row[1]) if row else (0, GENESIS_HASH)
 
 

@@ -111,7 +111,9 @@ class Deliverer:
         self._stopping = False
 
     def wake(self, committed: Committed) -> None:
-        if committed.events:
+        # Only a write that queued a delivery: a pass costs a read transaction, which a busy ledger with
+        # no endpoint would otherwise pay after every booking.
+        if committed.deliveries:
             self._wake.set()
 
     def _client(self) -> httpx2.AsyncClient:

@@ -53,11 +53,13 @@ CREATING = frozenset({"intent.posted", "intent.reversed", "invoice.created", "re
 @dataclass(frozen=True)
 class Committed:
     """What one committed write did: its events (the webhook bodies) and the topics it changed.
-    `created`: whether it added something readers can address (a new intent, invoice, case, ...)."""
+    `created`: whether it added something readers can address (a new intent, invoice, case, ...).
+    `deliveries`: webhook deliveries it queued (none while no endpoint wants its events)."""
 
     events: tuple[dict[str, Any], ...]
     topics: frozenset[str]
     created: bool
+    deliveries: int = 0
 
 
 @dataclass
@@ -152,13 +154,14 @@ def _write_outbox(session: Session) -> None:
     now = utc_now()
     built = _Builder(connection, notes, now).build()
     topics = set(notes.topics) | built.topics
+    deliveries = 0
     if built.events:
         connection.execute(insert(OutboxEvent.__table__),  # type: ignore[attr-defined]
                            [{"id": e["id"], "type": e["type"], "occurred_at": now,
                              "payload": json.dumps(e, ensure_ascii=False, separators=(",", ":"))}
                             for e in built.events])
-        enqueue(connection, built.events, now)
-    session.info[COMMITTED_KEY] = Committed(tuple(built.events), frozenset(topics), notes.created)
+        deliveries = enqueue(connection, built.events, now)
+    session.info[COMMITTED_KEY] = Committed(tuple(built.events), frozenset(topics), notes.created, deliveries)
 
 
 def enqueue(connection: Connection, events: Sequence[Mapping[str, Any]], now: str, *, fresh: bool = True) -> int:

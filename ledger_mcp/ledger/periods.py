@@ -27,7 +27,7 @@ from typing import Literal
 from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, bindparam, func, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -50,6 +50,7 @@ from ledger_mcp.ledger.fiscal import next_period, parse_period, period_bounds, p
 from ledger_mcp.ledger.models import Intent, PeriodEvent
 from ledger_mcp.ledger.money import format_amount
 from ledger_mcp.ledger.provenance import Provenance
+from ledger_mcp.ledger.statements import Query, stored_date
 
 # The categories of the year-end close's two intents (year_end.py): while they stand, their year is closed.
 YEAR_END_CLOSE_CATEGORY = "year_end_close"
@@ -200,13 +201,7 @@ async def guard_write(session: AsyncSession, intent: Intent, *, acknowledge_soft
     Every intent write calls this inside its transaction, before anything is added."""
     await _refuse_closed_year(session, intent)
     period = period_of(intent.booking_date)
-    # One query on the hot path: locks of this or any later period (locks form a prefix of time, so any
-    # such lock closes this period too) and this period's soft-lock events.
-    rows = (await session.exec(
-        select(PeriodEvent.period, PeriodEvent.action, PeriodEvent.actor_id)
-        .where(or_(and_(col(PeriodEvent.period) >= period, col(PeriodEvent.action) == "approve_lock"),
-                   and_(col(PeriodEvent.period) == period, col(PeriodEvent.action).in_(("soft_lock", "reopen")))))
-        .order_by(col(PeriodEvent.seq)))).all()
+    rows = await _PERIOD_STATE.rows(session, period=period)
     locks = [p for p, action, _ in rows if action == "approve_lock"]
     if locks:
         through = max(locks)
@@ -228,25 +223,36 @@ async def guard_write(session: AsyncSession, intent: Intent, *, acknowledge_soft
     await _append(session, period, "acknowledge_soft_lock", Provenance.of(intent), intent_id=intent.id)
 
 
-_REVERSAL = aliased(Intent)  # built once: an alias is costly to build on every write
+# Every intent write asks both, so they are compiled once (statements.Query).
+# Locks of this or any later period (locks form a prefix of time, so any such lock closes this period
+# too) and this period's soft-lock events, in one query.
+_PERIOD_STATE = Query(
+    select(PeriodEvent.period, PeriodEvent.action, PeriodEvent.actor_id)
+    .where(or_(and_(col(PeriodEvent.period) >= bindparam("period"), col(PeriodEvent.action) == "approve_lock"),
+               and_(col(PeriodEvent.period) == bindparam("period"),
+                    or_(col(PeriodEvent.action) == "soft_lock", col(PeriodEvent.action) == "reopen"))))
+    .order_by(col(PeriodEvent.seq)))
+_REVERSAL = aliased(Intent)
+# Live (not reversed) year-end closes on or after a day, and carry-forwards after it.
+_CLOSING = Query(
+    select(col(Intent.id), col(Intent.category), col(Intent.booking_date))
+    .outerjoin(_REVERSAL, col(_REVERSAL.reverses_intent_id) == Intent.id)
+    .where(col(_REVERSAL.id).is_(None),
+           or_(and_(col(Intent.category) == YEAR_END_CLOSE_CATEGORY, col(Intent.booking_date) >= bindparam("day")),
+               and_(col(Intent.category) == CARRY_FORWARD_CATEGORY, col(Intent.booking_date) > bindparam("day"))))
+    .order_by(col(Intent.booking_date)))
 
 
 async def _refuse_closed_year(session: AsyncSession, intent: Intent) -> None:
     """A booking dated in a fiscal year that was closed would leave its close and its carry-forward wrong without
     a word: refused until the close is reversed. The close and carry-forward (year_end.py) are what mark a year
     closed; their own reversals pass."""
-    reversal = _REVERSAL
     day = intent.booking_date
-    closing = (await session.exec(
-        select(col(Intent.id), col(Intent.category), col(Intent.booking_date))
-        .outerjoin(reversal, col(reversal.reverses_intent_id) == Intent.id)
-        .where(col(reversal.id).is_(None),
-               or_(and_(col(Intent.category) == YEAR_END_CLOSE_CATEGORY, col(Intent.booking_date) >= day),
-                   and_(col(Intent.category) == CARRY_FORWARD_CATEGORY, col(Intent.booking_date) > day)))
-        .order_by(col(Intent.booking_date)))).all()
+    closing = await _CLOSING.rows(session, day=day)
     if not closing or intent.reverses_intent_id in {row[0] for row in closing}:
         return
-    _, category, closed_on = closing[0]
+    _, category, stored = closing[0]
+    closed_on = stored_date(stored)
     year = closed_on.year if category == YEAR_END_CLOSE_CATEGORY else closed_on.year - 1
     raise FiscalYearClosed(
         f"{day.isoformat()} lies in a fiscal year that was closed (ending {year}); a booking there would no longer "

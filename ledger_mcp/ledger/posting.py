@@ -68,6 +68,7 @@ from ledger_mcp.ledger.money import (
 )
 from ledger_mcp.ledger.portable import binary
 from ledger_mcp.ledger.provenance import Provenance
+from ledger_mcp.ledger.statements import Query
 
 MAX_LINES = 500
 # Accounts in these categories carry the open-item subledgers (SKR03 1400/1600, SKR04 1200/3300, and any
@@ -237,7 +238,7 @@ def _earlier_statement(by_key: bool, by_fingerprint: bool) -> Any:
             .where(or_(*conditions)).order_by(case((same_key, 0), else_=1) if by_key else Intent.id).limit(1))
 
 
-_EARLIER = {(k, f): _earlier_statement(k, f) for k, f in ((True, True), (True, False), (False, True))}
+_EARLIER = {(k, f): Query(_earlier_statement(k, f)) for k, f in ((True, True), (True, False), (False, True))}
 
 
 async def _earlier(session: AsyncSession, key: str | None,
@@ -246,8 +247,10 @@ async def _earlier(session: AsyncSession, key: str | None,
     posted under `key`, else of a live (not reversed) intent with the same fingerprint, else None."""
     if not (key or fingerprint):
         return None
-    row = (await session.exec(_EARLIER[bool(key), bool(fingerprint)],
-                              params={"key": key, "fingerprint": fingerprint})).first()
+    params = {"key": key} if key else {}
+    if fingerprint:
+        params["fingerprint"] = fingerprint
+    row = await _EARLIER[bool(key), bool(fingerprint)].first(session, **params)
     return (row[0], row[1], row[2]) if row else None
 
 
@@ -313,8 +316,8 @@ _CONTEXTS: dict[str, tuple[tuple[int, str], BookingContext]] = {}
 _CONTEXT_TABLES = frozenset({"account", "tax_code", "ledger_meta"})
 # Built once (a statement costs more to build than SQLite takes to run it): the history from a seq on,
 # and its head.
-_EVENTS_SINCE = (select(RecordEvent.seq, RecordEvent.table_name, RecordEvent.event_hash)
-                 .where(col(RecordEvent.seq) >= bindparam("seq")).order_by(col(RecordEvent.seq)))
+_EVENTS_SINCE = Query(select(RecordEvent.seq, RecordEvent.table_name, RecordEvent.event_hash)
+                       .where(col(RecordEvent.seq) >= bindparam("seq")).order_by(col(RecordEvent.seq)))
 _HISTORY_HEAD = select(RecordEvent.seq, RecordEvent.event_hash).order_by(col(RecordEvent.seq).desc()).limit(1)
 
 
@@ -326,7 +329,7 @@ async def booking_context(session: AsyncSession) -> BookingContext:
     cached = _CONTEXTS.get(database)
     if cached:
         (seq, digest), context = cached
-        events = (await session.exec(_EVENTS_SINCE, params={"seq": seq})).all()
+        events = await _EVENTS_SINCE.rows(session, seq=seq)
         if events and (events[0][0], events[0][2]) == (seq, digest) and not any(
                 table in _CONTEXT_TABLES for _, table, _ in events[1:]):
             _CONTEXTS[database] = ((events[-1][0], events[-1][2]), context)
