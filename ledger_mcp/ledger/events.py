@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Connection, event, func, insert, inspect, or_
+from sqlalchemy import Connection, bindparam, event, func, insert, inspect, or_
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -40,6 +40,7 @@ from ledger_mcp.ledger.models import (
     WebhookEndpoint,
 )
 from ledger_mcp.ledger.money import format_amount
+from ledger_mcp.ledger.statements import Query
 
 EVENT_TYPES = ("intent.posted", "intent.reversed", "invoice.created", "invoice.settled", "review_case.created",
                "review_case.decided", "period.locked", "bank_import.finished")
@@ -164,11 +165,13 @@ def _write_outbox(session: Session) -> None:
     session.info[COMMITTED_KEY] = Committed(tuple(built.events), frozenset(topics), notes.created, deliveries)
 
 
+_ENDPOINTS = Query(select(WebhookEndpoint.id, WebhookEndpoint.events).where(col(WebhookEndpoint.removed_at).is_(None)))
+
+
 def enqueue(connection: Connection, events: Sequence[Mapping[str, Any]], now: str, *, fresh: bool = True) -> int:
     """One pending delivery per event and active endpoint that wants it; returns how many. `fresh`: the
     events were just written (no delivery can exist yet); else existing deliveries are left as they are."""
-    endpoints = connection.execute(select(WebhookEndpoint.id, WebhookEndpoint.events)
-                                   .where(col(WebhookEndpoint.removed_at).is_(None))).all()
+    endpoints = _ENDPOINTS.rows_in(connection)
     if not endpoints:
         return 0
     existing: set[tuple[str, str]] = set() if fresh else set(connection.execute(
@@ -192,6 +195,10 @@ def wants(events: str, event_type: str) -> bool:
 class _Built:
     events: list[dict[str, Any]] = field(default_factory=list)
     topics: set[str] = field(default_factory=set)
+
+
+_TOTALS = Query(select(JournalLine.currency, func.sum(JournalLine.amount))
+                .where(col(JournalLine.intent_id) == bindparam("intent_id")).group_by(JournalLine.currency))
 
 
 class _Builder:
@@ -241,7 +248,10 @@ class _Builder:
             return
         ids = [_get(i, "id") for i in intents]
         totals: dict[tuple[str, str], int] = {}
-        for part in _parts(ids):
+        if len(ids) == 1:  # a single booking: the common write, with a statement compiled once
+            totals.update(((ids[0], currency), total) for currency, total in _TOTALS.rows_in(self.connection,
+                                                                                              intent_id=ids[0]))
+        for part in _parts(ids) if len(ids) > 1 else ():
             totals.update({(intent_id, currency): total for intent_id, currency, total in self.connection.execute(
                 select(JournalLine.intent_id, JournalLine.currency, func.sum(JournalLine.amount))
                 .where(col(JournalLine.intent_id).in_(part))

@@ -37,6 +37,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ledger_mcp.ledger import scan
 from ledger_mcp.ledger.clock import utc_now
 from ledger_mcp.ledger.models import JournalLine, PeriodEvent, RecordEvent
+from ledger_mcp.ledger.statements import Query
 
 RECORD_VERSION = 1
 GENESIS_HASH = "0" * 64
@@ -110,11 +111,14 @@ def event_hash(prev_hash: str, seq: int, table_name: str, key: str, action: str,
     return _sha256(prev_hash + content)
 
 
+_HEAD = Query(core_select(RecordEvent.seq, RecordEvent.event_hash)  # type: ignore[call-overload]
+              .order_by(col(RecordEvent.seq).desc()).limit(1))
+
+
 def _append(connection: Connection, changes: list[tuple[str, str, str, str | None]]) -> tuple[int, str]:
     """Append (table, row_key, action, snapshot) events after the current head; returns the new head."""
-    head = connection.execute(core_select(RecordEvent.seq, RecordEvent.event_hash)  # type: ignore[call-overload]
-                              .order_by(col(RecordEvent.seq).desc()).limit(1)).first()
-    seq, prev = (head[0], head[1]) if head else (0, GENESIS_HASH)
+    head = _HEAD.rows_in(connection)
+    seq, prev = (head[0][0], head[0][1]) if head else (0, GENESIS_HASH)
     now = utc_now()
     rows = []
     for table_name, key, action, snap in changes:

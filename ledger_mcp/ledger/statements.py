@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, cast
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -27,19 +28,31 @@ class Query:
         self.statement = statement
         self._compiled: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
 
-    def _for(self, conn: AsyncConnection) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    def _for(self, conn: AsyncConnection | Connection) -> tuple[str, tuple[str, ...], dict[str, Any]]:
         name = conn.dialect.name
         if name not in self._compiled:
             compiled = cast(SQLCompiler, self.statement.compile(dialect=conn.dialect))
             self._compiled[name] = (compiled.string, tuple(compiled.positiontup or ()), dict(compiled.params))
         return self._compiled[name]
 
+    def _values(self, dialect: str, names: tuple[str, ...], constants: dict[str, Any],
+                params: dict[str, Any]) -> tuple[Any, ...]:
+        values = tuple(params[n] if n in params else constants[n] for n in names)
+        if dialect == "sqlite":  # as SQLite stores dates
+            values = tuple(v.isoformat() if type(v) is date else v for v in values)
+        return values
+
+    def rows_in(self, connection: Connection, **params: Any) -> list[tuple[Any, ...]]:
+        """For the synchronous hooks around a flush or commit (their `session.connection()`)."""
+        sql, names, constants = self._for(connection)
+        values = self._values(connection.dialect.name, names, constants, params)
+        return [tuple(row) for row in connection.exec_driver_sql(sql, values)]
+
     async def rows(self, session: AsyncSession, **params: Any) -> list[tuple[Any, ...]]:
         conn = await session.connection()
         sql, names, constants = self._for(conn)
-        values = tuple(params[n] if n in params else constants[n] for n in names)
+        values = self._values(conn.dialect.name, names, constants, params)
         if conn.dialect.name == "sqlite":
-            values = tuple(v.isoformat() if type(v) is date else v for v in values)  # as SQLite stores dates
             # On the session's connection, which began its transaction when the session asked for it. A
             # write's connection runs this inline (db._InlineConnection); a read's on the driver's thread.
             driver: Any = (await conn.get_raw_connection()).driver_connection
