@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 WATCH_SECONDS = 2.0
+OUTBOX_BATCH = 500  # outbox events read per look
 
 # Topic kind -> the resources that show it ({key}: the topic's key).
 _URIS: dict[str, tuple[str, ...]] = {
@@ -124,7 +125,9 @@ class Subscriptions:
         while True:
             await asyncio.sleep(seconds)
             try:
-                while found := await db.read(events_after, seq):
+                # Until a read comes back short of a full batch: under a stream of this server's own
+                # bookings the outbox never stops growing, and each look costs a read transaction.
+                while found := await db.read(events_after, seq, OUTBOX_BATCH):
                     seq = found[-1][0]
                     foreign = [event for _, event in found if event["id"] not in self._own]
                     self._own.difference_update(event["id"] for _, event in found)
@@ -132,6 +135,8 @@ class Subscriptions:
                         await self._notify(Committed(
                             events=tuple(foreign), topics=frozenset().union(*(topics_of(e) for e in foreign)),
                             created=any(e["type"] in CREATING for e in foreign)))
+                    if len(found) < OUTBOX_BATCH:
+                        break
             except Exception:  # the database may be away for a moment; the next look catches up
                 log.warning("reading the outbox failed", exc_info=True)
 
