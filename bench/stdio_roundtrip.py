@@ -87,31 +87,54 @@ def summarise(samples: list[float]) -> dict[str, float]:
 
 # --- (a) + (b) round trips --------------------------------------------------------------------
 
-async def time_calls(client: Client, calls: int, make: Callable[[int], tuple[str, dict[str, Any]]]) -> list[float]:
+def server_cpu() -> float:
+    """CPU seconds (user + system) used so far by this process's children: the server spawned over stdio.
+    Less sensitive to a shared machine's load than wall time, which includes waiting for a core."""
+    me, total = str(os.getpid()), 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+CPU: dict[str, float] = {}
+"""Server CPU seconds over the timed calls, by label."""
+
+
+async def time_calls(client: Client, calls: int, make: Callable[[int], tuple[str, dict[str, Any]]],
+                     label: str) -> list[float]:
     for i in range(WARMUP):
         name, args = make(-1 - i)
         check(await client.call_tool(name, args), f"warm-up {name}")
     samples = []
     clock = time.perf_counter
+    cpu_before = server_cpu()
     for i in range(calls):
         name, args = make(i)
         start = clock()
         result = await client.call_tool(name, args)
         samples.append(clock() - start)
         check(result, name)
+    CPU[label] = CPU.get(label, 0.0) + server_cpu() - cpu_before
     return samples
 
 
 async def roundtrip_noop(calls: int) -> list[float]:
     async with Client(noop_params()) as client:
-        return await time_calls(client, calls, lambda i: ("noop", {}))
+        return await time_calls(client, calls, lambda i: ("noop", {}), "noop")
 
 
 async def roundtrip_booking(calls: int, source: Path | None = None) -> list[float]:
     run = f"{os.getpid()}-{time.time_ns()}"
     with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
         async with Client(ledger_params(Path(tmp), source)) as client:
-            samples = await time_calls(client, calls, lambda i: ("post_booking", booking(i, run)))
+            samples = await time_calls(client, calls, lambda i: ("post_booking", booking(i, run)),
+                                       "baseline" if source else "post_booking")
             last = check(await client.call_tool("verify_chain", {}), "verify_chain")
             if last.structured_content and last.structured_content.get("ok") is False:
                 raise SystemExit(f"hash chain broken after the run: {last.structured_content}")
@@ -150,7 +173,7 @@ async def cold_starts(starts: int) -> dict[str, list[float]]:
 def print_roundtrip(label: str, stats: dict[str, float], calls: int) -> None:
     print(f"{label:<14} n={calls}  mean {stats['mean']:.2f} ms  median {stats['median']:.2f} ms  "
           f"p95 {stats['p95']:.2f} ms  (min {stats['min']:.2f}, max {stats['max']:.2f})  "
-          f"{stats['calls_s']:.0f} calls/s", flush=True)
+          f"{stats['calls_s']:.0f} calls/s  server CPU {CPU.get(label, 0.0) / calls * 1000:.2f} ms/call", flush=True)
 
 
 async def main() -> None:
@@ -187,6 +210,9 @@ async def main() -> None:
         print(f"ratio baseline/noop: median {before['median'] / noop['median']:.2f}x, mean "
               f"{before['mean'] / noop['mean']:.2f}x; post_booking is {before['median'] / post['median']:.2f}x "
               f"faster than the baseline (median)", flush=True)
+    cpu = {label: CPU[label] / len(samples[label]) for label in CPU}
+    print(f"server CPU per call: post_booking/noop {cpu['post_booking'] / cpu['noop']:.2f}x"
+          + (f", baseline/noop {cpu['baseline'] / cpu['noop']:.2f}x" if args.baseline else ""), flush=True)
     ratio_median = post["median"] / noop["median"]
     ratio_mean = post["mean"] / noop["mean"]
     met = ratio_median <= GOAL_RATIO and ratio_mean <= GOAL_RATIO
