@@ -7,10 +7,12 @@ import difflib
 import io
 from decimal import Decimal, InvalidOperation
 from importlib import resources
-from typing import Literal
+from typing import Literal, cast
+from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, or_
+from sqlalchemy import Engine, func, or_
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -121,13 +123,14 @@ async def set_company_name(session: AsyncSession, name: str) -> bool:
 
 
 # Ledger facts never change once written: read them once per database (the company name aside).
-_META_CACHE: dict[str, dict[str, str]] = {}
+_META_CACHE: WeakKeyDictionary[Engine, dict[str, str]] = WeakKeyDictionary()
 
 
-def database_key(session: AsyncSession) -> str:
-    """Which database a session works on, for caches per database."""
+def database_key(session: AsyncSession) -> Engine:
+    """Which database a session works on, for caches per database: its engine, not its URL, so that a
+    ledger created anew at the same place (by a new `Database`) is never served what the old one cached."""
     bind = session.bind  # an engine, or a connection (a write joining its group's transaction)
-    return str(getattr(bind, "url", None) or getattr(getattr(bind, "engine", None), "url", ""))
+    return (bind if isinstance(bind, AsyncEngine) else cast(AsyncConnection, bind).engine).sync_engine
 
 
 async def read_meta(session: AsyncSession, *, required: bool = True) -> dict[str, str]:

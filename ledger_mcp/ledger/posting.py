@@ -20,9 +20,10 @@ from operator import attrgetter
 from types import SimpleNamespace
 from typing import Any, ClassVar, Literal, cast
 from uuid import uuid4
+from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Table, bindparam, case, or_
+from sqlalchemy import Engine, Table, bindparam, case, or_
 from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session, aliased
@@ -311,7 +312,7 @@ class BookingContext:
 
 
 # Per database: the booking context and the record history head (seq, hash) it is known valid at.
-_CONTEXTS: dict[str, tuple[tuple[int, str], BookingContext]] = {}
+_CONTEXTS: WeakKeyDictionary[Engine, tuple[tuple[int, str], BookingContext]] = WeakKeyDictionary()
 # Tables whose changes the context reflects (every change to them is recorded in the history).
 _CONTEXT_TABLES = frozenset({"account", "tax_code", "ledger_meta"})
 # Built once (a statement costs more to build than SQLite takes to run it): the history from a seq on,
