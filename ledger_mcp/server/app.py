@@ -14,6 +14,7 @@ from uuid import uuid4
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, EmptyResult, InputRequiredResult, SetLevelRequestParams, TextContent
 from mcp_types import Tool as MCPTool
 from pydantic import AnyUrl, ValidationError
@@ -24,9 +25,10 @@ from ledger_mcp.ledger.accounts import chart_additions, complete_chart, initiali
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.documents import DocumentStore
 from ledger_mcp.ledger.errors import IntentNotFound, LedgerError, UnknownAccount, ValidationFailed
-from ledger_mcp.server import events, prompts, schemas
+from ledger_mcp.server import events, prompts, schemas, tool_cache
 from ledger_mcp.server.access import Access, tool_scope
 from ledger_mcp.server.http import ApiKeyVerifier, HttpOptions
+from ledger_mcp.server.tool_cache import ToolDefinition
 from ledger_mcp.settings import Settings
 from ledger_mcp.tools.arguments import refuse_unknown_arguments
 
@@ -69,20 +71,41 @@ what happened, so that the open items (receivables, payables) always agree with 
 class LedgerServer(MCPServer[AppContext]):
     """MCPServer that checks scopes, read-only mode and the tool allow-list (`access`) before every
     tool call and resource read, and turns `LedgerError` (and argument validation failures) into
-    structured `{code, message, retryable, hint}` results, for every tool and resource."""
+    structured `{code, message, retryable, hint}` results, for every tool and resource.
 
-    def __init__(self, *args: Any, app: AppContext, access: Access, ledger_settings: Settings, **kwargs: Any) -> None:
+    `definitions`: the product's tools as tools/list shows them (see tool_cache). A tool's handler is
+    registered, with its module's other offered tools, when one of them is first called."""
+
+    def __init__(self, *args: Any, app: AppContext, access: Access, ledger_settings: Settings,
+                 definitions: Iterable[ToolDefinition] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.app = app
         self.access = access
         self.ledger_settings = ledger_settings
-        self.tool_names: set[str] = set()  # every tool of the product, offered here or not
+        self.definitions = {d.tool.name: d for d in definitions}
+        self.tool_names: set[str] = set(self.definitions)  # every tool of the product, offered here or not
 
     async def list_tools(self) -> list[MCPTool]:
         # Hidden here for convenience only; call_tool's check is what enforces it.
         caller = self.app.caller()
-        return [t for t in await super().list_tools()
+        added = [t for t in await super().list_tools() if t.name not in self.definitions]  # add_tool, not a module
+        return [t for t in (*(d.tool for d in self.definitions.values()), *added)
                 if self.access.offers(t.name) and caller.has(tool_scope(t.name))]
+
+    def offered_tool(self, name: str) -> Tool | None:
+        """The registered tool `name`; an offered tool of the product is registered here at its first call."""
+        tool = self._tool_manager.get_tool(name)
+        definition = self.definitions.get(name)
+        if tool is None and definition is not None and self.access.offers(name):
+            tools.module(definition.module).register(self, self.app)
+            tool = self._tool_manager.get_tool(name)
+        return tool
+
+    def _tool_input_schema(self, name: str) -> dict[str, Any] | None:
+        definition = self.definitions.get(name)
+        if definition is not None and self.access.offers(name):
+            return definition.tool.input_schema
+        return super()._tool_input_schema(name)
 
     def add_tool(self, fn: Callable[..., Any], name: str | None = None, title: str | None = None,
                  description: str | None = None, *args: Any, **kwargs: Any) -> None:
@@ -114,7 +137,7 @@ class LedgerServer(MCPServer[AppContext]):
     async def call_tool(self, name: str, arguments: dict[str, Any],
                         context: Context[AppContext, Any] | None = None) -> CallToolResult | InputRequiredResult:
         try:
-            tool = self._tool_manager.get_tool(name)
+            tool = self.offered_tool(name)
             if tool is None and name in self.tool_names:
                 self.access.check_tool(name, self.app.caller())  # not offered here: raises
             if tool is not None:
@@ -221,10 +244,11 @@ def build_server(settings: Settings, http: HttpOptions | None = None, *, home: D
             if own_home and app.home is not None:
                 await app.home.dispose()
 
+    offered_modules = tools.modules(app.transport)
     server = LedgerServer("ledger-mcp", title="ledger-mcp", version=__version__, instructions=INSTRUCTIONS,
                           lifespan=lifespan, log_level="WARNING", app=app, access=access, ledger_settings=settings,
+                          definitions=[d for d in tool_definitions(app, settings) if d.module in offered_modules],
                           **auth)
-    tools.register_all(server, app)
     resources.register_all(server, app)
     prompts.register(server, app)
     background = events.attach(server)  # resource subscriptions; the outbox watcher and webhook worker
@@ -233,6 +257,29 @@ def build_server(settings: Settings, http: HttpOptions | None = None, *, home: D
     server._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, _accept_log_level)
     access.validate(server.tool_names)
     return server
+
+
+def tool_definitions(app: AppContext, settings: Settings) -> list[ToolDefinition]:
+    """Every tool of the product, as tools/list shows it: from the cache, else built and cached."""
+    key = tool_cache.key()
+    definitions = tool_cache.load(key)
+    if definitions is None:
+        definitions = build_tool_definitions(app, settings)
+        tool_cache.save(key, definitions)
+    return definitions
+
+
+def build_tool_definitions(app: AppContext, settings: Settings) -> list[ToolDefinition]:
+    """Every tool of every module registered on a server of its own, as MCPServer.list_tools shows it."""
+    builder = LedgerServer("ledger-mcp", app=app, access=Access(toolsets=frozenset({"all"})), ledger_settings=settings)
+    definitions: list[ToolDefinition] = []
+    for name in tools.MODULES:
+        tools.module(name).register(builder, app)
+        definitions += [ToolDefinition(name, MCPTool(name=t.name, title=t.title, description=t.description,
+                                                     input_schema=t.parameters, output_schema=t.output_schema,
+                                                     annotations=t.annotations, icons=t.icons, _meta=t.meta))
+                        for t in builder._tool_manager.list_tools()[len(definitions):]]
+    return definitions
 
 
 async def prepare_ledger(db: Database, chart: str) -> None:
