@@ -84,6 +84,7 @@ class LedgerServer(MCPServer[AppContext]):
         self.ledger_settings = ledger_settings
         self.definitions = {d.tool.name: d for d in definitions}
         self.tool_names: set[str] = set(self.definitions)  # every tool of the product, offered here or not
+        self.prepared = False  # the ledger was prepared before serving (the CLI does): the lifespan need not
 
     async def list_tools(self) -> list[MCPTool]:
         # Hidden here for convenience only; call_tool's check is what enforces it.
@@ -234,8 +235,9 @@ def build_server(settings: Settings, http: HttpOptions | None = None, *, home: D
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
-        settings.prepare()
-        await prepare_ledger(app.db, settings.chart)
+        if not server.prepared:
+            settings.prepare()
+            await prepare_ledger(app.db, settings.chart)
         try:
             async with background():
                 yield app
@@ -283,9 +285,14 @@ def build_tool_definitions(app: AppContext, settings: Settings) -> list[ToolDefi
 
 
 async def prepare_ledger(db: Database, chart: str) -> None:
-    """Bring the schema to the current revision; load the chart on first start, and on a later start
-    the accounts and tax codes the shipped chart gained since."""
+    """Bring the schema to the current revision, and the chart up to date (`complete_ledger`)."""
     await db.create_schema()
+    await complete_ledger(db, chart)
+
+
+async def complete_ledger(db: Database, chart: str) -> None:
+    """On a schema at the current revision: load the chart on first start, and on a later start the
+    accounts and tax codes the shipped chart gained since."""
     if not await db.read(read_meta, required=False):
         if await db.write(initialise, chart):  # type: ignore[arg-type]
             log.info("initialised a new ledger with chart %s at %s", chart, db.url)
