@@ -15,7 +15,17 @@ from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.server.mcpserver.tools import Tool
-from mcp_types import CallToolResult, EmptyResult, InputRequiredResult, SetLevelRequestParams, TextContent
+from mcp_types import (
+    CallToolResult,
+    EmptyResult,
+    GetPromptResult,
+    InputRequiredResult,
+    SetLevelRequestParams,
+    TextContent,
+)
+from mcp_types import Prompt as MCPPrompt
+from mcp_types import Resource as MCPResource
+from mcp_types import ResourceTemplate as MCPResourceTemplate
 from mcp_types import Tool as MCPTool
 from pydantic import AnyUrl, ValidationError
 
@@ -74,7 +84,8 @@ class LedgerServer(MCPServer[AppContext]):
     structured `{code, message, retryable, hint}` results, for every tool and resource.
 
     `definitions`: the product's tools as tools/list shows them (see tool_cache). A tool's handler is
-    registered, with its module's other offered tools, when one of them is first called."""
+    registered, with its module's other offered tools, when one of them is first called. Resources and
+    prompts (`defer`) are registered at the first request that lists or reads them."""
 
     def __init__(self, *args: Any, app: AppContext, access: Access, ledger_settings: Settings,
                  definitions: Iterable[ToolDefinition] = (), **kwargs: Any) -> None:
@@ -85,6 +96,32 @@ class LedgerServer(MCPServer[AppContext]):
         self.definitions = {d.tool.name: d for d in definitions}
         self.tool_names: set[str] = set(self.definitions)  # every tool of the product, offered here or not
         self.prepared = False  # the ledger was prepared before serving (the CLI does): the lifespan need not
+        self._deferred: list[Callable[[], None]] = []
+
+    def defer(self, register: Callable[[], None]) -> None:
+        """Run `register` (adding resources or prompts) before the first request that lists or reads them."""
+        self._deferred.append(register)
+
+    def _register_deferred(self) -> None:
+        while self._deferred:
+            self._deferred.pop(0)()
+
+    async def list_resources(self) -> list[MCPResource]:
+        self._register_deferred()
+        return await super().list_resources()
+
+    async def list_resource_templates(self) -> list[MCPResourceTemplate]:
+        self._register_deferred()
+        return await super().list_resource_templates()
+
+    async def list_prompts(self) -> list[MCPPrompt]:
+        self._register_deferred()
+        return await super().list_prompts()
+
+    async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None,
+                         context: Context[AppContext, Any] | None = None) -> GetPromptResult | InputRequiredResult:
+        self._register_deferred()
+        return await super().get_prompt(name, arguments, context)
 
     async def list_tools(self) -> list[MCPTool]:
         # Hidden here for convenience only; call_tool's check is what enforces it.
@@ -182,6 +219,7 @@ class LedgerServer(MCPServer[AppContext]):
 
     def _resource_key(self, uri: str) -> str | None:
         """The static URI or the template a URI resolves to, as used in RESOURCE_SCOPES."""
+        self._register_deferred()
         if any(str(r.uri) == uri for r in self._resource_manager.list_resources()):
             return uri
         for template in self._resource_manager.list_templates():
@@ -251,8 +289,9 @@ def build_server(settings: Settings, http: HttpOptions | None = None, *, home: D
                           lifespan=lifespan, log_level="WARNING", app=app, access=access, ledger_settings=settings,
                           definitions=[d for d in tool_definitions(app, settings) if d.module in offered_modules],
                           **auth)
-    resources.register_all(server, app)
-    prompts.register(server, app)
+    prompts.register_completion(server, app)
+    server.defer(lambda: resources.register_all(server, app))  # not needed by the first tool call
+    server.defer(lambda: prompts.register(server, app))
     background = events.attach(server)  # resource subscriptions; the outbox watcher and webhook worker
     # Older clients set a log level after initialize; accept it (the server sends no log notifications:
     # it logs to stderr) instead of answering "method not found".

@@ -111,6 +111,11 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
                 "SKR chart, what the balance means (debit/credit), which bookings moved it most, and anything "
                 "unusual.")
 
+
+def register_completion(server: MCPServer[Any], app: AppContext) -> None:
+    """Argument completion for prompts and resource templates (registered with the server, so that
+    initialize announces it; the prompts themselves may come later)."""
+
     @server.completion()  # type: ignore[no-untyped-call, untyped-decorator]
     async def complete(ref: PromptReference | ResourceTemplateReference, argument: CompletionArgument,
                        context: CompletionContext | None) -> Completion | None:
