@@ -18,7 +18,9 @@ Run from the repository root (with the project venv active):
     are measured side by side under the same load.
 (c) Cold start, spawn to first tool result, repeated R times: no-op server (first call `noop`)
     vs ledger-mcp on a fresh data dir and on an already initialised data dir (first call
-    `search_accounts` with query "1200").
+    `search_accounts` with query "1200"); with --baseline the same two for that source tree, all
+    interleaved; the ratio of the initialised start to the no-op server against the goal of 1.5x.
+    `--cold-only` runs (c) alone.
 
 Every call goes through the SDK's high-level `Client` over a real subprocess and pipes; timings
 use time.perf_counter and include client-side (de)serialisation, i.e. what an MCP host sees.
