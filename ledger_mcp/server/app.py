@@ -28,6 +28,7 @@ from mcp_types import Resource as MCPResource
 from mcp_types import ResourceTemplate as MCPResourceTemplate
 from mcp_types import Tool as MCPTool
 from pydantic import AnyUrl, ValidationError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp import __version__, resources, tools
 from ledger_mcp.context import AppContext
@@ -332,9 +333,18 @@ async def prepare_ledger(db: Database, chart: str) -> None:
 async def complete_ledger(db: Database, chart: str) -> None:
     """On a schema at the current revision: load the chart on first start, and on a later start the
     accounts and tax codes the shipped chart gained since."""
-    if not await db.read(read_meta, required=False):
+    initialised, incomplete = await db.read(_chart_state)
+    if not initialised:
         if await db.write(initialise, chart):  # type: ignore[arg-type]
             log.info("initialised a new ledger with chart %s at %s", chart, db.url)
-    elif any(await db.read(chart_additions)):
+    elif incomplete:
         numbers, codes = await db.write(complete_chart)
         log.info("added accounts %s and tax codes %s of the shipped chart at %s", numbers, codes, db.url)
+
+
+async def _chart_state(session: AsyncSession) -> tuple[bool, bool]:
+    """Whether the ledger has a chart, and whether the shipped chart has accounts or tax codes it lacks (one
+    read at start)."""
+    if not await read_meta(session, required=False):
+        return False, False
+    return True, any(await chart_additions(session))
