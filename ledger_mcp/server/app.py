@@ -84,8 +84,8 @@ class LedgerServer(MCPServer[AppContext]):
     tool call and resource read, and turns `LedgerError` (and argument validation failures) into
     structured `{code, message, retryable, hint}` results, for every tool and resource.
 
-    `definitions`: the product's tools as tools/list shows them (see tool_cache). A tool's handler is
-    registered, with its module's other offered tools, when one of them is first called. Resources and
+    `definitions`: the product's tools as tools/list shows them (see tool_cache). A tool's handler (and
+    the pydantic models of its arguments and result) is registered when it is first called. Resources and
     prompts (`defer`) are registered at the first request that lists or reads them."""
 
     def __init__(self, *args: Any, app: AppContext, access: Access, ledger_settings: Settings,
@@ -98,6 +98,7 @@ class LedgerServer(MCPServer[AppContext]):
         self.tool_names: set[str] = set(self.definitions)  # every tool of the product, offered here or not
         self.prepared = False  # the ledger was prepared before serving (the CLI does): the lifespan need not
         self._deferred: list[Callable[[], None]] = []
+        self._registering: str | None = None  # the tool offered_tool registers
 
     def defer(self, register: Callable[[], None]) -> None:
         """Run `register` (adding resources or prompts) before the first request that lists or reads them."""
@@ -132,11 +133,16 @@ class LedgerServer(MCPServer[AppContext]):
                 if self.access.offers(t.name) and caller.has(tool_scope(t.name))]
 
     def offered_tool(self, name: str) -> Tool | None:
-        """The registered tool `name`; an offered tool of the product is registered here at its first call."""
+        """The registered tool `name`; an offered tool of the product is registered here at its first call
+        (its module's `register` runs, and adds only this tool: see add_tool)."""
         tool = self._tool_manager.get_tool(name)
         definition = self.definitions.get(name)
         if tool is None and definition is not None and self.access.offers(name):
-            tools.module(definition.module).register(self, self.app)
+            self._registering = name
+            try:
+                tools.module(definition.module).register(self, self.app)
+            finally:
+                self._registering = None
             tool = self._tool_manager.get_tool(name)
         return tool
 
@@ -151,6 +157,8 @@ class LedgerServer(MCPServer[AppContext]):
         self.tool_names.add(name or fn.__name__)
         if not self.access.offers(name or fn.__name__):
             return  # its schemas are never built; call_tool refuses it by name (TOOL_DISABLED)
+        if self._registering is not None and (name or fn.__name__) != self._registering:
+            return  # another tool of the module being registered for its first call: registered at its own
         # Docstrings become descriptions: without their source indentation they read better and cost fewer tokens.
         super().add_tool(fn, name, title, description or inspect.getdoc(fn), *args, **kwargs)
         tool = self._tool_manager.get_tool(name or fn.__name__)

@@ -55,6 +55,7 @@ async def test_a_tool_is_registered_at_its_first_call(settings: Settings, cache_
         booked = await book(client, line("4930", "1200", "119.00", "VSt19"))
         assert server._tool_manager.get_tool("post_booking") is not None
         assert server._tool_manager.get_tool("search_accounts") is None  # another module: not yet
+        assert server._tool_manager.get_tool("reverse_intent") is None  # post_booking's module: at its own call
         view = await call(client, "get_intent", intent_id=booked["intent_id"])
         assert view["summary"]["provenance_summary"]["channel"] == "MCP"
         # An unknown argument is refused by the registered tool's schema, as before.
