@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import mcp
@@ -40,6 +41,7 @@ class ToolDefinition:
     tool: MCPTool
 
 
+@cache  # once per process: the source a process runs does not change under it
 def key() -> str:
     """What the definitions are derived from: the package's source, and the SDK and pydantic installed
     (their files are rewritten by every install, so their modification times stand for the version)."""
