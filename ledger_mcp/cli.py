@@ -8,13 +8,14 @@ database, a bad option) ends with one line on stderr and a non-zero exit, never 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from ledger_mcp.ledger.db import Database
+    from ledger_mcp.server.app import LedgerServer
 
 # Exit codes: 1 the command ran and found a problem (a broken chain, a refused key operation);
 # 2 it could not run (a set-up or usage mistake).
@@ -318,10 +320,11 @@ def _server_gone(exc: BaseException) -> bool:
 
 
 @asynccontextmanager
-async def _ledger(settings: Settings, args: argparse.Namespace, *, create: bool) -> AsyncIterator[Database]:
-    """The ledger's database. `create` (init, serve): make the data directory and bring the schema to
-    the current revision. Otherwise the ledger must exist at the current revision; nothing is created.
-    Database failures become one line naming the database and the cause."""
+async def _ledger(settings: Settings, args: argparse.Namespace, *, create: bool,
+                  db: Database | None = None) -> AsyncIterator[Database]:
+    """The ledger's database (`db`, else one opened here and closed after). `create` (init, serve): make the
+    data directory and bring the schema to the current revision. Otherwise the ledger must exist at the
+    current revision; nothing is created. Database failures become one line naming the database and the cause."""
     from sqlalchemy.exc import DBAPIError
 
     from ledger_mcp import migrations
@@ -338,7 +341,9 @@ async def _ledger(settings: Settings, args: argparse.Namespace, *, create: bool)
         path = Path(where)
         if not path.is_file() or path.stat().st_size == 0:
             raise _no_ledger(where, args)
-    db = Database(settings.database_url, anchor_log=settings.anchor_log)
+    own = db is None
+    if db is None:
+        db = Database(settings.database_url, anchor_log=settings.anchor_log)
     try:
         if create:
             await db.create_schema()
@@ -363,7 +368,8 @@ async def _ledger(settings: Settings, args: argparse.Namespace, *, create: bool)
             raise Refused(f"cannot use the database {where}: {exc}") from None
         raise
     finally:
-        await db.dispose()
+        if own:
+            await db.dispose()
 
 
 def _has_ledger(conn: Connection) -> bool:
@@ -455,27 +461,36 @@ async def _anchor_export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from ledger_mcp.server import build_server
-    from ledger_mcp.server.http import HttpOptions
+@contextmanager
+def _starting() -> Iterator[None]:
+    """No garbage collection while the server is imported and built: that makes many objects that live as
+    long as the process (modules, classes, schemas), which every collection would walk again for nothing
+    (a third of a start's time). Afterwards they are frozen out of later collections, and collecting resumes."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.http and settings.home is not None:
         raise Refused("over HTTP one instance serves the home ledger and every company (/companies/<slug>/mcp); "
                       "start it without --company")
-    try:
-        options = HttpOptions(host=args.host, port=args.port, allowed_hosts=tuple(args.allowed_host),
-                              public_url=args.public_url, require_key=not args.insecure_no_auth) if args.http else None
-        server = build_server(settings, options)
-    except ValueError as exc:
-        raise Refused(str(exc)) from None
+    with _starting():
+        from ledger_mcp.server import build_server
+        from ledger_mcp.server.http import HttpOptions
+
+        try:
+            options = HttpOptions(host=args.host, port=args.port, allowed_hosts=tuple(args.allowed_host),
+                                  public_url=args.public_url, require_key=not args.insecure_no_auth) if args.http \
+                else None
+            server = build_server(settings, options)
+        except ValueError as exc:
+            raise Refused(str(exc)) from None
     if options is None:
-        # Open (or create) the ledger before serving: a database problem is one line here, not a failed
-        # lifespan inside the transport.
-        anyio.run(_prepare_for_serving, settings, args)
-        if sys.stdin.isatty():  # someone typed the command: say why nothing seems to happen
-            print("ledger-mcp: serving MCP over stdio for an MCP client that starts this command; Ctrl-C stops",
-                  file=sys.stderr)
-        server.run("stdio")
+        anyio.run(_serve_stdio, server, settings, args)
         return 0
     from ledger_mcp.server.http import serve
 
@@ -491,13 +506,27 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _serve_stdio(server: LedgerServer, settings: Settings, args: argparse.Namespace) -> None:
+    """Open (or create) the ledger, then serve it: a database problem is one line here, not a failed lifespan
+    inside the transport. One event loop and the server's own database for both: it is opened once."""
+    from ledger_mcp.server.app import complete_ledger
+
+    async with _ledger(settings, args, create=True, db=server.app.db) as db:
+        await complete_ledger(db, settings.chart)
+    server.prepared = True
+    if sys.stdin.isatty():  # someone typed the command: say why nothing seems to happen
+        print("ledger-mcp: serving MCP over stdio for an MCP client that starts this command; Ctrl-C stops",
+              file=sys.stderr)
+    await server.run_stdio_async()
+
+
 async def _prepare_for_serving(settings: Settings, args: argparse.Namespace) -> int:
     """Create or upgrade the ledger; the number of active API keys."""
-    from ledger_mcp.server.app import prepare_ledger
+    from ledger_mcp.server.app import complete_ledger
     from ledger_mcp.server.http import count_active_keys
 
     async with _ledger(settings, args, create=True) as db:
-        await prepare_ledger(db, settings.chart)
+        await complete_ledger(db, settings.chart)
         return await count_active_keys(db)
 
 

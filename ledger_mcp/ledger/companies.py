@@ -23,8 +23,6 @@ from ledger_mcp.ledger.clock import utc_now
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.errors import CompanyExists, CompanyNotFound, ValidationFailed
 from ledger_mcp.ledger.models import Company, LedgerMeta
-from ledger_mcp.ledger.open_items import open_items
-from ledger_mcp.ledger.review_cases import OPEN_STATES, count_cases
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +153,10 @@ class CompanyList(BaseModel):
 
 
 async def _figures(session: AsyncSession) -> dict[str, object]:
+    # Imported here: the API keys (and every server's start) need this module, not the booking modules.
+    from ledger_mcp.ledger.open_items import open_items
+    from ledger_mcp.ledger.review_cases import OPEN_STATES, count_cases
+
     cases = await count_cases(session)
     overdue = await open_items(session, overdue_only=True)
     return {"currency": overdue.currency,

@@ -8,15 +8,17 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 
 from ledger_mcp.context import AppContext
-from ledger_mcp.ledger import reports
 from ledger_mcp.resources.json_body import as_json
 
 
 def register(server: MCPServer[Any], app: AppContext) -> None:
+    # Each read imports the ledger module it uses there: a server starts without them.
     @server.resource("ledger://reports/profit-and-loss/{period}", name="profit-and-loss",
                      title="Profit and loss (GuV)", mime_type="application/json")
     async def profit_and_loss(period: str) -> str:
         """HGB § 275 (2) GuV for a period (YYYY-MM, YYYY-Qn or YYYY) beside the same period a year earlier."""
+        from ledger_mcp.ledger import reports
+
         p = reports.report_period(period)
         return as_json(await app.db.read(reports.profit_and_loss, p.start.isoformat(), p.end.isoformat()))
 
@@ -24,6 +26,8 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
                      mime_type="application/json")
     async def balance_sheet(period: str) -> str:
         """HGB § 266 Bilanz as of the last day of a period (YYYY-MM, YYYY-Qn or YYYY), with a year before."""
+        from ledger_mcp.ledger import reports
+
         p = reports.report_period(period)
         return as_json(await app.db.read(reports.balance_sheet, p.end.isoformat()))
 
@@ -31,11 +35,15 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
                      mime_type="application/json")
     async def vat_return(period: str) -> str:
         """UStVA Kennzahlen for a month (YYYY-MM) or quarter (YYYY-Qn), with the tax codes behind each."""
+        from ledger_mcp.ledger import reports
+
         return as_json(await app.db.read(reports.vat_return, period))
 
     @server.resource("ledger://reports/trial-balance/{period}", name="trial-balance",
                      title="Trial balance (Summen- und Saldenliste)", mime_type="application/json")
     async def trial_balance(period: str) -> str:
         """Summen- und Saldenliste of a period (YYYY-MM, YYYY-Qn or YYYY): opening, debit, credit, closing."""
+        from ledger_mcp.ledger import reports
+
         p = reports.report_period(period)
         return as_json(await app.db.read(reports.trial_balance, p.start.isoformat(), p.end.isoformat()))

@@ -14,9 +14,21 @@ from uuid import uuid4
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
-from mcp_types import CallToolResult, EmptyResult, InputRequiredResult, SetLevelRequestParams, TextContent
+from mcp.server.mcpserver.tools import Tool
+from mcp_types import (
+    CallToolResult,
+    EmptyResult,
+    GetPromptResult,
+    InputRequiredResult,
+    SetLevelRequestParams,
+    TextContent,
+)
+from mcp_types import Prompt as MCPPrompt
+from mcp_types import Resource as MCPResource
+from mcp_types import ResourceTemplate as MCPResourceTemplate
 from mcp_types import Tool as MCPTool
 from pydantic import AnyUrl, ValidationError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp import __version__, resources, tools
 from ledger_mcp.context import AppContext
@@ -24,9 +36,10 @@ from ledger_mcp.ledger.accounts import chart_additions, complete_chart, initiali
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.documents import DocumentStore
 from ledger_mcp.ledger.errors import IntentNotFound, LedgerError, UnknownAccount, ValidationFailed
-from ledger_mcp.server import events, prompts, schemas
+from ledger_mcp.server import events, prompts, schemas, tool_cache
 from ledger_mcp.server.access import Access, tool_scope
 from ledger_mcp.server.http import ApiKeyVerifier, HttpOptions
+from ledger_mcp.server.tool_cache import ToolDefinition
 from ledger_mcp.settings import Settings
 from ledger_mcp.tools.arguments import refuse_unknown_arguments
 
@@ -69,26 +82,83 @@ what happened, so that the open items (receivables, payables) always agree with 
 class LedgerServer(MCPServer[AppContext]):
     """MCPServer that checks scopes, read-only mode and the tool allow-list (`access`) before every
     tool call and resource read, and turns `LedgerError` (and argument validation failures) into
-    structured `{code, message, retryable, hint}` results, for every tool and resource."""
+    structured `{code, message, retryable, hint}` results, for every tool and resource.
 
-    def __init__(self, *args: Any, app: AppContext, access: Access, ledger_settings: Settings, **kwargs: Any) -> None:
+    `definitions`: the product's tools as tools/list shows them (see tool_cache). A tool's handler (and
+    the pydantic models of its arguments and result) is registered when it is first called. Resources and
+    prompts (`defer`) are registered at the first request that lists or reads them."""
+
+    def __init__(self, *args: Any, app: AppContext, access: Access, ledger_settings: Settings,
+                 definitions: Iterable[ToolDefinition] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.app = app
         self.access = access
         self.ledger_settings = ledger_settings
-        self.tool_names: set[str] = set()  # every tool of the product, offered here or not
+        self.definitions = {d.tool.name: d for d in definitions}
+        self.tool_names: set[str] = set(self.definitions)  # every tool of the product, offered here or not
+        self.prepared = False  # the ledger was prepared before serving (the CLI does): the lifespan need not
+        self._deferred: list[Callable[[], None]] = []
+        self._registering: str | None = None  # the tool offered_tool registers
+
+    def defer(self, register: Callable[[], None]) -> None:
+        """Run `register` (adding resources or prompts) before the first request that lists or reads them."""
+        self._deferred.append(register)
+
+    def _register_deferred(self) -> None:
+        while self._deferred:
+            self._deferred.pop(0)()
+
+    async def list_resources(self) -> list[MCPResource]:
+        self._register_deferred()
+        return await super().list_resources()
+
+    async def list_resource_templates(self) -> list[MCPResourceTemplate]:
+        self._register_deferred()
+        return await super().list_resource_templates()
+
+    async def list_prompts(self) -> list[MCPPrompt]:
+        self._register_deferred()
+        return await super().list_prompts()
+
+    async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None,
+                         context: Context[AppContext, Any] | None = None) -> GetPromptResult | InputRequiredResult:
+        self._register_deferred()
+        return await super().get_prompt(name, arguments, context)
 
     async def list_tools(self) -> list[MCPTool]:
         # Hidden here for convenience only; call_tool's check is what enforces it.
         caller = self.app.caller()
-        return [t for t in await super().list_tools()
+        added = [t for t in await super().list_tools() if t.name not in self.definitions]  # add_tool, not a module
+        return [t for t in (*(d.tool for d in self.definitions.values()), *added)
                 if self.access.offers(t.name) and caller.has(tool_scope(t.name))]
+
+    def offered_tool(self, name: str) -> Tool | None:
+        """The registered tool `name`; an offered tool of the product is registered here at its first call
+        (its module's `register` runs, and adds only this tool: see add_tool)."""
+        tool = self._tool_manager.get_tool(name)
+        definition = self.definitions.get(name)
+        if tool is None and definition is not None and self.access.offers(name):
+            self._registering = name
+            try:
+                tools.module(definition.module).register(self, self.app)
+            finally:
+                self._registering = None
+            tool = self._tool_manager.get_tool(name)
+        return tool
+
+    def _tool_input_schema(self, name: str) -> dict[str, Any] | None:
+        definition = self.definitions.get(name)
+        if definition is not None and self.access.offers(name):
+            return definition.tool.input_schema
+        return super()._tool_input_schema(name)
 
     def add_tool(self, fn: Callable[..., Any], name: str | None = None, title: str | None = None,
                  description: str | None = None, *args: Any, **kwargs: Any) -> None:
         self.tool_names.add(name or fn.__name__)
         if not self.access.offers(name or fn.__name__):
             return  # its schemas are never built; call_tool refuses it by name (TOOL_DISABLED)
+        if self._registering is not None and (name or fn.__name__) != self._registering:
+            return  # another tool of the module being registered for its first call: registered at its own
         # Docstrings become descriptions: without their source indentation they read better and cost fewer tokens.
         super().add_tool(fn, name, title, description or inspect.getdoc(fn), *args, **kwargs)
         tool = self._tool_manager.get_tool(name or fn.__name__)
@@ -114,7 +184,7 @@ class LedgerServer(MCPServer[AppContext]):
     async def call_tool(self, name: str, arguments: dict[str, Any],
                         context: Context[AppContext, Any] | None = None) -> CallToolResult | InputRequiredResult:
         try:
-            tool = self._tool_manager.get_tool(name)
+            tool = self.offered_tool(name)
             if tool is None and name in self.tool_names:
                 self.access.check_tool(name, self.app.caller())  # not offered here: raises
             if tool is not None:
@@ -158,6 +228,7 @@ class LedgerServer(MCPServer[AppContext]):
 
     def _resource_key(self, uri: str) -> str | None:
         """The static URI or the template a URI resolves to, as used in RESOURCE_SCOPES."""
+        self._register_deferred()
         if any(str(r.uri) == uri for r in self._resource_manager.list_resources()):
             return uri
         for template in self._resource_manager.list_templates():
@@ -211,8 +282,9 @@ def build_server(settings: Settings, http: HttpOptions | None = None, *, home: D
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
-        settings.prepare()
-        await prepare_ledger(app.db, settings.chart)
+        if not server.prepared:
+            settings.prepare()
+            await prepare_ledger(app.db, settings.chart)
         try:
             async with background():
                 yield app
@@ -221,12 +293,14 @@ def build_server(settings: Settings, http: HttpOptions | None = None, *, home: D
             if own_home and app.home is not None:
                 await app.home.dispose()
 
+    offered_modules = tools.modules(app.transport)
     server = LedgerServer("ledger-mcp", title="ledger-mcp", version=__version__, instructions=INSTRUCTIONS,
                           lifespan=lifespan, log_level="WARNING", app=app, access=access, ledger_settings=settings,
+                          definitions=[d for d in tool_definitions(app, settings) if d.module in offered_modules],
                           **auth)
-    tools.register_all(server, app)
-    resources.register_all(server, app)
-    prompts.register(server, app)
+    prompts.register_completion(server, app)
+    server.defer(lambda: resources.register_all(server, app))  # not needed by the first tool call
+    server.defer(lambda: prompts.register(server, app))
     background = events.attach(server)  # resource subscriptions; the outbox watcher and webhook worker
     # Older clients set a log level after initialize; accept it (the server sends no log notifications:
     # it logs to stderr) instead of answering "method not found".
@@ -235,13 +309,50 @@ def build_server(settings: Settings, http: HttpOptions | None = None, *, home: D
     return server
 
 
+def tool_definitions(app: AppContext, settings: Settings) -> list[ToolDefinition]:
+    """Every tool of the product, as tools/list shows it: from the cache, else built and cached."""
+    key = tool_cache.key()
+    definitions = tool_cache.load(key)
+    if definitions is None:
+        definitions = build_tool_definitions(app, settings)
+        tool_cache.save(key, definitions)
+    return definitions
+
+
+def build_tool_definitions(app: AppContext, settings: Settings) -> list[ToolDefinition]:
+    """Every tool of every module registered on a server of its own, as MCPServer.list_tools shows it."""
+    builder = LedgerServer("ledger-mcp", app=app, access=Access(toolsets=frozenset({"all"})), ledger_settings=settings)
+    definitions: list[ToolDefinition] = []
+    for name in tools.MODULES:
+        tools.module(name).register(builder, app)
+        definitions += [ToolDefinition(name, MCPTool(name=t.name, title=t.title, description=t.description,
+                                                     input_schema=t.parameters, output_schema=t.output_schema,
+                                                     annotations=t.annotations, icons=t.icons, _meta=t.meta))
+                        for t in builder._tool_manager.list_tools()[len(definitions):]]
+    return definitions
+
+
 async def prepare_ledger(db: Database, chart: str) -> None:
-    """Bring the schema to the current revision; load the chart on first start, and on a later start
-    the accounts and tax codes the shipped chart gained since."""
+    """Bring the schema to the current revision, and the chart up to date (`complete_ledger`)."""
     await db.create_schema()
-    if not await db.read(read_meta, required=False):
+    await complete_ledger(db, chart)
+
+
+async def complete_ledger(db: Database, chart: str) -> None:
+    """On a schema at the current revision: load the chart on first start, and on a later start the
+    accounts and tax codes the shipped chart gained since."""
+    initialised, incomplete = await db.read(_chart_state)
+    if not initialised:
         if await db.write(initialise, chart):  # type: ignore[arg-type]
             log.info("initialised a new ledger with chart %s at %s", chart, db.url)
-    elif any(await db.read(chart_additions)):
+    elif incomplete:
         numbers, codes = await db.write(complete_chart)
         log.info("added accounts %s and tax codes %s of the shipped chart at %s", numbers, codes, db.url)
+
+
+async def _chart_state(session: AsyncSession) -> tuple[bool, bool]:
+    """Whether the ledger has a chart, and whether the shipped chart has accounts or tax codes it lacks (one
+    read at start)."""
+    if not await read_meta(session, required=False):
+        return False, False
+    return True, any(await chart_additions(session))

@@ -10,7 +10,7 @@ from mcp_types import Completion, CompletionArgument, CompletionContext, PromptR
 from pydantic import Field
 
 from ledger_mcp.context import AppContext
-from ledger_mcp.ledger import accounts, journal
+from ledger_mcp.ledger import accounts
 from ledger_mcp.ledger.clock import today
 from ledger_mcp.server.access import READ
 
@@ -111,12 +111,19 @@ def register(server: MCPServer[Any], app: AppContext) -> None:
                 "SKR chart, what the balance means (debit/credit), which bookings moved it most, and anything "
                 "unusual.")
 
+
+def register_completion(server: MCPServer[Any], app: AppContext) -> None:
+    """Argument completion for prompts and resource templates (registered with the server, so that
+    initialize announces it; the prompts themselves may come later)."""
+
     @server.completion()  # type: ignore[no-untyped-call, untyped-decorator]
     async def complete(ref: PromptReference | ResourceTemplateReference, argument: CompletionArgument,
                        context: CompletionContext | None) -> Completion | None:
         # Completions reveal account numbers and intent ids: the same scope as reading them.
         if not app.caller().has(READ):
             return None
+        from ledger_mcp.ledger import journal  # imported at the first completion: a server starts without it
+
         name, value = argument.name, argument.value
         if name in ACCOUNT_ARGUMENTS:
             found = await app.db.read(accounts.search_accounts, value, limit=MAX_COMPLETIONS + 1)

@@ -23,7 +23,7 @@ HTTP_ONLY = {"list_confirmations", "decide_confirmation"}  # on stdio the human 
 async def test_every_tool_and_resource_declares_its_scope(settings: Settings) -> None:
     server = build_server(settings)
     # Confirmations are decided over HTTP only (on stdio with the CLI): count the HTTP server's tools too.
-    http_tools = build_server(settings, HttpOptions(port=0))._tool_manager.list_tools()
+    http_tools = [d.tool for d in build_server(settings, HttpOptions(port=0)).definitions.values()]
     stdio_tools = await server.list_tools()
     tools = [*stdio_tools, *(t for t in http_tools if t.name not in {u.name for u in stdio_tools})]
     unclassified = sorted(t.name for t in tools if t.name not in TOOL_SCOPES)
