@@ -78,7 +78,6 @@ def _iso(value: Any) -> str:
 
 
 # Built once: json.dumps with options builds a new encoder on every call.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 _ARRAY = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False, default=_iso)
 
 
@@ -105,7 +104,7 @@ def render(values: Iterable[Any]) -> bytes:
 
 
 def canonical_json(data: Any) -> str:
-    return _CANONICAL.encode(data)
+    return records.canonical(data)
 
 
 def sha256_hex(text: str) -> str:

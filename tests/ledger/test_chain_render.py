@@ -87,7 +87,8 @@ async def test_integers_booleans_dates_and_null_render_the_same(db: Database) ->
     rng = random.Random(4)
     integers = [0, 1, -1, 9, 10, -10, 2**31, -(2**31), 2**63 - 1, -(2**63), *(rng.randint(-(2**63), 2**63 - 1)
                                                                               for _ in range(100))]
-    days = [date(1, 1, 1), date(999, 12, 31), date(1970, 1, 1), date(2026, 2, 28), date(9999, 12, 31),
+    # date.min and date.max are -infinity and infinity to asyncpg, not dates
+    days = [date(1, 1, 2), date(999, 12, 31), date(1970, 1, 1), date(2026, 2, 28), date(9999, 12, 30),
             *(date(1900, 1, 1) + timedelta(days=rng.randint(0, 150_000)) for _ in range(50))]
     await _compare(db, [(i, BigInteger()) for i in integers] + [(b, Boolean()) for b in (True, False)]
                    + [(d, Date()) for d in days]
