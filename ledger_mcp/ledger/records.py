@@ -241,8 +241,8 @@ async def verify(session: AsyncSession, documents_dir: Path | None = None) -> Re
     """Replay the record history and compare every covered row with its latest snapshot; then hash each
     document's stored file (when `documents_dir` is given). Stops at the first problem.
 
-    Memory stays flat: the history is read in batches keeping only the previous hash, and each batch of
-    current rows looks up its own latest snapshots (index ix_record_event_row)."""
+    Memory stays flat: the history is read in batches keeping only the previous hash, and each table is
+    merged with its latest snapshots, both read in row_key order (index ix_record_event_row)."""
     result = RecordCheck()
     prev, expected = GENESIS_HASH, 1
     table = RecordEvent.__table__  # type: ignore[attr-defined]
