@@ -279,19 +279,29 @@ async def _verify_table(session: AsyncSession, table: Table, dialect: str,
 
     Rows and the history's latest snapshots are both read in row_key order and merged: two sequential reads
     instead of an index lookup per row. A row whose key the database sorted differently from Python (a key
-    only SQL's JSON would write otherwise) is looked up on its own."""
+    only SQL's JSON would write otherwise) is looked up on its own. Rows come from the driver (scan.batches),
+    converted only where a column type converts (booleans on SQLite), as the ORM would have."""
     name, columns, count = table.name, covered_columns(table), 0
     needed = {*columns, *(c.name for c in table.primary_key.columns)}
-    keys = [c for c in table.primary_key.columns]
+    readable = [c for c in _readable(table, dialect) if c.name in needed]
+    keys = list(table.primary_key.columns)
     order = (func.json_array(*keys) if dialect == "sqlite" else
              cast(func.json_build_array(*keys), Text).collate("C"))
-    rows = await session.stream(select(*(c for c in _readable(table, dialect) if c.name in needed)).order_by(order))
-    async with aclosing(_latest_in_key_order(session, name, dialect)) as history:
+    names = [c.name for c in readable]
+    key_at = [names.index(c.name) for c in keys]
+    column_at = sorted((name_, names.index(name_)) for name_ in columns)
+    bind_dialect = session.get_bind().dialect
+    convert = [(i, p) for i, c in enumerate(readable) if (p := c.type.result_processor(bind_dialect, None))]
+    async with (aclosing(_latest_in_key_order(session, name, dialect)) as history,
+                aclosing(scan.batches(session, core_select(*readable).order_by(order))) as parts):
         held_key, held = await _next(history)
         previous = ""
-        async for part in rows.partitions(scan.BATCH):
-            for row in part:
-                key = row_key(table, row._mapping)
+        async for part in parts:
+            for raw in part:
+                row = list(raw)
+                for i, process in convert:
+                    row[i] = process(row[i])
+                key = canonical([_value(row[i]) for i in key_at])
                 if key >= previous:
                     while held_key and held_key < key:
                         held_key, held = await _next(history)
@@ -300,14 +310,12 @@ async def _verify_table(session: AsyncSession, table: Table, dialect: str,
                 else:
                     stored = (await _latest_snapshots(session, name, [key])).get(key)
                 if stored is None:
-                    await rows.close()
                     return {"table": name, "row": key, "column": None,
                             "problem": f"{name} row {key} has no recorded history (inserted outside the "
                                        "ledger, or its history was removed)"}
-                current = snapshot(columns, row._mapping)
+                current = canonical({name_: _value(row[i]) for name_, i in column_at})
                 changed = [] if current == stored else list(_differences(json.loads(stored), json.loads(current)))
                 if changed:
-                    await rows.close()
                     return {"table": name, "row": key, "column": changed[0],
                             "problem": f"{name} row {key}: {', '.join(changed)} differ from the recorded "
                                        "history (changed outside the ledger)"}
