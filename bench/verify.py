@@ -1,14 +1,17 @@
-"""verify_chain speed and memory at two ledger sizes, against a raw sqlite3 + hashlib loop as the floor.
+"""verify_chain speed and memory at two ledger sizes, each written at hash version 4 and at version 3, against
+a raw sqlite3 + hashlib loop of the same hash version as the floor.
 
     python bench/verify.py                                  # 200,000 and 1,000,000 journal lines
-    python bench/verify.py --lines 100000 400000 --work /tmp/verify-bench
+    python bench/verify.py --lines 100000 400000 --work /tmp/verify-bench --versions 4
 
-Ledgers are written once through the bulk path (bench/generate_ledger.py) into --work and reused. Each
-measurement runs in a fresh process: lines/s and the growth of the peak resident memory during the call
-(the peak is reset after start-up; flat memory means the same growth at both sizes).
+Ledgers are written once through the bulk path (bench/generate_ledger.py; version 3 with the chain's
+HASH_VERSION set to 3) into --work and reused. Each measurement runs in a fresh process: lines/s and the
+growth of the peak resident memory during the call (the peak is reset after start-up; flat memory means
+the same growth at both sizes).
 
-- floor: plain sqlite3 in one thread, the journal query verify_journal runs (each line with its intent's
-  fields beside its first line), every line's and intent's hash and the audit link recomputed; no checks.
+- floor: plain sqlite3 in one thread, the query verify_journal runs for that version, every line's and
+  intent's hash and the audit link recomputed; no checks. Version 4: one text per line and intent rendered
+  by SQLite (chain.fast_query), one sha256 each. Version 3: every field, JSON-encoded in Python.
 - verify_journal: the journal chain and closing hashes, through the ledger's Database (aiosqlite).
 - verify_chain: what the verify_chain tool does: journal, record history and stored documents.
 """
@@ -41,17 +44,37 @@ def _reset_peak() -> None:
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident size
 
 
-def _floor(path: Path) -> int:
-    import sqlite3
-
+def _sql(statement: object) -> str:
     from sqlalchemy.dialects import sqlite
+
+    return str(statement.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))  # type: ignore[attr-defined]
+
+
+def _floor_v4(path: Path) -> int:
+    import sqlite3
 
     from ledger_mcp.ledger import chain
 
-    sql = str(chain.journal_query("sqlite").compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    cursor = sqlite3.connect(path).execute(_sql(chain.fast_query("sqlite")))
+    prev, field, count = chain.GENESIS_HASH, b"", 0
+    while rows := cursor.fetchmany(10_000):
+        for row in rows:
+            if row[9] is not None:
+                field = b"64:" + sha256(row[9]).hexdigest().encode()
+            content = sha256(row[4] + field).hexdigest()
+            prev = sha256((prev + content).encode()).hexdigest()
+            count += 1
+    return count
+
+
+def _floor_v3(path: Path) -> int:
+    import sqlite3
+
+    from ledger_mcp.ledger import chain
+
     encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
     content_at, joined, fields = chain._CONTENT, chain._JOINED, len(chain._INTENT_FIELDS)
-    cursor = sqlite3.connect(path).execute(sql)
+    cursor = sqlite3.connect(path).execute(_sql(chain.journal_query("sqlite")))
     prev, intent, count = chain.GENESIS_HASH, "", 0
     while rows := cursor.fetchmany(10_000):
         for row in rows:
@@ -83,52 +106,75 @@ async def _ledger_call(path: Path, variant: str) -> int:
         await db.dispose()
 
 
-def child(variant: str, path: Path) -> None:
+def child(variant: str, path: Path, version: int) -> None:
     import ledger_mcp.ledger.chain  # noqa: F401  (imports are not part of the measurement)
 
     rss = _status("VmRSS")
     _reset_peak()
     start = time.perf_counter()
-    lines = _floor(path) if variant == "floor" else asyncio.run(_ledger_call(path, variant))
+    if variant == "floor":
+        lines = _floor_v4(path) if version == 4 else _floor_v3(path)
+    else:
+        lines = asyncio.run(_ledger_call(path, variant))
     seconds = time.perf_counter() - start
     print(json.dumps({"lines": lines, "seconds": seconds, "peak_growth_mb": (_status("VmHWM") - rss) / 1024}))
 
 
-def measure(variant: str, path: Path) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--child", variant, str(path)], check=True,
+def measure(variant: str, path: Path, version: int) -> dict[str, float]:
+    out = subprocess.run([sys.executable, __file__, "--child", variant, str(path), str(version)], check=True,
                          capture_output=True, text=True).stdout
     return dict(json.loads(out.splitlines()[-1]))
 
 
-def ledger(work: Path, lines: int) -> Path:
-    directory = work / f"lines-{lines}"
+def write_at(version: int) -> None:
+    """generate_ledger.py with new lines sealed at hash `version` (argv: its arguments)."""
+    import runpy
+
+    from ledger_mcp.ledger import chain
+
+    chain.HASH_VERSION = version
+    sys.argv = [str(BENCH_DIR / "generate_ledger.py"), *sys.argv[3:]]
+    runpy.run_path(sys.argv[0], run_name="__main__")
+
+
+def ledger(work: Path, lines: int, version: int) -> Path:
+    directory = work / f"v{version}-lines-{lines}"
     path = directory / "ledger.sqlite3"
     if not path.exists():
-        print(f"writing a ledger of {lines:,} journal lines to {directory} ...", file=sys.stderr)
-        subprocess.run([sys.executable, str(BENCH_DIR / "generate_ledger.py"), "--data-dir", str(directory),
+        print(f"writing a ledger of {lines:,} journal lines at hash version {version} to {directory} ...",
+              file=sys.stderr)
+        subprocess.run([sys.executable, __file__, "--write-at", str(version), "--data-dir", str(directory),
                         "--lines", str(lines)], check=True, stdout=subprocess.DEVNULL)
     return path
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--write-at"]:
+        write_at(int(sys.argv[2]))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lines", type=int, nargs=2, default=[200_000, 1_000_000], help="the two ledger sizes")
+    parser.add_argument("--lines", type=int, nargs="+", default=[200_000, 1_000_000], help="the ledger sizes")
+    parser.add_argument("--versions", type=int, nargs="+", default=[4, 3], help="hash versions to write at")
     parser.add_argument("--work", default="/tmp/ledger-mcp-verify-bench", help="where the ledgers are kept")
-    parser.add_argument("--child", nargs=2, metavar=("VARIANT", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, metavar=("VARIANT", "PATH", "VERSION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], Path(args.child[1]))
+        child(args.child[0], Path(args.child[1]), int(args.child[2]))
         return
-    paths = [ledger(Path(args.work), n) for n in args.lines]
-    print(f"{'journal lines':>14} {'variant':<15} {'lines/s':>10} {'x floor':>8} {'peak growth':>12} {'load':>5}")
-    for path in paths:
+    ledgers = [(n, v, ledger(Path(args.work), n, v)) for n in args.lines for v in args.versions]
+    print(f"{'journal lines':>14} {'hash':>4} {'variant':<15} {'lines/s':>10} {'x floor':>8} {'x v4 floor':>10} "
+          f"{'peak growth':>12} {'load':>5}")
+    v4_floor = 0.0
+    for _, version, path in ledgers:
         floor = 0.0
         for variant in VARIANTS:
             load = os.getloadavg()[0]
-            result = measure(variant, path)
+            result = measure(variant, path, version)
             rate = result["lines"] / result["seconds"]
             floor = floor or rate
-            print(f"{int(result['lines']):>14,} {variant:<15} {rate:>10,.0f} {rate / floor:>8.2f} "
+            v4_floor = rate if version == 4 and variant == "floor" else v4_floor
+            print(f"{int(result['lines']):>14,} {'v' + str(version):>4} {variant:<15} {rate:>10,.0f} "
+                  f"{rate / floor:>8.2f} {rate / v4_floor if v4_floor else float('nan'):>10.2f} "
                   f"{result['peak_growth_mb']:>9.1f} MB {load:>5.2f}")
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
 

@@ -1,13 +1,15 @@
 """The GoBD hash chain.
 
-Every journal line carries `content_hash` = sha256 over a canonical JSON payload of all its stored
+Every journal line carries `content_hash` = sha256 over a canonical payload of all its stored
 fields (including the hash of its intent), `prev_hash` = the `audit_hash` of the line before it,
 and `audit_hash` = sha256(prev_hash + content_hash). Journal numbers are gapless from 1. Changing
 any stored field of any line or intent, removing or inserting a line, breaks the chain at that
 point, and `verify_chain` names the first broken link.
 
 The payload is versioned (`hash_version`) so that a later payload format can coexist with lines
-hashed under an earlier one.
+hashed under an earlier one. Version 4 (`render`) is a text the database can build itself: verifying
+reads one rendered text per line and intent (`rendered`, in SQL for SQLite and PostgreSQL) and hashes
+it, instead of encoding two dozen fields per line in Python.
 
 Locking a period seals it with a `closing_hash` over the chain head at locking time and the
 period's totals; `verify_chain` recomputes those totals from the journal, so a locked period whose
@@ -22,7 +24,7 @@ and the heads of all three chains are anchored outside the database (ledger_mcp.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -32,8 +34,9 @@ from pathlib import Path
 from typing import Any
 from typing import cast as cast_type
 
-from sqlalchemy import Boolean, Date, Integer, String, cast, func
-from sqlmodel import col, select
+from sqlalchemy import Boolean, Date, Integer, LargeBinary, String, Text, case, cast, func, literal_column
+from sqlalchemy import select as core_select
+from sqlmodel import AutoString, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp.ledger import anchor as anchoring
@@ -42,9 +45,10 @@ from ledger_mcp.ledger.fiscal import period_bounds, period_of
 from ledger_mcp.ledger.models import Intent, JournalLine, PeriodEvent
 from ledger_mcp.ledger.statements import Query
 
-HASH_VERSION = 3
-"""Payload version of new journal lines, and of their intent's hash. Version 3 hashes a JSON array of the
-fields in a fixed order (cheap to build, no key sorting). Versions 1 and 2 hashed a JSON object with sorted
+HASH_VERSION = 4
+"""Payload version of new journal lines, and of their intent's hash. Version 4 hashes the `render`ed fields
+in a fixed order, a text SQL builds as well. Version 3 hashed a JSON array of the same fields (cheap to
+build in Python, no key sorting). Versions 1 and 2 hashed a JSON object with sorted
 keys (RECORD_VERSION for the intent): version 2 added base_amount and exchange_rate; version 1 lines (written
 before foreign currency) verify under their own payload, with base_amount equal to amount. A line keeps the
 version it was written with, and its intent's hash follows its lines' version."""
@@ -61,7 +65,7 @@ _LINE_FIELDS = ("journal_number", "intent_id", "line_index", "booking_date", "de
                 "credit_account", "amount", "currency", "tax_code", "line_role", "description",
                 "created_at", "hash_version", *PROVENANCE_FIELDS)
 _LINE_FIELDS_V2 = (*_LINE_FIELDS, "base_amount", "exchange_rate")
-_LINE_FIELDS_BY_VERSION = {1: _LINE_FIELDS, 2: _LINE_FIELDS_V2, 3: _LINE_FIELDS_V2}
+_LINE_FIELDS_BY_VERSION = {1: _LINE_FIELDS, 2: _LINE_FIELDS_V2, 3: _LINE_FIELDS_V2, 4: _LINE_FIELDS_V2}
 # Values as every path reads them: dates as ISO text, booleans as 0/1 (what SQLite stores).
 _get_intent_values = attrgetter(*_INTENT_FIELDS)
 _get_line_values = attrgetter(*_LINE_FIELDS_V2)
@@ -75,12 +79,33 @@ def _iso(value: Any) -> str:
 
 
 # Built once: json.dumps with options builds a new encoder on every call.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 _ARRAY = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False, default=_iso)
 
 
+def render(values: Iterable[Any]) -> bytes:
+    """The version 4 payload: each value as `<length>:<text>`, the length in UTF-8 bytes, or `~` for None.
+    Texts as stored, integers in decimal (booleans as 0/1), dates in ISO form. `rendered` builds the same
+    bytes in SQL, so nothing may differ: bytes, not characters, because SQLite's length() of a text stops
+    at a NUL character."""
+    parts = []
+    for value in values:
+        if value is None:
+            parts.append(b"~")
+            continue
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise ValueError("a text with a NUL character cannot be hashed (PostgreSQL cannot store it)")
+            data = value.encode()
+        elif isinstance(value, int):  # bool included: True is 1
+            data = b"%d" % value
+        else:
+            data = _iso(value).encode()
+        parts.append(b"%d:%s" % (len(data), data))
+    return b"".join(parts)
+
+
 def canonical_json(data: Any) -> str:
-    return _CANONICAL.encode(data)
+    return records.canonical(data)
 
 
 def sha256_hex(text: str) -> str:
@@ -91,13 +116,15 @@ def _plain(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(int(v) if isinstance(v, bool) else v for v in values)
 
 
-def intent_hash(intent: Any, version: int = HASH_VERSION) -> str:
-    """The hash of an intent's fields, in the payload of its lines' hash version."""
-    return _intent_digest(_plain(_get_intent_values(intent)), version)
+def intent_hash(intent: Any, version: int | None = None) -> str:
+    """The hash of an intent's fields, in the payload of its lines' hash version (default HASH_VERSION)."""
+    return _intent_digest(_plain(_get_intent_values(intent)), version or HASH_VERSION)
 
 
 def _intent_digest(values: Sequence[Any], version: int) -> str:
-    if version >= 3:
+    if version >= 4:
+        return sha256(render((version, *values))).hexdigest()
+    if version == 3:
         return sha256(_ARRAY.encode([version, *values]).encode()).hexdigest()
     payload = dict(zip(_INTENT_FIELDS, values, strict=True))
     payload["duplicate_override"] = bool(values[_DUPLICATE_OVERRIDE])
@@ -115,6 +142,8 @@ _AMOUNT_AT, _BASE_AT, _RATE_AT = (_LINE_FIELDS_V2.index(f) for f in ("amount", "
 def _line_digest(values: Sequence[Any], intent_content_hash: str) -> str:
     """`values`: the line's fields in _LINE_FIELDS_V2 order. Raises ValueError for a payload that cannot be."""
     version = values[_VERSION_AT]
+    if version == 4:
+        return sha256(render((*values, intent_content_hash))).hexdigest()
     if version == 3:
         return sha256(_ARRAY.encode((*values, intent_content_hash)).encode()).hexdigest()
     fields = _LINE_FIELDS_BY_VERSION.get(version)
@@ -212,58 +241,72 @@ async def verify_journal(session: AsyncSession, *, batch_size: int = scan.BATCH)
     """Recompute every hash from the stored fields in journal order, then every locked period's closing hash.
     Stops at the first broken link.
 
-    Memory stays flat: the journal is read in batches with each intent's fields beside its first line, and
-    only the current link (previous hash, current intent) is kept. An intent's lines are consecutive (each
-    write appends all of them at the chain head), so its line count is checked when the next intent starts."""
+    Memory stays flat: the journal is read in batches with each intent beside its first line, and only the
+    current link (previous hash, current intent) is kept. An intent's lines are consecutive (each write appends
+    all of them at the chain head), so its line count is checked when the next intent starts. Version 4 lines
+    and intents come rendered by the database (`fast_query`); the fields of lines of earlier versions are read
+    by a second query over those lines only (`journal_query`), in step."""
     events = list((await session.exec(select(PeriodEvent).order_by(col(PeriodEvent.seq)))).all())
     locked = {e.period for e in events if e.action == "approve_lock"}
     expected, prev = 1, GENESIS_HASH
     intents = 0
     intent_id: str | None = None
-    intent_digest, line_count, seen = "", 0, 0
+    intent_digest, intent_field, line_count, seen = "", b"", 0, 0
 
     def broken(problem: str, number: int | None, intent: str | None, stored_date: Any) -> ChainReport:
         return ChainReport(False, expected - 1, intents, expected - 1, prev, {
             "journal_number": number, "intent_id": intent, "period": _raw_period(stored_date),
             "problem": _in_locked(problem, stored_date, locked)})
 
-    encode, content_at, prev_at, audit_at = _ARRAY.encode, _CONTENT, _PREV, _AUDIT  # locals: read per line
-    number_at, intent_at, version_at = _NUMBER, _INTENT, _VERSION
-    async with aclosing(scan.batches(session, journal_query(session.get_bind().dialect.name), batch_size)) as rows:
+    dialect = session.get_bind().dialect.name
+    legacy_query = journal_query(dialect).where(JournalLine.__table__.c.hash_version != HASH_VERSION)  # type: ignore[attr-defined]
+    async with (aclosing(scan.batches(session, fast_query(dialect), batch_size)) as rows,
+                aclosing(_rows(scan.batches(session, legacy_query, batch_size))) as legacy_rows):
         async for batch in rows:
-            for row in batch:
-                if row[number_at] != expected:
-                    return broken(f"gap or reorder: expected journal number {expected}, found {row[number_at]}",
-                                  row[number_at], row[intent_at], row[_DATE])
-                if row[intent_at] != intent_id:  # the first line of the next intent
+            for number, line_intent, version, line_date, text, content_hash, prev_hash, audit, joined, \
+                    intent_text, stored_digest, stored_count, intent_date in batch:
+                old = None if text is not None else await anext(legacy_rows)  # a line of an earlier version
+                if number != expected:
+                    return broken(f"gap or reorder: expected journal number {expected}, found {number}",
+                                  number, line_intent, line_date)
+                if line_intent != intent_id:  # the first line of the next intent
                     if seen != line_count:
                         return broken(_short(seen, line_count), None, intent_id, None)
-                    stored = row[_JOINED:] if row[_JOINED] is not None else await _intent_row(session, row[intent_at])
-                    if stored is None:
-                        return broken("line belongs to no stored intent", row[number_at], row[intent_at],
-                                      row[_DATE])
+                    if joined is None:
+                        stored = await _intent_row(session, line_intent)
+                        if stored is None:
+                            return broken("line belongs to no stored intent", number, line_intent, line_date)
+                        stored_digest, stored_count, intent_date = (stored[_INTENT_CONTENT_HASH],
+                                                                    stored[_LINE_COUNT], stored[_INTENT_DATE])
                     intents += 1
-                    intent_id, line_count, seen = row[intent_at], stored[_LINE_COUNT], 0
-                    intent_digest = _intent_check(stored, row[version_at])
-                    if intent_digest != stored[_INTENT_CONTENT_HASH]:
+                    intent_id, line_count, seen = line_intent, stored_count, 0
+                    intent_digest = sha256(intent_text).hexdigest() if intent_text is not None else ""
+                    if intent_digest != stored_digest:  # an earlier version, or a change: read the fields
+                        fields = old[_JOINED:] if old is not None and joined is not None else \
+                            await _intent_row(session, line_intent)
+                        intent_digest = _intent_check(cast_type(Sequence[Any], fields), version)
+                    if intent_digest != stored_digest:
                         return broken("intent fields do not match their content_hash (intent was changed)",
-                                      None, intent_id, stored[_INTENT_DATE])
-                if row[prev_at] != prev:
-                    return broken("prev_hash does not match the previous line's audit_hash", row[number_at],
-                                  intent_id, row[_DATE])
-                try:  # version 3 (_line_digest) inlined: this runs once per line
-                    content = (sha256(encode((*row[:content_at], intent_digest)).encode()).hexdigest()
-                               if row[version_at] == 3 else _line_digest(row[:content_at], intent_digest))
-                except (ValueError, TypeError) as exc:
-                    return broken(str(exc), row[number_at], intent_id, row[_DATE])
-                if content != row[content_at]:
-                    return broken("line fields do not match its content_hash (line was changed)", row[number_at],
-                                  intent_id, row[_DATE])
+                                      None, intent_id, intent_date)
+                    intent_field = b"64:" + intent_digest.encode()  # render((intent_digest,)), inlined
+                if prev_hash != prev:
+                    return broken("prev_hash does not match the previous line's audit_hash", number, intent_id,
+                                  line_date)
+                if old is None:
+                    content = sha256(text + intent_field).hexdigest()
+                else:
+                    try:
+                        content = _line_digest(old[:_CONTENT], intent_digest)
+                    except (ValueError, TypeError) as exc:
+                        return broken(str(exc), number, intent_id, line_date)
+                if content != content_hash:
+                    return broken("line fields do not match its content_hash (line was changed)", number,
+                                  intent_id, line_date)
                 prev = sha256((prev + content).encode()).hexdigest()
-                if prev != row[audit_at]:
-                    prev = row[prev_at]  # report the link before this line
-                    return broken("audit_hash does not match sha256(prev_hash + content_hash)", row[number_at],
-                                  intent_id, row[_DATE])
+                if prev != audit:
+                    prev = prev_hash  # report the link before this line
+                    return broken("audit_hash does not match sha256(prev_hash + content_hash)", number,
+                                  intent_id, line_date)
                 expected += 1
                 seen += 1
     if seen != line_count:
@@ -277,14 +320,24 @@ async def verify_journal(session: AsyncSession, *, batch_size: int = scan.BATCH)
     return ChainReport(True, expected - 1, intents, expected - 1, prev, None, len(locked))
 
 
+async def _rows(batches: AsyncGenerator[Sequence[Sequence[Any]], None]) -> AsyncGenerator[Sequence[Any], None]:
+    """Rows one by one (the lines of earlier versions, read beside the fast query)."""
+    async with aclosing(batches) as each:
+        async for batch in each:
+            for row in batch:
+                yield row
+
+
 def _intent_check(stored: Sequence[Any], version: Any) -> str:
     """The intent's recomputed hash in the payload of its first line's version. When that does not match
-    but the other payload does, the line's version was changed, not the intent: the line's hash names it."""
+    but another version's payload does, the line's version was changed, not the intent: the line's hash
+    names it."""
     values, digest = stored[:_INTENT_CONTENT_HASH], stored[_INTENT_CONTENT_HASH]
     recomputed = _intent_digest(values, version if version in _LINE_FIELDS_BY_VERSION else HASH_VERSION)
     if recomputed != digest:
-        other = _intent_digest(values, RECORD_VERSION if version == HASH_VERSION else HASH_VERSION)
-        return other if other == digest else recomputed
+        for other in (RECORD_VERSION, 3, 4):
+            if _intent_digest(values, other) == digest:
+                return str(digest)
     return recomputed
 
 
@@ -295,9 +348,7 @@ def _short(seen: int, line_count: int) -> str:
 # The journal query's row: the line's fields (_LINE_FIELDS_V2 order) and hashes, then, on an intent's first
 # line only, the intent's fields (_INTENT_FIELDS order) and content_hash. Dates as ISO text, booleans as 0/1.
 _CONTENT = len(_LINE_FIELDS_V2)
-_PREV, _AUDIT, _JOINED = _CONTENT + 1, _CONTENT + 2, _CONTENT + 3
-_NUMBER, _INTENT, _DATE, _VERSION = (_LINE_FIELDS_V2.index(f) for f in
-                                     ("journal_number", "intent_id", "booking_date", "hash_version"))
+_JOINED = _CONTENT + 3
 _INTENT_CONTENT_HASH = len(_INTENT_FIELDS)
 _LINE_COUNT, _INTENT_DATE = _INTENT_FIELDS.index("line_count"), _INTENT_FIELDS.index("booking_date")
 
@@ -325,6 +376,71 @@ def journal_query(dialect: str) -> Any:
     first_line = (intent.c.id == line.c.intent_id) & (line.c.line_index == 1)
     return (select(*columns, *_intent_columns(dialect)).select_from(line.outerjoin(intent, first_line))
             .order_by(line.c.journal_number))
+
+
+def fast_query(dialect: str) -> Any:
+    """Every journal line in journal order: (journal_number, intent_id, hash_version, booking_date, rendered
+    line, content_hash, prev_hash, audit_hash), then on an intent's first line (intent id, rendered intent,
+    content_hash, line_count, booking_date). The rendered texts (`rendered`, bytes) only for version 4 lines."""
+    line, intent = JournalLine.__table__, Intent.__table__  # type: ignore[attr-defined]
+    current = line.c.hash_version == HASH_VERSION
+    line_text = rendered([line.c[name] for name in _LINE_FIELDS_V2], dialect)
+    intent_text = rendered([literal_column(str(HASH_VERSION)), *(intent.c[name] for name in _INTENT_FIELDS)],
+                           dialect)
+    first_line = (intent.c.id == line.c.intent_id) & (line.c.line_index == 1)
+    return (core_select(line.c.journal_number, line.c.intent_id, line.c.hash_version,
+                   _stored(line.c.booking_date, dialect), case((current, line_text)), line.c.content_hash,
+                   line.c.prev_hash, line.c.audit_hash, intent.c.id,
+                   case((current & intent.c.id.is_not(None), intent_text)),
+                   intent.c.content_hash, intent.c.line_count, _stored(intent.c.booking_date, dialect))
+            .select_from(line.outerjoin(intent, first_line)).order_by(line.c.journal_number))
+
+
+def rendered(columns: Sequence[Any], dialect: str) -> Any:
+    """`render` of these columns as one SQL expression (bytes): what the Python side builds, value by value.
+
+    On SQLite one printf() call renders the row (a chain of || operators costs three times as much); its %s
+    stops at a NUL character, which `render` refuses, and the length before it counts every byte, so a NUL
+    written into a value later still changes the text."""
+    if dialect == "sqlite":
+        formats, arguments = [], []
+        for column in columns:
+            text = _as_text(column, dialect)
+            size = func.length(cast(text, LargeBinary))
+            if getattr(column, "nullable", True):
+                formats.append("%s%s")
+                arguments += [func.coalesce(_concat(size, literal_column("':'")), literal_column("'~'")), text]
+            else:
+                formats.append("%d:%s")
+                arguments += [size, text]
+        return cast(func.printf(literal_column(f"'{''.join(formats)}'"), *arguments), LargeBinary)
+    fields = []
+    for column in columns:
+        text = _as_text(column, dialect)
+        size = func.octet_length(func.convert_to(text, literal_column("'UTF8'")))
+        fields.append(func.coalesce(_concat(cast(size, Text), literal_column("':'"), text), literal_column("'~'")))
+    return func.convert_to(_concat(*fields), literal_column("'UTF8'"))
+
+
+def _as_text(column: Any, dialect: str) -> Any:
+    """A stored value as `render` writes it: dates in ISO form, integers in decimal, booleans as 0/1."""
+    kind = getattr(column, "type", None)
+    if dialect == "sqlite":  # printf's %s writes integers in decimal; dates and booleans are stored as text, 0/1
+        return column
+    if isinstance(kind, Date):
+        return _stored(column, dialect)
+    if isinstance(kind, Boolean):
+        return cast(cast(column, Integer), Text)
+    if isinstance(kind, (String, AutoString)):  # Text included
+        return column
+    return cast(column, Text)
+
+
+def _concat(*parts: Any) -> Any:
+    whole = parts[0]
+    for part in parts[1:]:
+        whole = whole.op("||")(part)
+    return whole
 
 
 async def _intent_row(session: AsyncSession, intent_id: str) -> Sequence[Any] | None:

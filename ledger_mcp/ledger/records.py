@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Date, MetaData, String, Table, cast, event, func, insert, inspect
+from sqlalchemy import Connection, Date, MetaData, String, Table, Text, cast, event, func, insert, inspect
 from sqlalchemy import select as core_select
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlmodel import SQLModel, col, select
@@ -73,8 +74,19 @@ SNAPSHOT_PART = 10_000
 """session.info key: the chain heads this transaction wrote, {chain: [number, hash]}, for the anchor log."""
 
 
-_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
-"""Canonical JSON; the encoder is built once (json.dumps with options builds one per call)."""
+def _one_shot(encoder: json.JSONEncoder) -> Callable[[Any], str]:
+    """`encoder.encode`, with its C encoder built once: encode() builds one per call, which is most of its cost
+    for a small value. Same text; no check for circular values (payloads are flat)."""
+    if c_make_encoder is None:
+        return encoder.encode
+    iterencode = c_make_encoder(None, encoder.default, encode_basestring, None, encoder.key_separator,
+                                encoder.item_separator, encoder.sort_keys, encoder.skipkeys, encoder.allow_nan)
+    return lambda data: "".join(iterencode(data, 0))
+
+
+canonical = _one_shot(json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str))
+"""Canonical JSON: sorted keys, no spaces, non-ASCII as is, other types as str()."""
+_canonical = canonical
 
 
 def _sha256(text: str) -> str:
@@ -233,8 +245,8 @@ async def verify(session: AsyncSession, documents_dir: Path | None = None) -> Re
     """Replay the record history and compare every covered row with its latest snapshot; then hash each
     document's stored file (when `documents_dir` is given). Stops at the first problem.
 
-    Memory stays flat: the history is read in batches keeping only the previous hash, and each batch of
-    current rows looks up its own latest snapshots (index ix_record_event_row)."""
+    Memory stays flat: the history is read in batches keeping only the previous hash, and each table is
+    merged with its latest snapshots, both read in row_key order (index ix_record_event_row)."""
     result = RecordCheck()
     prev, expected = GENESIS_HASH, 1
     table = RecordEvent.__table__  # type: ignore[attr-defined]
@@ -267,28 +279,51 @@ _EVENT_COLUMNS = [RecordEvent.__table__.c[name] for name in (  # type: ignore[at
 
 async def _verify_table(session: AsyncSession, table: Table, dialect: str,
                         coverage: dict[str, int]) -> dict[str, Any] | None:
-    """Each current row against its latest snapshot, then the rows the history holds but the table lost."""
+    """Each current row against its latest snapshot, then the rows the history holds but the table lost.
+
+    Rows and the history's latest snapshots are both read in row_key order and merged: two sequential reads
+    instead of an index lookup per row. A row whose key the database sorted differently from Python (a key
+    only SQL's JSON would write otherwise) is looked up on its own. Rows come from the driver (scan.batches),
+    converted only where a column type converts (booleans on SQLite), as the ORM would have."""
     name, columns, count = table.name, covered_columns(table), 0
     needed = {*columns, *(c.name for c in table.primary_key.columns)}
-    rows = await session.stream(select(*(c for c in _readable(table, dialect) if c.name in needed)))
-    async for part in rows.partitions(scan.BATCH):
-        keys = [row_key(table, row._mapping) for row in part]
-        latest = await _latest_snapshots(session, name, keys)
-        for row, key in zip(part, keys, strict=True):
-            stored = latest.get(key)
-            if stored is None:
-                await rows.close()
-                return {"table": name, "row": key, "column": None,
-                        "problem": f"{name} row {key} has no recorded history (inserted outside the "
-                                   "ledger, or its history was removed)"}
-            current = snapshot(columns, row._mapping)
-            changed = [] if current == stored else list(_differences(json.loads(stored), json.loads(current)))
-            if changed:
-                await rows.close()
-                return {"table": name, "row": key, "column": changed[0],
-                        "problem": f"{name} row {key}: {', '.join(changed)} differ from the recorded "
-                                   "history (changed outside the ledger)"}
-        count += len(part)
+    readable = [c for c in _readable(table, dialect) if c.name in needed]
+    keys = list(table.primary_key.columns)
+    order = (func.json_array(*keys) if dialect == "sqlite" else
+             cast(func.json_build_array(*keys), Text).collate("C"))
+    names = [c.name for c in readable]
+    key_at = [names.index(c.name) for c in keys]
+    column_at = sorted((name_, names.index(name_)) for name_ in columns)
+    bind_dialect = session.get_bind().dialect
+    convert = [(i, p) for i, c in enumerate(readable) if (p := c.type.result_processor(bind_dialect, None))]
+    async with (aclosing(_latest_in_key_order(session, name, dialect)) as history,
+                aclosing(scan.batches(session, core_select(*readable).order_by(order))) as parts):
+        held_key, held = await _next(history)
+        previous = ""
+        async for part in parts:
+            for raw in part:
+                row = list(raw)
+                for i, process in convert:
+                    row[i] = process(row[i])
+                key = canonical([_value(row[i]) for i in key_at])
+                if key >= previous:
+                    while held_key and held_key < key:
+                        held_key, held = await _next(history)
+                    stored = held if held_key == key else None
+                    previous = key
+                else:
+                    stored = (await _latest_snapshots(session, name, [key])).get(key)
+                if stored is None:
+                    return {"table": name, "row": key, "column": None,
+                            "problem": f"{name} row {key} has no recorded history (inserted outside the "
+                                       "ledger, or its history was removed)"}
+                current = canonical({name_: _value(row[i]) for name_, i in column_at})
+                changed = [] if current == stored else list(_differences(json.loads(stored), json.loads(current)))
+                if changed:
+                    return {"table": name, "row": key, "column": changed[0],
+                            "problem": f"{name} row {key}: {', '.join(changed)} differ from the recorded "
+                                       "history (changed outside the ledger)"}
+            count += len(part)
     coverage[name] = count
     if await _live_rows(session, name) != count:
         missing = await _missing_row(session, table, dialect)
@@ -296,6 +331,36 @@ async def _verify_table(session: AsyncSession, table: Table, dialect: str,
             return {"table": name, "row": missing, "column": None,
                     "problem": f"{name} row {missing} is recorded but missing (deleted outside the ledger)"}
     return None
+
+
+async def _next(history: AsyncGenerator[tuple[str, str | None], None]) -> tuple[str, str | None]:
+    """The next (row_key, snapshot), ("", None) at the end (anext's default trips over aclosing on 3.11)."""
+    try:
+        return await history.__anext__()
+    except StopAsyncIteration:
+        return "", None
+
+
+async def _latest_in_key_order(session: AsyncSession, name: str, dialect: str
+                               ) -> AsyncGenerator[tuple[str, str | None], None]:
+    """(row_key, latest snapshot) of every row of table `name` the history knows, by row_key (as Python orders
+    text: code points, which is UTF-8 byte order)."""
+    event = RecordEvent.__table__  # type: ignore[attr-defined]
+    key = event.c.row_key if dialect == "sqlite" else event.c.row_key.collate("C")
+    statement = (core_select(event.c.row_key, event.c.snapshot).where(event.c.table_name == name)
+                 .order_by(key, event.c.seq))
+    current: str | None = None
+    latest: str | None = None
+    async with aclosing(scan.batches(session, statement)) as batches:
+        async for batch in batches:
+            for row_key_, snap in batch:
+                if row_key_ != current:
+                    if current is not None:
+                        yield current, latest
+                    current = row_key_
+                latest = snap
+    if current is not None:
+        yield current, latest
 
 
 def _latest_events(name: str) -> Any:
