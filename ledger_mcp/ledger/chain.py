@@ -41,6 +41,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp.ledger import anchor as anchoring
 from ledger_mcp.ledger import records, scan
+from ledger_mcp.ledger.errors import ValidationFailed
 from ledger_mcp.ledger.fiscal import period_bounds, period_of
 from ledger_mcp.ledger.models import Intent, JournalLine, PeriodEvent
 from ledger_mcp.ledger.statements import Query
@@ -94,7 +95,9 @@ def render(values: Iterable[Any]) -> bytes:
             continue
         if isinstance(value, str):
             if "\x00" in value:
-                raise ValueError("a text with a NUL character cannot be hashed (PostgreSQL cannot store it)")
+                raise ValidationFailed("A text contains the NUL character (U+0000), which the ledger cannot store.",
+                                       hint="Remove the NUL characters from descriptions, references and names, "
+                                            "and send the call again.")
             data = value.encode()
         elif isinstance(value, int):  # bool included: True is 1
             data = b"%d" % value

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp.ledger import chain, posting
 from ledger_mcp.ledger.db import Database
+from ledger_mcp.ledger.errors import ValidationFailed
 from ledger_mcp.ledger.models import Intent, JournalLine
 from ledger_mcp.ledger.posting import BookingLine, BookingRequest
 from tests.conftest import CLI
@@ -67,7 +68,7 @@ async def test_texts_render_the_same_in_python_and_sql(db: Database) -> None:
 
 def test_a_text_with_nul_is_not_sealed() -> None:
     """PostgreSQL cannot store NUL, and SQLite's printf stops at it: no writer may seal such a text."""
-    with pytest.raises(ValueError, match="NUL"):
+    with pytest.raises(ValidationFailed, match="NUL"):
         chain.render(["a\x00b"])
 
 

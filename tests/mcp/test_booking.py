@@ -203,3 +203,13 @@ async def test_opening_balances_refuse_the_opening_account_itself(client: Client
     error = await fail(client, "post_opening_balances", booking_date="2026-01-01",
                        balances=[{"account": "9000", "amount": "1.00", "side": "debit"}])
     assert error["code"] == "VALIDATION_ERROR"
+
+
+@pytest.mark.parametrize("field", ["description", "external_reference"])
+async def test_a_nul_character_is_refused_with_a_structured_error(client: Client, field: str) -> None:
+    before = await _journal_size(client)
+    arguments = {"booking_date": "2026-03-02", "description": "Bürobedarf",
+                 "lines": [line("4930", "1200", "119.00", "VSt19")], field: "Papier\x00Toner"}
+    error = await fail(client, "post_booking", **arguments)
+    assert error["code"] == "VALIDATION_ERROR" and "NUL" in error["message"]
+    assert await _journal_size(client) == before
