@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from generate_ledger import GENERATOR, bookings
 
-from ledger_mcp.ledger import bulk, chain, posting
+from ledger_mcp.ledger import bulk, chain, posting, records
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.models import Intent, JournalLine
 from ledger_mcp.ledger.posting import BookingRequest
@@ -91,7 +91,7 @@ async def _rows(root: Path, requests: list[BookingRequest]) -> tuple[list[dict[s
         prepared = await db.read(prepare)
     finally:
         await db.dispose()
-    intents = [vars(bulk._intent(p, GENERATOR.columns(), "2026-01-01T00:00:00.000000Z")) for p in prepared]
+    intents = [vars(posting.prepared_intent(p, GENERATOR.columns(), "2026-01-01T00:00:00.000000Z")) for p in prepared]
     lines = [[{"debit_account": leg.debit, "credit_account": leg.credit, "amount": leg.amount,
                "tax_code": leg.tax_code, "line_role": leg.role, "description": leg.description or intent["description"]}
               for leg in p.pairs] for p, intent in zip(prepared, intents, strict=True)]
@@ -100,7 +100,9 @@ async def _rows(root: Path, requests: list[BookingRequest]) -> tuple[list[dict[s
 
 def raw_leg(path: Path, intents: list[dict[str, Any]], legs: list[list[dict[str, Any]]]) -> tuple[float, int]:
     """Hash and insert the prepared rows with plain sqlite3, as the server's connections are set up."""
-    intent_columns = [c.name for c in Intent.__table__.c]  # type: ignore[attr-defined]
+    intent_table = Intent.__table__  # type: ignore[attr-defined]
+    intent_columns = [c.name for c in intent_table.c]
+    created_at = intents[0]["created_at"]
     line_columns = [c.name for c in JournalLine.__table__.c]  # type: ignore[attr-defined]
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -111,11 +113,11 @@ def raw_leg(path: Path, intents: list[dict[str, Any]], legs: list[list[dict[str,
     number, prev = 0, chain.GENESIS_HASH
     intent_rows, line_rows = [], []
     for intent, own in zip(intents, legs, strict=True):
-        row = bulk._Row(**intent)
+        row = posting.Row(**intent)
         row.content_hash = chain.intent_hash(row)
         for index, leg in enumerate(own, start=1):
             number += 1
-            line = bulk._Row(journal_number=number, intent_id=row.id, line_index=index,
+            line = posting.Row(journal_number=number, intent_id=row.id, line_index=index,
                              booking_date=row.booking_date, currency=row.currency, base_amount=leg["amount"],
                              exchange_rate=None, created_at=row.created_at, hash_version=chain.HASH_VERSION,
                              **leg, **{name: intent[name] for name in chain.PROVENANCE_FIELDS})
@@ -125,8 +127,20 @@ def raw_leg(path: Path, intents: list[dict[str, Any]], legs: list[list[dict[str,
             line_rows.append(tuple(getattr(line, c) for c in line_columns))
         row.booking_date = row.booking_date.isoformat()
         intent_rows.append(tuple(getattr(row, c) for c in intent_columns))
+    # The record history keeps each intent's request_hash and fingerprint, as the ledger's writes do.
+    history = sorted((records.row_key(intent_table, {"id": i["id"]}), records.snapshot(
+        list(records.INTENT_COLUMNS), i)) for i in intents)
+    seq, event_prev = conn.execute("SELECT seq, event_hash FROM record_event ORDER BY seq DESC LIMIT 1").fetchone()
+    event_rows = []
+    for key, snap in history:
+        seq += 1
+        digest = records.event_hash(event_prev, seq, "intent", key, "insert", snap, created_at)
+        event_rows.append((seq, "intent", key, "insert", snap, created_at, event_prev, digest))
+        event_prev = digest
     conn.executemany(f"INSERT INTO intent ({','.join(intent_columns)}) VALUES ({','.join('?' * len(intent_columns))})",
                      intent_rows)
+    conn.executemany("INSERT INTO record_event (seq, table_name, row_key, action, snapshot, created_at, prev_hash, "
+                     "event_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", event_rows)
     conn.executemany(f"INSERT INTO journal_line ({','.join(line_columns)}) "
                      f"VALUES ({','.join('?' * len(line_columns))})", line_rows)
     conn.execute("COMMIT")

@@ -84,7 +84,8 @@ async def import_file(db: Database, path: Path, provenance: Provenance, *, forma
         requests = [_request(t, path.name) for t in part]  # per chunk: a million requests need not coexist
         try:
             outcome = await db.write(bulk.post_many, requests, provenance, with_results=False,
-                                     allow_duplicates=allow_duplicates)
+                                     allow_duplicates=allow_duplicates,
+                                     summary={"source": path.name, "format": chosen})
         except BatchRefused as exc:
             raise _refused_chunk(exc, part, report) from None
         report.written += outcome.written
