@@ -85,7 +85,8 @@ async def generate(url: str, lines: int, chunk: int, *, seed: int = 1, quiet: bo
             batch.append(request)
             written += lines_of(request)
             if len(batch) == chunk:
-                intents += (await db.write(bulk.post_many, batch, GENERATOR, with_results=False, summary=SUMMARY)).written
+                intents += (await db.write(bulk.post_many, batch, GENERATOR, with_results=False,
+                                           summary=SUMMARY)).written
                 batch = []
                 if not quiet:
                     rate = written / (time.perf_counter() - start)

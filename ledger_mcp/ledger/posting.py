@@ -410,6 +410,11 @@ async def refuse_duplicate(session: AsyncSession, fingerprint: str) -> None:
     await _refuse_duplicate(session, fingerprint)
 
 
+def duplicate_suspected(intent_id: str, created_at: str) -> DuplicateSuspected:
+    """DUPLICATE_SUSPECTED naming the live intent a booking repeats."""
+    return _duplicate(intent_id, created_at)
+
+
 async def post_opening_balances(session: AsyncSession, request: OpeningBalancesRequest,
                                 provenance: Provenance) -> OpeningBalancesResult:
     meta = await read_meta(session)
