@@ -27,7 +27,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger import chain, periods
+from ledger_mcp.ledger import chain, periods, records
 from ledger_mcp.ledger.clock import utc_now
 from ledger_mcp.ledger.errors import (
     BatchRefused,
@@ -50,6 +50,7 @@ from ledger_mcp.ledger.posting import (
     chain_lines,
     duplicate_suspected,
     inserted_intents,
+    intent_columns,
     posting_result,
     prepare_booking,
     prepared_intent,
@@ -283,6 +284,7 @@ class _Writer:
         self.lines: dict[int, list[Row]] = {}
         self.ids: set[str] = set()
         self.head: tuple[int, str] | None = None
+        self.history: tuple[int, str] = (0, records.GENESIS_HASH)
         self.first_number = 0
         self.pending: asyncio.Future[None] | None = None
 
@@ -290,6 +292,8 @@ class _Writer:
         if self.head is None:
             self.head = await chain.head(self.session)
             self.first_number = self.head[0] + 1
+            found = (await (await self.session.connection()).execute(records.HEAD)).first()
+            self.history = (found[0], found[1]) if found else self.history
         number, prev = self.head
         base = self.context.base
         for i, intent in intents.items():
@@ -302,8 +306,12 @@ class _Writer:
         intent_insert, line_insert = RowInsert.of(conn, Intent), RowInsert.of(conn, JournalLine)
         intent_rows = [intent_insert.row(intent) for intent in intents.values()]
         line_rows = [line_insert.row(line) for i in intents for line in self.lines[i]]
+        event_rows, self.history = records.insert_events(
+            "intent", [intent_columns(intent) for intent in intents.values()], self.history, self.created_at)
         await self.settle()
-        self.pending = asyncio.ensure_future(_insert(conn, (intent_insert, intent_rows), (line_insert, line_rows)))
+        self.pending = asyncio.ensure_future(_insert(conn, (intent_insert.sql, intent_rows),
+                                                     (line_insert.sql, line_rows),
+                                                     (records.event_insert(conn.dialect), event_rows)))
         await asyncio.sleep(0)  # hand the part to the driver before checking the next one
 
     async def settle(self) -> None:
@@ -318,13 +326,13 @@ class _Writer:
             return
         if summary is not None:
             summary = {**summary, "journal_number_first": self.first_number, "journal_number_last": self.head[0]}
-        await self.session.run_sync(inserted_intents, list(self.intents.values()), self.head, summary)
+        await self.session.run_sync(inserted_intents, list(self.intents.values()), self.head, summary, self.history)
 
 
-async def _insert(conn: AsyncConnection, *parts: tuple[RowInsert, list[Any]]) -> None:
-    for insert, rows in parts:
+async def _insert(conn: AsyncConnection, *parts: tuple[str, list[Any]]) -> None:
+    for sql, rows in parts:
         if rows:
-            await conn.exec_driver_sql(insert.sql, rows)
+            await conn.exec_driver_sql(sql, rows)
 
 
 def _refused(errors: dict[int, LedgerError], size: int) -> BatchRefused:

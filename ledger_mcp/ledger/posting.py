@@ -581,10 +581,15 @@ def chain_lines(intent: Any, pairs: list[Leg], base: str, rate: fx.Rate | None, 
 
 
 def inserted_intents(session: Session, intents: list[Any], heads: tuple[int, str],
-                     summary: Mapping[str, Any] | None = None) -> None:
+                     summary: Mapping[str, Any] | None = None, history: tuple[int, str] | None = None) -> None:
     """Core inserts bypass the ORM's flush, which records the history and notes the events: do both here.
-    With `summary` (an import) the intents are one import.posted event with these fields, not one each."""
-    records.record_bulk_insert(session, "intent", [intent_columns(i) for i in intents], heads)
+    With `summary` (an import) the intents are one import.posted event with these fields, not one each;
+    `history`: the history head after the intents' events, which the caller inserted with them
+    (records.insert_events)."""
+    if history is None:
+        records.record_bulk_insert(session, "intent", [intent_columns(i) for i in intents], heads)
+    else:
+        records.recorded_heads(session, history, heads)
     if summary is not None:
         events.note_import(session, intents, summary)
     else:
