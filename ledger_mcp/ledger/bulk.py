@@ -102,12 +102,12 @@ async def post_many(session: AsyncSession, requests: list[BookingRequest], prove
     that on them, as skip_duplicate_check does, without changing the requests (their keys replay).
     `summary` (imports): one import.posted event with these fields for what the call wrote, instead of
     an intent.posted event per intent."""
-    with _collector_paused():
+    with collector_paused():
         return await _post_many(session, requests, provenance, batch_key, with_results, allow_duplicates, summary)
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """A run allocates hundreds of thousands of rows that form no reference cycles; the garbage collector
     would only walk them again and again (a fifth of the run). Paused for the run, then restored."""
     enabled = gc.isenabled()
