@@ -330,6 +330,8 @@ def topics_of(event: Mapping[str, Any]) -> set[str]:
         found.add(f"open_items:{data['direction']}")
     if event["type"] == "period.locked":
         found.add(f"period:{data['period']}")
+    if event["type"] == "import.posted":  # the intent list changed (its own topics name every intent)
+        found.update({f"intent:{data['intent_id_first']}", f"intent:{data['intent_id_last']}"})
     return found
 
 

@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger import chain
+from ledger_mcp.ledger import chain, events
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.errors import BatchRefused, UnknownAccount, ValidationFailed
 from ledger_mcp.ledger.importers.importer import detect_format, import_file
@@ -225,5 +225,6 @@ async def test_an_import_leaves_one_event_per_part_and_a_repeat_none(db: Databas
         return list((await session.exec(select(Intent.id).order_by(col(Intent.booking_date)))).all())
     ids = await db.read(intent_ids)
     assert (first["intent_id_first"], first["intent_id_last"], second["intent_id_first"]) == tuple(ids)
+    assert events.topics_of(found[0]) == {f"intent:{ids[0]}", f"intent:{ids[1]}"}  # another process: the list
     await import_file(db, path, IMPORT, chunk=2)
     assert len(await db.read(outbox)) == before + 2  # nothing written, nothing announced
