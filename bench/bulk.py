@@ -295,18 +295,10 @@ async def main(args: argparse.Namespace) -> None:
               f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         ours: dict[str, list[Leg]] = {}
         theirs: dict[str, list[Leg]] = {}
-        for _ in range(args.rounds):
-            for name, leg in (await tree_legs(args, root)).items():
-                ours.setdefault(name, []).append(leg)
-            if args.baseline:
-                for name, leg in baseline_legs(args, root).items():
-                    theirs.setdefault(name, []).append(leg)
         requests = list(bookings(args.intents, prefix="bulk"))
-        if args.singles:
-            ours["post_booking in-process"] = [await single_leg(root, list(bookings(args.singles, prefix="single")))]
         prepared, _ = await _prepared(root, requests)
         raw: list[Leg] = []
-        for _ in range(args.rounds):
+        for _ in range(args.rounds):  # every leg once per round: all of them see the same load
             db, path = await _fresh(root, "raw")
             await db.dispose()
             raw.append(raw_leg(path, prepared))
@@ -315,6 +307,13 @@ async def main(args: argparse.Namespace) -> None:
                 await _verified(db, len(requests))
             finally:
                 await db.dispose()
+            for name, leg in (await tree_legs(args, root)).items():
+                ours.setdefault(name, []).append(leg)
+            if args.baseline:
+                for name, leg in baseline_legs(args, root).items():
+                    theirs.setdefault(name, []).append(leg)
+        if args.singles:
+            ours["post_booking in-process"] = [await single_leg(root, list(bookings(args.singles, prefix="single")))]
         ceiling = statistics.median(count / seconds for seconds, _, count, _ in raw)
         print(f"\n{'leg (median of ' + str(args.rounds) + ' rounds)':<34}{'intents':>9}{'intents/s':>12}{'lines/s':>11}"
               f"{'CPU s/10k':>12}{'/ raw':>9}")
@@ -338,7 +337,7 @@ if __name__ == "__main__":
     parser.add_argument("--chunk", type=int, default=importer.CHUNK, help="bookings per bulk transaction")
     parser.add_argument("--file-intents", type=int, default=20_000,
                         help="bookings in each source file (0: no import legs; at most a year, 91,250)")
-    parser.add_argument("--rounds", type=int, default=1, help="rounds of the bulk and import legs (median)")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of the raw, bulk and import legs (median)")
     parser.add_argument("--baseline", type=Path, help="source tree to run the bulk and import legs from as well")
     parser.add_argument("--data-root", help="directory for the ledgers (default: a temporary one)")
     parser.add_argument("--tree-only", action="store_true", help=argparse.SUPPRESS)

@@ -2,9 +2,9 @@
 
 Each booking goes through the same checks and splitting as post_booking (posting.prepare_booking),
 with accounts, tax codes and period states read once for the whole run instead of once per booking.
-The chain is extended in memory with the chain module's own hash functions and the rows are
-inserted with one executemany per table. All or nothing: when any booking is refused, every
-refusal is reported, named by its index, and nothing is written.
+The journal chain and the record history are extended in memory with their modules' own hash
+functions, and the rows are inserted with one executemany per table and part. All or nothing: when
+any booking is refused, every refusal is reported, named by its index, and nothing is written.
 
 Idempotency: a booking whose idempotency_key was already posted with the same request is replayed
 (not written again). A batch key names the whole batch: booking i without a key of its own gets
