@@ -31,6 +31,7 @@ from ledger_mcp.ledger.provenance import Channel, Provenance
 from ledger_mcp.server.app import prepare_ledger
 
 GENERATOR = Provenance(surface="cli", channel=Channel.IMPORT, actor_type="user", actor_label="generate_ledger")
+SUMMARY = {"source": "generate_ledger"}  # an import.posted event per transaction, as `ledger-mcp import` writes
 
 # (weight, debit, credit, tax code, text, amount range in euros): journal lines per booking are 2 with a
 # tax code (net + VAT), else 1.
@@ -84,13 +85,14 @@ async def generate(url: str, lines: int, chunk: int, *, seed: int = 1, quiet: bo
             batch.append(request)
             written += lines_of(request)
             if len(batch) == chunk:
-                intents += (await db.write(bulk.post_many, batch, GENERATOR, with_results=False)).written
+                intents += (await db.write(bulk.post_many, batch, GENERATOR, with_results=False,
+                                           summary=SUMMARY)).written
                 batch = []
                 if not quiet:
                     rate = written / (time.perf_counter() - start)
                     print(f"\r{written:,} / {lines:,} journal lines ({rate:,.0f}/s)", end="", file=sys.stderr)
         if batch:
-            intents += (await db.write(bulk.post_many, batch, GENERATOR, with_results=False)).written
+            intents += (await db.write(bulk.post_many, batch, GENERATOR, with_results=False, summary=SUMMARY)).written
         if not quiet:
             print(file=sys.stderr)
         return intents, written, time.perf_counter() - start

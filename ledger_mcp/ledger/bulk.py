@@ -2,9 +2,9 @@
 
 Each booking goes through the same checks and splitting as post_booking (posting.prepare_booking),
 with accounts, tax codes and period states read once for the whole run instead of once per booking.
-The chain is extended in memory with the chain module's own hash functions and the rows are
-inserted with one executemany per table. All or nothing: when any booking is refused, every
-refusal is reported, named by its index, and nothing is written.
+The journal chain and the record history are extended in memory with their modules' own hash
+functions, and the rows are inserted with one executemany per table and part. All or nothing: when
+any booking is refused, every refusal is reported, named by its index, and nothing is written.
 
 Idempotency: a booking whose idempotency_key was already posted with the same request is replayed
 (not written again). A batch key names the whole batch: booking i without a key of its own gets
@@ -15,7 +15,9 @@ different batch is an IDEMPOTENCY_CONFLICT.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+import gc
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -25,7 +27,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger import chain, periods
+from ledger_mcp.ledger import chain, periods, records
 from ledger_mcp.ledger.clock import utc_now
 from ledger_mcp.ledger.errors import (
     BatchRefused,
@@ -46,11 +48,12 @@ from ledger_mcp.ledger.posting import (
     RowInsert,
     booking_context,
     chain_lines,
+    duplicate_suspected,
     inserted_intents,
+    intent_columns,
     posting_result,
     prepare_booking,
     prepared_intent,
-    refuse_duplicate,
     replay_booking,
     request_hash,
 )
@@ -92,34 +95,66 @@ def entry_keys(requests: list[BookingRequest], batch_key: str | None) -> list[Bo
 
 async def post_many(session: AsyncSession, requests: list[BookingRequest], provenance: Provenance, *,
                     batch_key: str | None = None, with_results: bool = True,
-                    allow_duplicates: bool = False) -> BulkOutcome:
+                    allow_duplicates: bool = False, summary: Mapping[str, Any] | None = None) -> BulkOutcome:
     """Post every request in one transaction (the caller's), or raise BATCH_REFUSED naming every refused
     request by index and write nothing. `with_results`: build a PostingResult per request (a tool's
     answer); imports only count. `allow_duplicates` (imports): book suspected duplicates and record
-    that on them, as skip_duplicate_check does, without changing the requests (their keys replay)."""
+    that on them, as skip_duplicate_check does, without changing the requests (their keys replay).
+    `summary` (imports): one import.posted event with these fields for what the call wrote, instead of
+    an intent.posted event per intent."""
+    with collector_paused():
+        return await _post_many(session, requests, provenance, batch_key, with_results, allow_duplicates, summary)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """A run allocates hundreds of thousands of rows that form no reference cycles; the garbage collector
+    would only walk them again and again (a fifth of the run). Paused for the run, then restored."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+async def _post_many(session: AsyncSession, requests: list[BookingRequest], provenance: Provenance,
+                     batch_key: str | None, with_results: bool, allow_duplicates: bool,
+                     summary: Mapping[str, Any] | None) -> BulkOutcome:
+    """The run in parts: each part is checked (post_booking's rules, duplicates, periods) and, while no
+    booking has been refused, hashed and handed to the driver, which inserts it while the next part is
+    checked. A refusal stops the writing; the checks go on to name every refusal, and the caller's
+    savepoint takes back what was inserted."""
     requests = entry_keys(requests, batch_key)
     context = await booking_context(session)
     errors: dict[int, LedgerError] = {}
     replays = await _replays(session, requests, batch_key, errors, with_results)
-    prepared: dict[int, PreparedBooking] = {}
-    for i, request in enumerate(requests, start=1):
-        if i in replays or i in errors:
-            continue
-        try:
-            prepared[i] = await prepare_booking(session, request, context)
-        except LedgerError as exc:
-            errors[i] = exc
-    duplicates = await _duplicates(session, prepared, errors)
-    if not allow_duplicates:
-        errors.update(duplicates)
-    created_at = utc_now()
-    columns = provenance.columns()
-    intents = {i: prepared_intent(p, columns, created_at, i in duplicates) for i, p in prepared.items()
-               if i not in errors}
-    await _guard_periods(session, intents, requests, errors)
+    todo = [i for i in range(1, len(requests) + 1) if i not in replays and i not in errors]
+    checks = _Checks(session, requests, errors)
+    writer = _Writer(session, context, provenance.columns(), utc_now())
+    try:
+        for start in range(0, len(todo), _PART):
+            prepared: dict[int, PreparedBooking] = {}
+            for i in todo[start:start + _PART]:
+                try:
+                    prepared[i] = await prepare_booking(session, requests[i - 1], context)
+                except LedgerError as exc:
+                    errors[i] = exc
+            duplicates = await checks.duplicates(prepared, writer.ids)
+            if not allow_duplicates:
+                errors.update(duplicates)
+            intents = {i: prepared_intent(p, writer.provenance, writer.created_at, i in duplicates)
+                       for i, p in prepared.items() if i not in errors}
+            await checks.periods(intents)
+            if not errors:
+                await writer.add(intents, prepared)
+    finally:
+        await writer.settle()
     if errors:
         raise _refused(errors, len(requests))
-    lines = await _write(session, intents, prepared, context)
+    await writer.finish(summary)
+    intents, lines = writer.intents, writer.lines
     outcome = BulkOutcome(written=len(intents), replayed=len(replays), lines=sum(len(v) for v in lines.values()))
     if with_results:
         for i in range(1, len(requests) + 1):
@@ -172,96 +207,132 @@ async def _replays(session: AsyncSession, requests: list[BookingRequest], batch_
 
 
 _REVERSAL = aliased(Intent)
+_LIVE_FINGERPRINTS = (select(Intent.fingerprint, Intent.id, Intent.created_at)
+                      .outerjoin(_REVERSAL, col(_REVERSAL.reverses_intent_id) == Intent.id)
+                      .where(Intent.category != "reversal", col(_REVERSAL.id).is_(None)))
 
 
-async def _duplicates(session: AsyncSession, prepared: dict[int, PreparedBooking],
-                      errors: dict[int, LedgerError]) -> dict[int, LedgerError]:
-    """post_booking's duplicate check for every booking at once: against the ledger (one query per
-    chunk) and against the bookings before it in the batch. The suspected duplicates, by index."""
-    checked = {i: p.fingerprint for i, p in prepared.items() if not p.request.skip_duplicate_check}
-    fingerprints = sorted(set(checked.values()))
-    existing: set[str] = set()
-    for start in range(0, len(fingerprints), _QUERY_CHUNK):
-        chunk = fingerprints[start:start + _QUERY_CHUNK]
-        existing.update((await session.exec(
-            select(Intent.fingerprint).outerjoin(_REVERSAL, col(_REVERSAL.reverses_intent_id) == Intent.id)
-            .where(col(Intent.fingerprint).in_(chunk), Intent.category != "reversal",
-                   col(_REVERSAL.id).is_(None)))).all())
-    first: dict[str, int] = {}
-    found: dict[int, LedgerError] = {}
-    for i, fingerprint in checked.items():
-        if fingerprint in existing and i not in errors:
-            try:
-                await refuse_duplicate(session, fingerprint)
-            except LedgerError as exc:
-                found[i] = exc
-        elif fingerprint in first and i not in errors:
-            found[i] = DuplicateSuspected(
-                f"Booking {i} has the same date, accounts, amounts and reference as booking {first[fingerprint]} "
-                "of this batch.",
-                hint="Leave the repetition out; only if it is really a second, separate business event, send it "
-                     "with skip_duplicate_check=true.")
-        first.setdefault(fingerprint, i)
-    return found
+class _Checks:
+    """The checks that look beyond one booking, part by part: duplicates against the ledger and the
+    bookings before in the run, and the period guard, asked once per period."""
+
+    def __init__(self, session: AsyncSession, requests: list[BookingRequest], errors: dict[int, LedgerError]):
+        self.session = session
+        self.requests = requests
+        self.errors = errors
+        self.first: dict[str, int] = {}  # fingerprint -> the first checked booking with it
+        self.periods_seen: dict[str, LedgerError | None] = {}
+
+    async def duplicates(self, prepared: dict[int, PreparedBooking], written: set[str]) -> dict[int, LedgerError]:
+        """post_booking's duplicate check for a part (one query per chunk of fingerprints; the intents this
+        run wrote already, `written`, are bookings before it in the run). The suspected duplicates."""
+        checked = {i: p.fingerprint for i, p in prepared.items() if not p.request.skip_duplicate_check}
+        fingerprints = sorted(set(checked.values()))
+        existing: dict[str, tuple[str, str]] = {}
+        for start in range(0, len(fingerprints), _QUERY_CHUNK):
+            rows = await self.session.exec(_LIVE_FINGERPRINTS.where(
+                col(Intent.fingerprint).in_(fingerprints[start:start + _QUERY_CHUNK])))
+            existing.update((f, (intent_id, created_at)) for f, intent_id, created_at in rows
+                            if intent_id not in written)
+        found: dict[int, LedgerError] = {}
+        for i, fingerprint in checked.items():
+            if i in self.errors:
+                pass
+            elif fingerprint in existing:
+                found[i] = duplicate_suspected(*existing[fingerprint])
+            elif fingerprint in self.first:
+                found[i] = DuplicateSuspected(
+                    f"Booking {i} has the same date, accounts, amounts and reference as booking "
+                    f"{self.first[fingerprint]} of this batch.",
+                    hint="Leave the repetition out; only if it is really a second, separate business event, send "
+                         "it with skip_duplicate_check=true.")
+            self.first.setdefault(fingerprint, i)
+        return found
+
+    async def periods(self, intents: dict[int, Row]) -> None:
+        """The period guard of every write, asked once per period: a locked period refuses each of its
+        bookings; a soft-locked one takes those that acknowledge it (each recorded by the guard)."""
+        for i, intent in intents.items():
+            period = period_of(intent.booking_date)
+            if period not in self.periods_seen:
+                try:
+                    await periods.guard_write(self.session, cast(Intent, intent), acknowledge_soft_lock=False)
+                    self.periods_seen[period] = None
+                except LedgerError as exc:
+                    self.periods_seen[period] = exc
+            refusal = self.periods_seen[period]
+            if refusal is None:
+                continue
+            if isinstance(refusal, PeriodSoftLocked) and self.requests[i - 1].acknowledge_soft_lock:
+                await periods.guard_write(self.session, cast(Intent, intent), acknowledge_soft_lock=True)
+            else:
+                self.errors[i] = refusal
 
 
-async def _guard_periods(session: AsyncSession, intents: dict[int, Row], requests: list[BookingRequest],
-                         errors: dict[int, LedgerError]) -> None:
-    """The period guard of every write, asked once per period: a locked period refuses each of its
-    bookings; a soft-locked one takes those that acknowledge it (each recorded by the guard)."""
-    by_period: dict[str, list[int]] = defaultdict(list)
-    for i, intent in intents.items():
-        by_period[period_of(intent.booking_date)].append(i)
-    for members in by_period.values():
-        try:
-            await periods.guard_write(session, cast(Intent, intents[members[0]]), acknowledge_soft_lock=False)
-        except PeriodSoftLocked as exc:
-            for i in members:
-                if requests[i - 1].acknowledge_soft_lock:
-                    await periods.guard_write(session, cast(Intent, intents[i]), acknowledge_soft_lock=True)
-                else:
-                    errors[i] = exc
-        except LedgerError as exc:
-            for i in members:
-                errors[i] = exc
+class _Writer:
+    """Hashes the intents and their lines at the chain head, in request order, and inserts them with one
+    executemany per table and part: while the driver inserts one part (outside the GIL), the next is
+    checked and hashed."""
 
+    def __init__(self, session: AsyncSession, context: BookingContext, provenance: dict[str, Any],
+                 created_at: str) -> None:
+        self.session = session
+        self.context = context
+        self.provenance = provenance
+        self.created_at = created_at
+        self.intents: dict[int, Row] = {}
+        self.lines: dict[int, list[Row]] = {}
+        self.ids: set[str] = set()
+        self.head: tuple[int, str] | None = None
+        self.history: tuple[int, str] = (0, records.GENESIS_HASH)
+        self.first_number = 0
+        self.pending: asyncio.Future[None] | None = None
 
-async def _write(session: AsyncSession, intents: dict[int, Row], prepared: dict[int, PreparedBooking],
-                 context: BookingContext) -> dict[int, list[Row]]:
-    """Hash and insert the intents and their lines at the chain head, in request order. Rows go to the
-    database in parts: while one part is inserted (the driver works outside the GIL), the next is hashed."""
-    number, prev = await chain.head(session)
-    conn = await session.connection()
-    intent_insert, line_insert = RowInsert.of(conn, Intent), RowInsert.of(conn, JournalLine)
-    lines: dict[int, list[Row]] = {}
-    order = list(intents)
-    pending: asyncio.Future[None] | None = None
-    try:
-        for start in range(0, len(order), _PART):
-            part = order[start:start + _PART]
-            for i in part:
-                intent = intents[i]
-                intent.content_hash = chain.intent_hash(intent)
-                lines[i], number, prev = chain_lines(intent, prepared[i].pairs, context.base, prepared[i].rate,
-                                                     number, prev)
-            intent_rows = [intent_insert.row(intents[i]) for i in part]
-            line_rows = [line_insert.row(line) for i in part for line in lines[i]]
-            if pending:
-                await pending
-            pending = asyncio.ensure_future(_insert(conn, (intent_insert, intent_rows), (line_insert, line_rows)))
-            await asyncio.sleep(0)  # hand the part to the driver before hashing the next one
-    finally:
-        if pending:
+    async def add(self, intents: dict[int, Row], prepared: dict[int, PreparedBooking]) -> None:
+        if self.head is None:
+            self.head = await chain.head(self.session)
+            self.first_number = self.head[0] + 1
+            found = (await (await self.session.connection()).execute(records.HEAD)).first()
+            self.history = (found[0], found[1]) if found else self.history
+        number, prev = self.head
+        base = self.context.base
+        for i, intent in intents.items():
+            intent.content_hash = chain.intent_hash(intent)
+            self.lines[i], number, prev = chain_lines(intent, prepared[i].pairs, base, prepared[i].rate, number, prev)
+        self.head = (number, prev)
+        self.intents.update(intents)
+        self.ids.update(intent.id for intent in intents.values())
+        conn = await self.session.connection()
+        intent_insert, line_insert = RowInsert.of(conn, Intent), RowInsert.of(conn, JournalLine)
+        intent_rows = [intent_insert.row(intent) for intent in intents.values()]
+        line_rows = [line_insert.row(line) for i in intents for line in self.lines[i]]
+        event_rows, self.history = records.insert_events(
+            "intent", [intent_columns(intent) for intent in intents.values()], self.history, self.created_at)
+        await self.settle()
+        self.pending = asyncio.ensure_future(_insert(conn, (intent_insert.sql, intent_rows),
+                                                     (line_insert.sql, line_rows),
+                                                     (records.event_insert(conn.dialect), event_rows)))
+        await asyncio.sleep(0)  # hand the part to the driver before checking the next one
+
+    async def settle(self) -> None:
+        """Wait for the part being inserted."""
+        if self.pending:
+            pending, self.pending = self.pending, None
             await pending
-    # The Core inserts bypass the ORM's flush, which records history events and chain heads: record them here.
-    await session.run_sync(inserted_intents, [intents[i] for i in order], (number, prev))
-    return lines
+
+    async def finish(self, summary: Mapping[str, Any] | None) -> None:
+        """The Core inserts bypass the ORM's flush, which records history events and chain heads: record them."""
+        if not self.intents or self.head is None:
+            return
+        if summary is not None:
+            summary = {**summary, "journal_number_first": self.first_number, "journal_number_last": self.head[0]}
+        await self.session.run_sync(inserted_intents, list(self.intents.values()), self.head, summary, self.history)
 
 
-async def _insert(conn: AsyncConnection, *parts: tuple[RowInsert, list[Any]]) -> None:
-    for insert, rows in parts:
+async def _insert(conn: AsyncConnection, *parts: tuple[str, list[Any]]) -> None:
+    for sql, rows in parts:
         if rows:
-            await conn.exec_driver_sql(insert.sql, rows)
+            await conn.exec_driver_sql(sql, rows)
 
 
 def _refused(errors: dict[int, LedgerError], size: int) -> BatchRefused:

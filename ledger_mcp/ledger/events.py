@@ -43,11 +43,11 @@ from ledger_mcp.ledger.money import format_amount
 from ledger_mcp.ledger.statements import Query
 
 EVENT_TYPES = ("intent.posted", "intent.reversed", "invoice.created", "invoice.settled", "review_case.created",
-               "review_case.decided", "period.locked", "bank_import.finished")
+               "review_case.decided", "period.locked", "bank_import.finished", "import.posted")
 NOTES_KEY = "ledger_event_notes"
 COMMITTED_KEY = "ledger_committed"
 _DECIDED = frozenset({"approved", "rejected"})
-CREATING = frozenset({"intent.posted", "intent.reversed", "invoice.created", "review_case.created"})
+CREATING = frozenset({"intent.posted", "intent.reversed", "invoice.created", "review_case.created", "import.posted"})
 """Event types whose write added something with an address of its own."""
 
 
@@ -69,6 +69,7 @@ class _Notes:
 
     inserted: dict[str, dict[str, Any]] = field(default_factory=dict)  # "table:id()" -> {table, row}
     decided: dict[str, ReviewCase] = field(default_factory=dict)
+    imported: list[dict[str, Any]] = field(default_factory=list)  # import.posted payloads (note_import)
     topics: set[str] = field(default_factory=set)
     created: bool = False
 
@@ -140,8 +141,23 @@ def note_bulk_insert(session: Session, table_name: str, rows: Sequence[Mapping[s
     notes = _notes(session)
     for row in rows:
         notes.topics.update(_topics_of(table_name, row))
-        notes.inserted.setdefault(f"{table_name}:{id(row)}", {"table": table_name, "row": dict(row)})
+        notes.inserted.setdefault(f"{table_name}:{id(row)}", {"table": table_name, "row": row})
     notes.created = notes.created or (bool(rows) and table_name in _ADDRESSABLE)
+
+
+def note_import(session: Session, intents: Sequence[Any], data: Mapping[str, Any]) -> None:
+    """One `import.posted` event for intents an import wrote (instead of an intent.posted each): `data`
+    plus their count, journal lines and the ranges of journal numbers and booking dates they fill."""
+    if not intents:
+        return
+    notes = _notes(session)
+    first, last = intents[0], intents[-1]
+    dates = sorted({i.booking_date for i in intents})
+    notes.imported.append({**data, "intents": len(intents), "journal_lines": sum(i.line_count for i in intents),
+                           "intent_id_first": first.id, "intent_id_last": last.id,
+                           "booking_date_first": dates[0].isoformat(), "booking_date_last": dates[-1].isoformat()})
+    notes.topics.update(f"intent:{i.id}" for i in intents)
+    notes.created = True
 
 
 @event.listens_for(Session, "before_commit")
@@ -220,6 +236,8 @@ class _Builder:
 
     def build(self) -> _Built:
         self._intents()
+        for imported in self.notes.imported:
+            self._event("import.posted", imported)
         self._invoices()
         for case in self._rows("review_case"):
             self._event("review_case.created", {"review_case_id": _get(case, "id"),
@@ -325,6 +343,8 @@ def topics_of(event: Mapping[str, Any]) -> set[str]:
         found.add(f"open_items:{data['direction']}")
     if event["type"] == "period.locked":
         found.add(f"period:{data['period']}")
+    if event["type"] == "import.posted":  # the intent list changed (its own topics name every intent)
+        found.update({f"intent:{data['intent_id_first']}", f"intent:{data['intent_id_last']}"})
     return found
 
 

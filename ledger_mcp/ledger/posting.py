@@ -13,6 +13,7 @@ amount on both sides, the intent balances in the base currency as it does in eve
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
@@ -413,6 +414,11 @@ async def refuse_duplicate(session: AsyncSession, fingerprint: str) -> None:
     await _refuse_duplicate(session, fingerprint)
 
 
+def duplicate_suspected(intent_id: str, created_at: str) -> DuplicateSuspected:
+    """DUPLICATE_SUSPECTED naming the live intent a booking repeats."""
+    return _duplicate(intent_id, created_at)
+
+
 async def post_opening_balances(session: AsyncSession, request: OpeningBalancesRequest,
                                 provenance: Provenance) -> OpeningBalancesResult:
     meta = await read_meta(session)
@@ -578,13 +584,26 @@ def chain_lines(intent: Any, pairs: list[Leg], base: str, rate: fx.Rate | None, 
     return lines, number, prev
 
 
-def inserted_intents(session: Session, intents: list[Any], heads: tuple[int, str]) -> None:
-    """Core inserts bypass the ORM's flush, which records the history and notes the events: do both here."""
-    records.record_bulk_insert(session, "intent", [intent_columns(i) for i in intents], heads)
-    events.note_bulk_insert(session, "intent", [{c: getattr(i, c) for c in _INTENT_FIELDS} for i in intents])
+def inserted_intents(session: Session, intents: list[Any], heads: tuple[int, str],
+                     summary: Mapping[str, Any] | None = None, history: tuple[int, str] | None = None) -> None:
+    """Core inserts bypass the ORM's flush, which records the history and notes the events: do both here.
+    With `summary` (an import) the intents are one import.posted event with these fields, not one each;
+    `history`: the history head after the intents' events, which the caller inserted with them
+    (records.insert_events)."""
+    if history is None:
+        records.record_bulk_insert(session, "intent", [intent_columns(i) for i in intents], heads)
+    else:
+        records.recorded_heads(session, history, heads)
+    if summary is not None:
+        events.note_import(session, intents, summary)
+    else:
+        events.note_bulk_insert(session, "intent", [dict(zip(_EVENT_FIELDS, _event_values(i), strict=True))
+                                                    for i in intents])
 
 
-_INTENT_FIELDS = tuple(Intent.model_fields)
+# What the intent.posted / intent.reversed events and their topics read of an intent row.
+_EVENT_FIELDS = ("id", "category", "booking_date", "currency", "external_reference", "reverses_intent_id")
+_event_values = attrgetter(*_EVENT_FIELDS)
 
 
 def intent_columns(intent: Any) -> dict[str, Any]:
@@ -670,10 +689,21 @@ async def _replay(session: AsyncSession, key: str | None, request: BaseModel) ->
 
 def _request_hash(request: BaseModel) -> str:
     fields = request.model_dump(mode="json", exclude=_UNHASHED_REQUEST_FIELDS)
-    for name in _HASHED_WHEN_SET:
-        if name in fields and fields[name] == type(request).model_fields[name].default:
+    for name, default in _hashed_when_set(type(request)):
+        if name in fields and fields[name] == default:
             del fields[name]
     return chain.sha256_hex(chain.canonical_json({"type": type(request).__name__, **fields}))
+
+
+_DEFAULTS: dict[type[BaseModel], tuple[tuple[str, Any], ...]] = {}
+
+
+def _hashed_when_set(model: type[BaseModel]) -> tuple[tuple[str, Any], ...]:
+    """(name, default) of the model's _HASHED_WHEN_SET fields, read once per model (an import hashes many)."""
+    if model not in _DEFAULTS:
+        _DEFAULTS[model] = tuple((name, model.model_fields[name].default) for name in _HASHED_WHEN_SET
+                                 if name in model.model_fields)
+    return _DEFAULTS[model]
 
 
 def _leg(line: BookingLine, index: int, currency: str) -> Leg:

@@ -123,24 +123,47 @@ def event_hash(prev_hash: str, seq: int, table_name: str, key: str, action: str,
     return _sha256(prev_hash + content)
 
 
-_HEAD = Query(core_select(RecordEvent.seq, RecordEvent.event_hash)  # type: ignore[call-overload]
-              .order_by(col(RecordEvent.seq).desc()).limit(1))
+HEAD = core_select(RecordEvent.seq, RecordEvent.event_hash).order_by(col(RecordEvent.seq).desc()).limit(1)  # type: ignore[call-overload]
+"""The history's head: (seq, event_hash) of its last event."""
+_HEAD = Query(HEAD)  # compiled once: every write that records anything reads it
 
 
 def _append(connection: Connection, changes: list[tuple[str, str, str, str | None]]) -> tuple[int, str]:
     """Append (table, row_key, action, snapshot) events after the current head; returns the new head."""
     head = _HEAD.rows_in(connection)
-    seq, prev = (head[0][0], head[0][1]) if head else (0, GENESIS_HASH)
-    now = utc_now()
+    rows, new_head = _events(changes, (head[0][0], head[0][1]) if head else (0, GENESIS_HASH), utc_now())
+    connection.exec_driver_sql(event_insert(connection.dialect), rows)
+    return new_head
+
+
+def _events(changes: list[tuple[str, str, str, str | None]], head: tuple[int, str],
+            now: str) -> tuple[list[tuple[Any, ...]], tuple[int, str]]:
+    """The events of (table, row_key, action, snapshot) changes after `head`, as positional rows for
+    `event_insert`, and the new head."""
+    seq, prev = head
     rows = []
     for table_name, key, action, snap in changes:
         seq += 1
         digest = event_hash(prev, seq, table_name, key, action, snap, now)
-        rows.append({"seq": seq, "table_name": table_name, "row_key": key, "action": action, "snapshot": snap,
-                     "created_at": now, "prev_hash": prev, "event_hash": digest})
+        rows.append((seq, table_name, key, action, snap, now, prev, digest))
         prev = digest
-    connection.execute(insert(RecordEvent.__table__), rows)  # type: ignore[attr-defined]
-    return seq, prev
+    return rows, (seq, prev)
+
+
+_EVENT_FIELDS = ("seq", "table_name", "row_key", "action", "snapshot", "created_at", "prev_hash", "event_hash")
+_EVENT_INSERTS: dict[str, str] = {}
+
+
+def event_insert(dialect: Any) -> str:
+    """The insert of positional event rows, compiled once per dialect: one executemany without the Core
+    insert's per-row parameter processing (which costs more than the database takes for a bulk import)."""
+    sql = _EVENT_INSERTS.get(dialect.name)
+    if sql is None:
+        compiled = insert(RecordEvent.__table__).compile(  # type: ignore[attr-defined]
+            dialect=dialect, column_keys=list(_EVENT_FIELDS))
+        assert tuple(compiled.positiontup or ()) == _EVENT_FIELDS, compiled.positiontup
+        sql = _EVENT_INSERTS[dialect.name] = compiled.string
+    return sql
 
 
 def snapshot_all(connection: Connection, action: str = "baseline", tables: Sequence[str] = tuple(COVERED)) -> int:
@@ -206,13 +229,29 @@ def record_bulk_insert(session: Session, table_name: str, rows: Sequence[Mapping
     events, and the journal head they moved, for the anchor log."""
     table = SQLModel.metadata.tables[table_name]
     columns = covered_columns(table)
+    changes: list[tuple[str, str, str, str | None]] = sorted(
+        (table_name, row_key(table, row), "insert", snapshot(columns, row)) for row in rows)
+    recorded_heads(session, _append(session.connection(), changes) if changes else None, journal_head)
+
+
+def insert_events(table_name: str, rows: Sequence[Mapping[str, Any]], head: tuple[int, str],
+                  now: str) -> tuple[list[tuple[Any, ...]], tuple[int, str]]:
+    """record_bulk_insert's events for a caller that inserts them itself, part by part with its rows (ledger.bulk):
+    positional rows for `event_insert` after `head`, and the new head (then `recorded_heads`)."""
+    table = SQLModel.metadata.tables[table_name]
+    columns = covered_columns(table)
+    return _events(sorted((table_name, row_key(table, row), "insert", snapshot(columns, row)) for row in rows),
+                   head, now)
+
+
+def recorded_heads(session: Session, history_head: tuple[int, str] | None,
+                   journal_head: tuple[int, str] | None) -> None:
+    """The heads a bulk write moved, for the anchor log at commit."""
     heads: dict[str, list[Any]] = session.info.setdefault(HEADS_KEY, {})
     if journal_head and ("journal_line" not in heads or heads["journal_line"][0] < journal_head[0]):
         heads["journal_line"] = list(journal_head)
-    changes: list[tuple[str, str, str, str | None]] = sorted(
-        (table_name, row_key(table, row), "insert", snapshot(columns, row)) for row in rows)
-    if changes:
-        heads["record_event"] = list(_append(session.connection(), changes))
+    if history_head:
+        heads["record_event"] = list(history_head)
 
 
 # --- Verification ---

@@ -135,3 +135,28 @@ async def test_locked_and_soft_locked_periods_refuse_every_booking_of_theirs(db:
             col(PeriodEvent.action) == "acknowledge_soft_lock"))).all())
     assert await db.read(acknowledged) == [outcome.results[1].intent_id]
     assert (await db.read(chain.verify_chain)).ok
+
+
+async def test_a_run_of_many_parts_stops_writing_at_the_first_refusal_and_names_the_later_ones(db: Database) -> None:
+    # More bookings than one part: the parts before a refusal are already inserted when it is found.
+    many = [_booking("2026-03-02", _line("4930", "1200", f"{n}.00"), ref=f"R-{n}")
+            for n in range(1, 2 * bulk._PART + 2)]
+    repeated = len(many) - 5
+    bad = many.copy()
+    bad[repeated - 1] = many[9].model_copy(update={"description": "the tenth again"})
+    bad[-1] = _booking("2026-03-03", _line("4931", "1200", "1.00"))
+    with pytest.raises(BatchRefused) as refused:
+        await db.write(bulk.post_many, bad, CLI, with_results=False)
+    errors = refused.value.details["errors"]
+    assert [(e["index"], e["code"]) for e in errors] == [(repeated, "DUPLICATE_SUSPECTED"),
+                                                         (len(many), "UNKNOWN_ACCOUNT")]
+    assert "booking 10 of this batch" in errors[0]["message"]
+    assert await _count(db, Intent) == 0 and await _count(db, JournalLine) == 0
+    outcome = await db.write(bulk.post_many, many, CLI, with_results=False)
+    assert (outcome.written, outcome.lines) == (len(many), len(many))
+    report = await db.read(chain.verify_chain)
+    assert report.ok and report.intents_checked == len(many)
+    with pytest.raises(BatchRefused) as again:  # now the ledger holds them: named as existing intents
+        await db.write(bulk.post_many, many[9:10], CLI)
+    assert again.value.details["errors"][0]["code"] == "DUPLICATE_SUSPECTED"
+    assert "already exists" in again.value.details["errors"][0]["message"]

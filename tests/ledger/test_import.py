@@ -3,18 +3,20 @@ idempotent per transaction, refusing what it cannot read or book before writing 
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ledger_mcp.ledger import chain
+from ledger_mcp.ledger import chain, events
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.errors import BatchRefused, UnknownAccount, ValidationFailed
 from ledger_mcp.ledger.importers.importer import detect_format, import_file
-from ledger_mcp.ledger.models import Account, Intent, JournalLine
+from ledger_mcp.ledger.models import Account, Intent, JournalLine, OutboxEvent
 from ledger_mcp.ledger.provenance import Channel, Provenance
 from ledger_mcp.settings import Settings
 from tests.test_cli_edges import ENTRY_POINT
@@ -198,3 +200,31 @@ async def test_accounts_without_a_number_are_named_or_mapped(db: Database, tmp_p
     mapping.write_text("source_account,number\nexpenses:office,4930\nassets:bank,1200\n", encoding="utf-8")
     report = await import_file(db, path, IMPORT, account_map=mapping)
     assert report.written == 1 and await _lines(db) == [("4930", "1200", 1200, None, "IMPORT")]
+
+
+async def test_an_import_leaves_one_event_per_part_and_a_repeat_none(db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "books.beancount"
+    path.write_text(BEANCOUNT, encoding="utf-8")
+
+    async def outbox(session: AsyncSession) -> list[dict[str, Any]]:
+        return [json.loads(p) for p in (await session.exec(select(OutboxEvent.payload)
+                                                           .order_by(col(OutboxEvent.seq)))).all()]
+    before = len(await db.read(outbox))
+    await import_file(db, path, IMPORT, chunk=2)
+    found = (await db.read(outbox))[before:]
+    assert [e["type"] for e in found] == ["import.posted", "import.posted"]
+    first, second = (e["data"] for e in found)
+    assert (first["source"], first["format"], first["intents"], first["journal_lines"]) == (
+        "books.beancount", "beancount", 2, 2)
+    assert (first["journal_number_first"], first["journal_number_last"], second["journal_number_first"],
+            second["journal_number_last"]) == (1, 2, 3, 3)
+    assert (first["booking_date_first"], first["booking_date_last"], second["booking_date_first"]) == (
+        "2026-03-02", "2026-03-03", "2026-03-04")
+
+    async def intent_ids(session: AsyncSession) -> list[str]:
+        return list((await session.exec(select(Intent.id).order_by(col(Intent.booking_date)))).all())
+    ids = await db.read(intent_ids)
+    assert (first["intent_id_first"], first["intent_id_last"], second["intent_id_first"]) == tuple(ids)
+    assert events.topics_of(found[0]) == {f"intent:{ids[0]}", f"intent:{ids[1]}"}  # another process: the list
+    await import_file(db, path, IMPORT, chunk=2)
+    assert len(await db.read(outbox)) == before + 2  # nothing written, nothing announced

@@ -38,7 +38,9 @@ from ledger_mcp.ledger.provenance import Provenance
 
 Format = Literal["beancount", "journal", "datev"]
 FORMATS: tuple[str, ...] = ("beancount", "journal", "datev")
-CHUNK = 5000
+CHUNK = 20_000
+"""Transactions per database transaction: each commit costs a WAL checkpoint and fsyncs (100,000 bookings
+took 1.9x as long in parts of 5,000 as of 25,000), while the write lock is held a few seconds at most."""
 _LISTED = 20  # problems named in an error message
 
 
@@ -79,19 +81,21 @@ async def import_file(db: Database, path: Path, provenance: Provenance, *, forma
     report = ImportReport(chosen, len(books.transactions))
     report.created_accounts = await db.write(_accounts, books, create_accounts)
     total = len(books.transactions)
-    for start in range(0, total, chunk):
-        part = books.transactions[start:start + chunk]
-        requests = [_request(t, path.name) for t in part]  # per chunk: a million requests need not coexist
-        try:
-            outcome = await db.write(bulk.post_many, requests, provenance, with_results=False,
-                                     allow_duplicates=allow_duplicates)
-        except BatchRefused as exc:
-            raise _refused_chunk(exc, part, report) from None
-        report.written += outcome.written
-        report.replayed += outcome.replayed
-        report.lines += outcome.lines
-        if progress:
-            progress(min(start + chunk, total), total)
+    with bulk.collector_paused():  # the requests, like the bulk path's rows, form no reference cycles
+        for start in range(0, total, chunk):
+            part = books.transactions[start:start + chunk]
+            requests = [_request(t, path.name) for t in part]  # per chunk: a million requests need not coexist
+            try:
+                outcome = await db.write(bulk.post_many, requests, provenance, with_results=False,
+                                         allow_duplicates=allow_duplicates,
+                                         summary={"source": path.name, "format": chosen})
+            except BatchRefused as exc:
+                raise _refused_chunk(exc, part, report) from None
+            report.written += outcome.written
+            report.replayed += outcome.replayed
+            report.lines += outcome.lines
+            if progress:
+                progress(min(start + chunk, total), total)
     return report
 
 
