@@ -24,7 +24,7 @@ from uuid import uuid4
 from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, Table, bindparam, case, or_
+from sqlalchemy import Engine, Table, bindparam, case, func, or_
 from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session, aliased
@@ -316,10 +316,15 @@ class BookingContext:
 _CONTEXTS: WeakKeyDictionary[Engine, tuple[tuple[int, str], BookingContext]] = WeakKeyDictionary()
 # Tables whose changes the context reflects (every change to them is recorded in the history).
 _CONTEXT_TABLES = frozenset({"account", "tax_code", "ledger_meta"})
-# Built once (a statement costs more to build than SQLite takes to run it): the history from a seq on,
-# and its head.
-_EVENTS_SINCE = Query(select(RecordEvent.seq, RecordEvent.table_name, RecordEvent.event_hash)
-                       .where(col(RecordEvent.seq) >= bindparam("seq")).order_by(col(RecordEvent.seq)))
+# Since the cached head: the event at it (still there, unchanged?), the changes to the context's tables
+# after it, and the history's head now. Not every event since: after a bulk import that is one per intent.
+_EVENTS_SINCE = Query(
+    select(RecordEvent.seq, RecordEvent.table_name, RecordEvent.event_hash)
+    .where(or_(col(RecordEvent.seq) == bindparam("seq"),
+               (col(RecordEvent.seq) > bindparam("seq"))
+               & or_(*(col(RecordEvent.table_name) == table for table in sorted(_CONTEXT_TABLES))),
+               col(RecordEvent.seq) == select(func.max(RecordEvent.seq)).scalar_subquery()))
+    .order_by(col(RecordEvent.seq)))
 _HISTORY_HEAD = select(RecordEvent.seq, RecordEvent.event_hash).order_by(col(RecordEvent.seq).desc()).limit(1)
 
 
