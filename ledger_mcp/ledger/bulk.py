@@ -45,7 +45,6 @@ from ledger_mcp.ledger.posting import (
     PostingResult,
     PreparedBooking,
     Row,
-    RowInsert,
     booking_context,
     chain_lines,
     duplicate_suspected,
@@ -58,6 +57,7 @@ from ledger_mcp.ledger.posting import (
     request_hash,
 )
 from ledger_mcp.ledger.provenance import Provenance
+from ledger_mcp.ledger.statements import RowInsert
 
 MAX_BATCH = 100
 """Bookings per post_bookings call (seed 003: 1-100 entries per batch)."""
@@ -311,7 +311,7 @@ class _Writer:
         await self.settle()
         self.pending = asyncio.ensure_future(_insert(conn, (intent_insert.sql, intent_rows),
                                                      (line_insert.sql, line_rows),
-                                                     (records.event_insert(conn.dialect), event_rows)))
+                                                     (records.EVENT_INSERT.sql(conn.dialect), event_rows)))
         await asyncio.sleep(0)  # hand the part to the driver before checking the next one
 
     async def settle(self) -> None:

@@ -19,14 +19,13 @@ from datetime import date
 from decimal import Decimal
 from operator import attrgetter
 from types import SimpleNamespace
-from typing import Any, ClassVar, Literal, cast
+from typing import Any, Literal, cast
 from uuid import uuid4
 from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, Table, bindparam, case, func, or_
+from sqlalchemy import Engine, bindparam, case, func, or_
 from sqlalchemy import select as core_select
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session, aliased
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -70,7 +69,7 @@ from ledger_mcp.ledger.money import (
 )
 from ledger_mcp.ledger.portable import binary
 from ledger_mcp.ledger.provenance import Provenance
-from ledger_mcp.ledger.statements import Query
+from ledger_mcp.ledger.statements import Query, RowInsert
 
 MAX_LINES = 500
 # Accounts in these categories carry the open-item subledgers (SKR03 1400/1600, SKR04 1200/3300, and any
@@ -614,39 +613,6 @@ _event_values = attrgetter(*_EVENT_FIELDS)
 def intent_columns(intent: Any) -> dict[str, Any]:
     """What the record history keeps of an inserted intent (records.record_bulk_insert)."""
     return {name: getattr(intent, name) for name in ("id", *records.INTENT_COLUMNS)}
-
-
-class RowInsert:
-    """A table's Core insert compiled once per dialect, and rows as its driver takes them: positional,
-    no per-row parameter processing, dates as the text SQLite stores. The journal's hot path: the ORM's
-    unit of work costs more than the statements themselves."""
-
-    _compiled: ClassVar[dict[tuple[str, str], RowInsert]] = {}
-
-    def __init__(self, conn: AsyncConnection, model: type[Any]) -> None:
-        compiled = cast(Table, model.__table__).insert().compile(dialect=conn.dialect)
-        names = list(compiled.positiontup or [])
-        self.sql = compiled.string
-        self._values = attrgetter(*names)
-        self._date_at = names.index("booking_date") if conn.dialect.name == "sqlite" else None
-
-    @classmethod
-    def of(cls, conn: AsyncConnection, model: type[Any]) -> RowInsert:
-        key = (conn.dialect.name, model.__name__)
-        if key not in cls._compiled:
-            cls._compiled[key] = cls(conn, model)
-        return cls._compiled[key]
-
-    def row(self, row: Any) -> Any:
-        values = self._values(row)
-        if self._date_at is None:
-            return values
-        at = self._date_at
-        return (*values[:at], values[at].isoformat(), *values[at + 1:])
-
-    def statement(self, rows: list[Any]) -> tuple[str, list[Any]]:
-        """(sql, parameters) for exec_driver_sql: one executemany for all rows."""
-        return self.sql, [self.row(r) for r in rows]
 
 
 def _base_of(leg: Leg, currency: str, base: str, rate: fx.Rate | None) -> tuple[int, str | None]:

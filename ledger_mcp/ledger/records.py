@@ -29,7 +29,7 @@ from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Date, MetaData, String, Table, Text, cast, event, func, insert, inspect
+from sqlalchemy import Connection, Date, MetaData, String, Table, Text, cast, event, func, inspect
 from sqlalchemy import select as core_select
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlmodel import SQLModel, col, select
@@ -38,7 +38,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ledger_mcp.ledger import scan
 from ledger_mcp.ledger.clock import utc_now
 from ledger_mcp.ledger.models import JournalLine, PeriodEvent, RecordEvent
-from ledger_mcp.ledger.statements import Query
+from ledger_mcp.ledger.statements import Insert, Query
 
 RECORD_VERSION = 1
 GENESIS_HASH = "0" * 64
@@ -132,14 +132,14 @@ def _append(connection: Connection, changes: list[tuple[str, str, str, str | Non
     """Append (table, row_key, action, snapshot) events after the current head; returns the new head."""
     head = _HEAD.rows_in(connection)
     rows, new_head = _events(changes, (head[0][0], head[0][1]) if head else (0, GENESIS_HASH), utc_now())
-    connection.exec_driver_sql(event_insert(connection.dialect), rows)
+    connection.exec_driver_sql(EVENT_INSERT.sql(connection.dialect), rows)
     return new_head
 
 
 def _events(changes: list[tuple[str, str, str, str | None]], head: tuple[int, str],
             now: str) -> tuple[list[tuple[Any, ...]], tuple[int, str]]:
     """The events of (table, row_key, action, snapshot) changes after `head`, as positional rows for
-    `event_insert`, and the new head."""
+    `EVENT_INSERT`, and the new head."""
     seq, prev = head
     rows = []
     for table_name, key, action, snap in changes:
@@ -151,19 +151,8 @@ def _events(changes: list[tuple[str, str, str, str | None]], head: tuple[int, st
 
 
 _EVENT_FIELDS = ("seq", "table_name", "row_key", "action", "snapshot", "created_at", "prev_hash", "event_hash")
-_EVENT_INSERTS: dict[str, str] = {}
-
-
-def event_insert(dialect: Any) -> str:
-    """The insert of positional event rows, compiled once per dialect: one executemany without the Core
-    insert's per-row parameter processing (which costs more than the database takes for a bulk import)."""
-    sql = _EVENT_INSERTS.get(dialect.name)
-    if sql is None:
-        compiled = insert(RecordEvent.__table__).compile(  # type: ignore[attr-defined]
-            dialect=dialect, column_keys=list(_EVENT_FIELDS))
-        assert tuple(compiled.positiontup or ()) == _EVENT_FIELDS, compiled.positiontup
-        sql = _EVENT_INSERTS[dialect.name] = compiled.string
-    return sql
+EVENT_INSERT = Insert(RecordEvent.__table__, _EVENT_FIELDS)  # type: ignore[attr-defined]
+"""The insert of positional event rows (`_events`, `insert_events`)."""
 
 
 def snapshot_all(connection: Connection, action: str = "baseline", tables: Sequence[str] = tuple(COVERED)) -> int:
@@ -237,7 +226,7 @@ def record_bulk_insert(session: Session, table_name: str, rows: Sequence[Mapping
 def insert_events(table_name: str, rows: Sequence[Mapping[str, Any]], head: tuple[int, str],
                   now: str) -> tuple[list[tuple[Any, ...]], tuple[int, str]]:
     """record_bulk_insert's events for a caller that inserts them itself, part by part with its rows (ledger.bulk):
-    positional rows for `event_insert` after `head`, and the new head (then `recorded_heads`)."""
+    positional rows for `EVENT_INSERT` after `head`, and the new head (then `recorded_heads`)."""
     table = SQLModel.metadata.tables[table_name]
     columns = covered_columns(table)
     return _events(sorted((table_name, row_key(table, row), "insert", snapshot(columns, row)) for row in rows),
