@@ -3,9 +3,10 @@
 A `Deliverer` claims due deliveries with a lease (ledger_mcp.ledger.webhooks.claim), posts each signed
 event to its endpoint outside any database transaction, and records the attempt: delivered, retried
 after an exponential backoff, or failed after the last attempt. `run` does so forever (the server's
-background worker, woken by each committed event); `deliver_once` is one pass (`ledger-mcp webhooks
-deliver`, e.g. from cron). Each attempt resolves and checks the endpoint's address again and connects
-to exactly the address it checked, so a DNS answer that changes after the check cannot redirect it.
+background worker, woken by each committed write that queued a delivery); `deliver_once` is one pass
+(`ledger-mcp webhooks deliver`, e.g. from cron). Each attempt resolves and checks the endpoint's
+address again and connects to exactly the address it checked, so a DNS answer that changes after the
+check cannot redirect it.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ async def send(client: httpx2.AsyncClient, claim: webhooks.Claim) -> webhooks.Ou
 
 
 class Deliverer:
-    """Delivers the outbox of one ledger. `wake` is a `Database` listener: a committed event is sent at
+    """Delivers the outbox of one ledger. `wake` is a `Database` listener: a committed delivery is sent at
     once instead of at the next poll."""
 
     def __init__(self, db: Database, options: DeliveryOptions | None = None) -> None:
@@ -158,7 +159,7 @@ class Deliverer:
         self._wake.set()
 
     async def run(self) -> None:
-        """Deliver until stopped: after each committed event, when a retry falls due, and every
+        """Deliver until stopped: after each committed delivery, when a retry falls due, and every
         poll_seconds (events other processes wrote)."""
         while not self._stopping:
             self._wake = anyio.Event()
