@@ -324,7 +324,6 @@ _EVENTS_SINCE = Query(
                & or_(*(col(RecordEvent.table_name) == table for table in sorted(_CONTEXT_TABLES))),
                col(RecordEvent.seq) == select(func.max(RecordEvent.seq)).scalar_subquery()))
     .order_by(col(RecordEvent.seq)))
-_HISTORY_HEAD = select(RecordEvent.seq, RecordEvent.event_hash).order_by(col(RecordEvent.seq).desc()).limit(1)
 
 
 async def booking_context(session: AsyncSession) -> BookingContext:
@@ -340,7 +339,7 @@ async def booking_context(session: AsyncSession) -> BookingContext:
                 table in _CONTEXT_TABLES for _, table, _ in events[1:]):
             _CONTEXTS[database] = ((events[-1][0], events[-1][2]), context)
             return context
-    head = (await session.exec(_HISTORY_HEAD)).first()
+    head = (await session.exec(records.HEAD)).first()
     meta = await read_meta(session)
     # Plain rows, not ORM objects: they outlive the session and no rollback expires them.
     tables, conn = SQLModel.metadata.tables, await session.connection()
