@@ -285,12 +285,10 @@ def _run(args: argparse.Namespace) -> int:
                 raise
             raise Refused("the demo's server stopped before answering; its reason is on the line above") from None
         return 0
-    settings = _settings(args)
     try:
-        if getattr(args, "company", None):
-            settings = anyio.run(_company_settings, settings, args)
         if args.command == "serve":
-            return _serve(settings, args)
+            return _serve(args)
+        settings = _command_settings(args)
         if args.command == "keys":
             return anyio.run(_keys, settings, args)
         if args.command == "companies":
@@ -308,6 +306,14 @@ def _run(args: argparse.Namespace) -> int:
         return anyio.run(_verify, settings, args)
     except LedgerError as exc:
         raise Refused(f"{exc.message} {exc.hint}".strip(), FOUND_PROBLEM) from None
+
+
+def _command_settings(args: argparse.Namespace) -> Settings:
+    """The settings of the ledger the command works on: the home ledger's, or the company's it names."""
+    settings = _settings(args)
+    if getattr(args, "company", None):
+        settings = anyio.run(_company_settings, settings, args)
+    return settings
 
 
 def _server_gone(exc: BaseException) -> bool:
@@ -463,32 +469,43 @@ async def _anchor_export(settings: Settings, args: argparse.Namespace) -> int:
 
 @contextmanager
 def _starting() -> Iterator[None]:
-    """No garbage collection while the server is imported and built: that makes many objects that live as
-    long as the process (modules, classes, schemas), which every collection would walk again for nothing
-    (a third of a start's time). Afterwards they are frozen out of later collections, and collecting resumes."""
+    """No garbage collection until the server is ready to serve (`_started`): starting makes many objects that live
+    as long as the process (modules, classes, schemas, mappers), which every collection would walk again for nothing
+    (a third of a start's time)."""
     gc.disable()
     try:
         yield
     finally:
+        _started()
+
+
+def _started() -> None:
+    """The server is ready: what it made so far is frozen out of later collections, and collecting resumes."""
+    if not gc.isenabled():
         gc.freeze()
         gc.enable()
 
 
-def _serve(settings: Settings, args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace) -> int:
+    with _starting():
+        return _start_serving(args)
+
+
+def _start_serving(args: argparse.Namespace) -> int:
+    settings = _command_settings(args)
     if args.http and settings.home is not None:
         raise Refused("over HTTP one instance serves the home ledger and every company (/companies/<slug>/mcp); "
                       "start it without --company")
-    with _starting():
-        from ledger_mcp.server import build_server
-        from ledger_mcp.server.http import HttpOptions
+    from ledger_mcp.server import build_server
+    from ledger_mcp.server.http import HttpOptions
 
-        try:
-            options = HttpOptions(host=args.host, port=args.port, allowed_hosts=tuple(args.allowed_host),
-                                  public_url=args.public_url, require_key=not args.insecure_no_auth) if args.http \
-                else None
-            server = build_server(settings, options)
-        except ValueError as exc:
-            raise Refused(str(exc)) from None
+    try:
+        options = HttpOptions(host=args.host, port=args.port, allowed_hosts=tuple(args.allowed_host),
+                              public_url=args.public_url, require_key=not args.insecure_no_auth) if args.http \
+            else None
+        server = build_server(settings, options)
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
     if options is None:
         anyio.run(_serve_stdio, server, settings, args)
         return 0
@@ -496,6 +513,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     with _listen(options.host, options.port) as sock:
         active_keys = anyio.run(_prepare_for_serving, settings, args)
+        _started()
         if options.require_key and not active_keys:
             # An endpoint nobody can use is a set-up mistake: refuse to start.
             raise Refused("no active API key; create one first: "
@@ -514,6 +532,7 @@ async def _serve_stdio(server: LedgerServer, settings: Settings, args: argparse.
     async with _ledger(settings, args, create=True, db=server.app.db) as db:
         await complete_ledger(db, settings.chart)
     server.prepared = True
+    _started()
     if sys.stdin.isatty():  # someone typed the command: say why nothing seems to happen
         print("ledger-mcp: serving MCP over stdio for an MCP client that starts this command; Ctrl-C stops",
               file=sys.stderr)

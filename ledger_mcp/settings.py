@@ -6,13 +6,14 @@ import os
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from platformdirs import user_data_dir
-from sqlalchemy import make_url
-from sqlalchemy.exc import ArgumentError
 
 from ledger_mcp.ledger.provenance import default_actor
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 ConfirmPolicy = Literal["pending", "refuse", "allow_and_record"]
 CONFIRM_POLICIES: tuple[str, ...] = ("pending", "refuse", "allow_and_record")
@@ -31,19 +32,30 @@ def _flag(name: str) -> bool:
     raise ValueError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), not {value!r}")
 
 
+def parse_url(url: str) -> URL | None:
+    """The database URL parsed, or None when it cannot be. (SQLAlchemy is imported here, not with this module:
+    the command line reads its settings first, and a server starts faster loading SQLAlchemy in cli._starting.)"""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url)
+    except ArgumentError:
+        return None
+
+
 def display_url(url: str) -> str:
     """The database URL as it may be shown: without its password."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    parsed = parse_url(url)
+    if parsed is None:
         return url.split("@", 1)[-1] if "@" in url else url
+    return parsed.render_as_string(hide_password=True)
 
 
 def _check_url(url: str) -> str:
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise ValueError(f"database URL {display_url(url)!r} cannot be parsed; use {URL_FORMS}") from None
+    parsed = parse_url(url)
+    if parsed is None:
+        raise ValueError(f"database URL {display_url(url)!r} cannot be parsed; use {URL_FORMS}")
     if DRIVERS.get(parsed.get_backend_name()) != parsed.get_driver_name():
         raise ValueError(f"database URL {display_url(url)} names no supported database driver; use {URL_FORMS}")
     return url
@@ -156,8 +168,10 @@ class Settings:
     @property
     def database_display(self) -> str:
         """The database as messages name it: the SQLite file's path, or the URL without its password."""
-        url = make_url(self.database_url)
-        return str(url.database) if url.get_backend_name() == "sqlite" else display_url(self.database_url)
+        url = parse_url(self.database_url)
+        if url is not None and url.get_backend_name() == "sqlite":
+            return str(url.database)
+        return display_url(self.database_url)
 
     @property
     def documents_dir(self) -> Path:

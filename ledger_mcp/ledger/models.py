@@ -1,10 +1,10 @@
 """Database tables. Amounts are integer minor units; dates are ISO; timestamps are UTC ISO strings
 (stored as text so that every database returns exactly what was hashed)."""
 
-from __future__ import annotations
 
 from datetime import date
 
+from pydantic import ConfigDict
 from sqlalchemy import BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
@@ -19,7 +19,14 @@ SQLModel.metadata.naming_convention = {
 }
 
 
-class LedgerMeta(SQLModel, table=True):
+class Table(SQLModel):
+    """Base of every table. Rows are made from the database or by the ledger, rarely validated, so pydantic
+    builds a table's validator at its first use instead of at import: a server starts sooner."""
+
+    model_config = ConfigDict(defer_build=True)  # type: ignore[assignment]
+
+
+class LedgerMeta(Table, table=True):
     """Key/value facts about this ledger: chart, base_currency, created_at. (The schema revision is in
     alembic_version, see ledger_mcp.migrations.)"""
 
@@ -28,7 +35,7 @@ class LedgerMeta(SQLModel, table=True):
     value: str
 
 
-class Account(SQLModel, table=True):
+class Account(Table, table=True):
     """An account of the chart. `type` drives the sign of balances; `report_group` places it in reports."""
 
     __tablename__ = "account"
@@ -42,7 +49,7 @@ class Account(SQLModel, table=True):
     created_at: str
 
 
-class TaxCode(SQLModel, table=True):
+class TaxCode(Table, table=True):
     """A VAT treatment. `kind`: input, output, reverse_charge (self-assessed) or exempt."""
 
     __tablename__ = "tax_code"
@@ -58,7 +65,7 @@ class TaxCode(SQLModel, table=True):
     is_active: bool = True
 
 
-class ProvenanceColumns(SQLModel):
+class ProvenanceColumns(Table):
     """Provenance recorded on every intent and every journal line."""
 
     surface: str = Field(max_length=16)
@@ -139,7 +146,7 @@ class JournalLine(ProvenanceColumns, table=True):
 # --- Parties, invoices and settlements ---
 
 
-class Party(SQLModel, table=True):
+class Party(Table, table=True):
     """A vendor or customer (master data; every change is in the record history, ledger_mcp.ledger.records).
 
     number: the personal account number (DATEV Debitor from 10000, Kreditor from 70000).
@@ -168,7 +175,7 @@ class Party(SQLModel, table=True):
     updated_by: str = Field(max_length=300)
 
 
-class Invoice(SQLModel, table=True):
+class Invoice(Table, table=True):
     """An incoming (payable) or outgoing (receivable) invoice or credit note, posted as `intent_id`.
 
     Amounts are positive minor units; a credit note reduces what is owed. Status and remaining
@@ -202,7 +209,7 @@ class Invoice(SQLModel, table=True):
     updated_at: str
 
 
-class InvoiceLine(SQLModel, table=True):
+class InvoiceLine(Table, table=True):
     """One line of an invoice as stated on it: account, tax code, net and VAT in minor units."""
 
     __tablename__ = "invoice_line"
@@ -215,7 +222,7 @@ class InvoiceLine(SQLModel, table=True):
     tax_amount: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
-class Settlement(SQLModel, table=True):
+class Settlement(Table, table=True):
     """`amount` of invoice `invoice_id` settled by the payment intent `payment_intent_id`.
 
     `amount` is in the invoice's currency; `base_amount` is the share of the item's base value
@@ -272,7 +279,7 @@ class PeriodEvent(ProvenanceColumns, table=True):
 # --- API keys ---
 
 
-class ApiKey(SQLModel, table=True):
+class ApiKey(Table, table=True):
     """A credential for the HTTP transport. Only the sha256 of the secret is stored; `prefix` is the
     public part shown in lists and recorded in provenance. `scopes`: space-separated scope names.
     A revoked key stays in the table so that provenance prefixes keep resolving to a label.
@@ -292,7 +299,7 @@ class ApiKey(SQLModel, table=True):
 # --- Documents and review cases ---
 
 
-class Document(SQLModel, table=True):
+class Document(Table, table=True):
     """A stored file, content-addressed: `id` is the sha256 of its bytes, so the same file twice is
     one document. `storage_path` is relative to the document store's root."""
 
@@ -312,7 +319,7 @@ class Document(SQLModel, table=True):
     created_by: str = Field(max_length=300)
 
 
-class IngestionLog(SQLModel, table=True):
+class IngestionLog(Table, table=True):
     """One row per intake attempt: extracted, duplicate or failed (with the error code)."""
 
     __tablename__ = "ingestion_log"
@@ -326,7 +333,7 @@ class IngestionLog(SQLModel, table=True):
     created_by: str = Field(max_length=300)
 
 
-class ReviewCase(SQLModel, table=True):
+class ReviewCase(Table, table=True):
     """An extracted invoice waiting for a decision. JSON columns hold the normalized invoice (what
     approval posts), where each field came from, vendor candidates, findings and overrides."""
 
@@ -356,7 +363,7 @@ class ReviewCase(SQLModel, table=True):
 # --- Foreign currency ---
 
 
-class ExchangeRate(SQLModel, table=True):
+class ExchangeRate(Table, table=True):
     """1 unit of the base currency = `rate` units of `currency` on `rate_date`, as the ECB quotes it.
 
     `source`: ecb (reference rate, imported), monthly (the official monthly average for VAT, § 16 (6)
@@ -373,7 +380,7 @@ class ExchangeRate(SQLModel, table=True):
     created_by: str = Field(max_length=300)
 
 
-class RevaluationItem(SQLModel, table=True):
+class RevaluationItem(Table, table=True):
     """One open item's share of a period-end revaluation intent: `base_delta` (signed minor units,
     positive = the item's base value rose) at `rate`. Never changed; reversing the intent undoes it."""
 
@@ -387,7 +394,7 @@ class RevaluationItem(SQLModel, table=True):
 # --- Confirmations ---
 
 
-class ConfirmationRequest(SQLModel, table=True):
+class ConfirmationRequest(Table, table=True):
     """A consequential action (a Storno, a period lock, a large approval) waiting for a human's yes,
     for clients that cannot ask one themselves (or over HTTP, where the asking client could answer
     its own question). `question` is exactly what the human grants: the retried call must produce the
@@ -411,7 +418,7 @@ class ConfirmationRequest(SQLModel, table=True):
 # --- Bank ---
 
 
-class BankAccount(SQLModel, table=True):
+class BankAccount(Table, table=True):
     """A bank account whose statements are imported. `ledger_account` is the asset account (SKR03 1200ff,
     SKR04 1800ff) the money is booked on; each bank account has its own."""
 
@@ -427,7 +434,7 @@ class BankAccount(SQLModel, table=True):
     created_by: str = Field(max_length=300)
 
 
-class BankImportBatch(SQLModel, table=True):
+class BankImportBatch(Table, table=True):
     """One statement import: the stored file, what it held and what was taken. Opening and closing
     balances are the statement's own booked balances (CAMT OPBD/CLBD, MT940 :60F:/:62F:), if given."""
 
@@ -449,7 +456,7 @@ class BankImportBatch(SQLModel, table=True):
     created_by: str = Field(max_length=300)
 
 
-class BankTransaction(SQLModel, table=True):
+class BankTransaction(Table, table=True):
     """One line of a bank statement, never changed after import. `amount` is signed minor units
     (positive: money in). `fingerprint` identifies the line across imports (the bank's reference when
     it gives one), so a re-imported or overlapping statement adds nothing twice. Its state (open,
@@ -503,7 +510,7 @@ class BankMatchGroup(ProvenanceColumns, table=True):
     reversal_intent_id: str | None = Field(default=None, foreign_key="intent.id", max_length=36)
 
 
-class BankMatch(SQLModel, table=True):
+class BankMatch(Table, table=True):
     """A bank transaction's membership in a match group."""
 
     __tablename__ = "bank_match"
@@ -515,7 +522,7 @@ class BankMatch(SQLModel, table=True):
 # --- Payment runs ---
 
 
-class PaymentTerms(SQLModel, table=True):
+class PaymentTerms(Table, table=True):
     """Cash discount (Skonto) terms and payment block of a vendor (`party_id`) or of one invoice
     (`invoice_id`, which wins over its vendor's). Skonto: `skonto_percent` off the gross amount when paid
     by `skonto_until`, or within `skonto_days` of the invoice date. Master data, like the party."""
@@ -533,7 +540,7 @@ class PaymentTerms(SQLModel, table=True):
     updated_by: str = Field(max_length=300)
 
 
-class PaymentRun(SQLModel, table=True):
+class PaymentRun(Table, table=True):
     """A SEPA credit transfer order from `bank_account_id`, executed on `execution_date`. Never changed:
     its status is derived from its events. `message_id` is the pain.001 MsgId and PmtInfId."""
 
@@ -548,7 +555,7 @@ class PaymentRun(SQLModel, table=True):
     created_by: str = Field(max_length=240)  # actor_id, compared for four eyes
 
 
-class PaymentRunItem(SQLModel, table=True):
+class PaymentRunItem(Table, table=True):
     """One transfer of a run: `amount` paid on invoice `invoice_id`, `skonto_amount` taken off it (so the
     invoice is settled by their sum). `end_to_end_id` travels with the money back to the statement."""
 
@@ -587,7 +594,7 @@ class PaymentRunEvent(ProvenanceColumns, table=True):
 # --- Record history ---
 
 
-class RecordEvent(SQLModel, table=True):
+class RecordEvent(Table, table=True):
     """One change to a row of a table that shapes the books (see ledger_mcp.ledger.records), appended in
     the transaction that made the change and never changed itself.
 
@@ -612,7 +619,7 @@ class RecordEvent(SQLModel, table=True):
 # --- Companies ---
 
 
-class Company(SQLModel, table=True):
+class Company(Table, table=True):
     """A company served beside the home ledger: a ledger of its own (database, documents, anchor log), listed
     in the home database only. `database_url`: as given at creation, None for the SQLite file in
     <data_dir>/companies/<slug>/; `chart`: the chart it was created with."""
@@ -628,7 +635,7 @@ class Company(SQLModel, table=True):
 # --- Events and webhooks (operational: not in the record history) ---
 
 
-class OutboxEvent(SQLModel, table=True):
+class OutboxEvent(Table, table=True):
     """An event a committed write caused (ledger_mcp.ledger.events), written in the same transaction, so
     that it exists if and only if the write committed. `payload` is the JSON body webhooks receive."""
 
@@ -640,7 +647,7 @@ class OutboxEvent(SQLModel, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))
 
 
-class WebhookEndpoint(SQLModel, table=True):
+class WebhookEndpoint(Table, table=True):
     """A URL that receives the events named in `events` (space-separated types, or "*"), signed with
     `secret`. allow_private: the URL may resolve to private or loopback addresses (and use http).
     A removed endpoint keeps its row (removed_at) so that its delivery log stays readable."""
@@ -656,7 +663,7 @@ class WebhookEndpoint(SQLModel, table=True):
     removed_at: str | None = None
 
 
-class WebhookDelivery(SQLModel, table=True):
+class WebhookDelivery(Table, table=True):
     """One event for one endpoint. status: pending -> delivered, or failed after the last attempt (a
     replay makes it pending again). A worker claims it by setting `lease_owner` and `lease_until`;
     another worker may take it over only once the lease has run out."""
@@ -677,7 +684,7 @@ class WebhookDelivery(SQLModel, table=True):
     delivered_at: str | None = None
 
 
-class WebhookAttempt(SQLModel, table=True):
+class WebhookAttempt(Table, table=True):
     """The delivery log: one row per attempt to send a delivery (HTTP status code or error, duration)."""
 
     __tablename__ = "webhook_attempt"
