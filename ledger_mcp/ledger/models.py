@@ -2,7 +2,7 @@
 (stored as text so that every database returns exactly what was hashed)."""
 
 # No `from __future__ import annotations` in this module: pydantic and SQLAlchemy would parse and evaluate every
-# annotation string of every table at import, a tenth of a server's start.
+# annotation string of every table at import (about 10 ms of a server's start).
 from datetime import date
 
 from pydantic import ConfigDict
