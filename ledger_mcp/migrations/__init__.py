@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, inspect, text
+from sqlmodel import SQLModel
+
+from ledger_mcp.ledger import models  # noqa: F401 - registers every table on SQLModel.metadata
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -87,10 +90,14 @@ def current(connection: Connection) -> str | None:
 
 
 def upgrade(connection: Connection, revision: str = "head") -> None:
-    """Upgrade the database on `connection` (in the caller's transaction) to `revision`."""
+    """Upgrade the database on `connection` (in the caller's transaction) to `revision`. An empty database is
+    created at the newest revision from the models (see `create`)."""
     version = current(connection)
     if revision == "head" and version == HEAD:
         return  # the common case, without loading alembic
+    if revision == "head" and version is None and _empty(connection):
+        create(connection)
+        return
     from alembic import command
 
     if version is None and inspect(connection).has_table("ledger_meta"):
@@ -99,3 +106,19 @@ def upgrade(connection: Connection, revision: str = "head") -> None:
         connection.execute(text("DELETE FROM ledger_meta WHERE key = 'schema_version'"))
         version = BASELINE
     command.upgrade(config(connection), revision)
+
+
+def _empty(connection: Connection) -> bool:
+    """No table of a ledger in the database (another application's tables do not count)."""
+    return not set(inspect(connection).get_table_names()) & set(SQLModel.metadata.tables)
+
+
+def create(connection: Connection) -> None:
+    """Create the newest schema in an empty database from the models and stamp it with HEAD: a new ledger does
+    not wait for every revision to run (alembic alone costs a new ledger's start more than the models).
+    tests/ledger/test_migrations.py checks that the revision scripts build exactly this schema."""
+    SQLModel.metadata.create_all(connection)
+    # alembic's version table, as `alembic stamp` makes it.
+    connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                            "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))
+    connection.execute(text("INSERT INTO alembic_version (version_num) VALUES (:head)"), {"head": HEAD})

@@ -1,5 +1,6 @@
-"""Schema migrations: an empty database upgraded to head has exactly the models' schema, and a ledger
-created at the baseline (or before migrations existed) keeps its books through the upgrade."""
+"""Schema migrations: the revision scripts build exactly the models' schema, an empty database is created at
+head from the models, and a ledger created at the baseline (or before migrations existed) keeps its books
+through the upgrade."""
 
 from __future__ import annotations
 
@@ -71,12 +72,15 @@ def test_head_names_the_only_head_of_the_revision_scripts() -> None:
     assert migrations.script_heads() == [migrations.HEAD]
 
 
-async def test_an_empty_database_upgraded_to_head_has_exactly_the_models_schema(settings: Settings) -> None:
+async def test_the_revision_scripts_build_exactly_the_models_schema(settings: Settings) -> None:
     """Fails when a table, column, index or constraint is added to the models without a revision."""
     settings.prepare()
     db = Database(settings.database_url)
     try:
-        await db.create_schema()
+        async with db.engine.begin() as conn:
+            # The newest revision by name: every script runs (asked for "head", an empty database is created
+            # from the models instead, see the next test).
+            await conn.run_sync(migrations.upgrade, migrations.HEAD)
         async with db.engine.connect() as conn:
             assert await conn.run_sync(migrations.current) == migrations.head()
             assert await conn.run_sync(_schema_differences, SQLModel.metadata) == []
@@ -85,6 +89,21 @@ async def test_an_empty_database_upgraded_to_head_has_exactly_the_models_schema(
             changed.tables["intent"].append_column(Column("unmigrated", Integer))
             differences = await conn.run_sync(_schema_differences, changed)
         assert [d[0] for d in differences] == ["add_column"] and differences[0][3].name == "unmigrated"
+    finally:
+        await db.dispose()
+
+
+async def test_an_empty_database_is_created_at_head_from_the_models(settings: Settings) -> None:
+    settings.prepare()
+    db = Database(settings.database_url)
+    try:
+        await db.create_schema()
+        async with db.engine.connect() as conn:
+            # alembic reads the version it was stamped with: later revisions upgrade it as any other ledger.
+            stamped = await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+            assert stamped == migrations.HEAD
+            assert await conn.run_sync(_schema_differences, SQLModel.metadata) == []
+        await db.create_schema()  # a second start finds it current
     finally:
         await db.dispose()
 
