@@ -21,7 +21,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp import migrations
-from ledger_mcp.ledger import events, records  # also record every change to the covered tables, and the outbox
+from ledger_mcp.ledger import events, records, statements  # events, records: their listeners on every write
 from ledger_mcp.ledger.anchor import AnchorLog
 from ledger_mcp.ledger.errors import WriteConflict
 from ledger_mcp.ledger.portable import SQLITE_LOWER
@@ -84,7 +84,17 @@ class _InlineConnection(aiosqlite.Connection):
     """An aiosqlite connection that runs statements on the calling thread. A write's statements are
     answered from the page cache in microseconds, far less than handing each to the driver's thread
     and back; only what waits (BEGIN while another connection holds the write lock, COMMIT for the
-    disk) still goes there, and the event loop serves other calls meanwhile."""
+    disk) still goes there, and the event loop serves other calls meanwhile. The write path's hot
+    statements skip even aiosqlite's layers and run on `inline_sqlite` (ledger.statements)."""
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection], lock_timeout: float) -> None:
+        super().__init__(connector, 64)
+        self._busy_timeout = f"PRAGMA busy_timeout={int(lock_timeout * 1000)}"
+        self._thread.daemon = True
+
+    @property
+    def inline_sqlite(self) -> sqlite3.Connection:
+        return self._conn
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
@@ -98,7 +108,6 @@ class _InlineConnection(aiosqlite.Connection):
         """BEGIN without waiting: True when the lock was free and the transaction began, False when
         another connection holds it (then BEGIN waits for it, busy_timeout, on the driver's thread)."""
         conn = self._conn
-        wait = conn.execute("PRAGMA busy_timeout").fetchone()[0]
         conn.execute("PRAGMA busy_timeout=0")
         try:
             begin(*args)
@@ -108,15 +117,13 @@ class _InlineConnection(aiosqlite.Connection):
                 raise
             return False
         finally:
-            conn.execute(f"PRAGMA busy_timeout={int(wait)}")
+            conn.execute(self._busy_timeout)
 
 
-def _inline_creator(path: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:
+def _inline_creator(path: str, lock_timeout: float) -> Callable[[], Awaitable[aiosqlite.Connection]]:
     async def connect() -> aiosqlite.Connection:
         # Used from the event loop's thread and the driver's: check_same_thread off.
-        connection = _InlineConnection(partial(sqlite3.connect, path, check_same_thread=False), 64)
-        connection._thread.daemon = True
-        return await connection
+        return await _InlineConnection(partial(sqlite3.connect, path, check_same_thread=False), lock_timeout)
     return connect
 
 
@@ -173,7 +180,7 @@ class Database:
             # Writes get connections of their own that run statements inline (see _InlineConnection);
             # reads, which may scan a million lines, keep the driver's thread.
             self._writer: AsyncEngine | None = create_async_engine(
-                url, echo=echo, async_creator=_inline_creator(parsed.database or ""))
+                url, echo=echo, async_creator=_inline_creator(parsed.database or "", lock_timeout))
             _configure_sqlite(self._writer, lock_timeout)
             self._write_engine = self._writer.execution_options(ledger_write=True)
         else:
@@ -296,6 +303,9 @@ class Database:
         call.outcome, call.heads, call.committed = None, {}, None
         session = AsyncSession(bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint")
         try:
+            await session.connection()  # the savepoint begins: statements on the sqlite3 connection run in it
+            if conn.sync_connection and (raw := statements.inline_sqlite(conn.sync_connection)) is not None:
+                session.info[statements.INLINE_KEY] = raw
             result = await call.fn(session)
             if call.rehearse:
                 await session.rollback()
