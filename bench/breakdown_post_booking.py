@@ -28,6 +28,7 @@ from typing import Any
 
 from mcp import Client, StdioServerParameters
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession, AsyncTransaction
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -74,6 +75,10 @@ def instrument() -> None:
     db_module.Database.write = timed_async("  Database.write (lock + transaction)", db_module.Database.write)
     db_module.Database._transaction = timed_async("    _transaction (group BEGIN..COMMIT)",
                                                   db_module.Database._transaction)
+    db_module.Database._run = staticmethod(timed_async("      _run (savepoint, fn, release)",  # type: ignore[method-assign]
+                                                       db_module.Database._run))
+    AsyncSession.commit = timed_async("      session.commit (hooks, RELEASE)", AsyncSession.commit)
+    AsyncTransaction.commit = timed_async("      COMMIT (driver thread, fsync)", AsyncTransaction.commit)
     for name in ("booking_context", "prepare_booking", "_earlier", "_write"):
         setattr(posting, name, timed_async(f"        {name}", getattr(posting, name)))
     posting.post_booking = timed_async("      posting.post_booking (fn)", posting.post_booking)

@@ -148,9 +148,10 @@ class Database:
     SQLite; on PostgreSQL a transaction-scoped advisory lock taken first, in READ COMMITTED so that
     every statement after it sees the head the previous writer committed). Writes that arrive while
     one commits join the next transaction (group commit): each runs in a SAVEPOINT of its own, so a
-    call that fails rolls back only itself, and the group is made durable by one commit. Every call
-    gets its result only after that commit; either all of a call is committed or nothing. A group
-    that meets a transient conflict runs again.
+    call that fails rolls back only itself (one alone in its group needs none: it rolls back the
+    transaction), and the group is made durable by one commit. Every call gets its result only after
+    that commit; either all of a call is committed or nothing. A group that meets a transient conflict
+    runs again.
 
     `read` sees one snapshot for the whole call (SQLite WAL read transaction; REPEATABLE READ on
     PostgreSQL), so a multi-statement read such as `verify_chain` is consistent under writers.
@@ -294,14 +295,16 @@ class Database:
         async with self._write_engine.connect() as conn, conn.begin():
             await self._lock_chain_head(conn)
             for call in group:
-                await self._run(conn, call)
+                await self._run(conn, call, alone=len(group) == 1)
 
     @staticmethod
-    async def _run(conn: AsyncConnection, call: _Call) -> None:
+    async def _run(conn: AsyncConnection, call: _Call, *, alone: bool) -> None:
         """One call in a savepoint of the group's transaction: released when it succeeds, rolled back
-        when it fails (or is a rehearsal). A transient conflict leaves `outcome` None: it runs again."""
+        when it fails (or is a rehearsal). A call `alone` in its group needs no savepoint: its rollback
+        rolls back the whole transaction. A transient conflict leaves `outcome` None: it runs again."""
         call.outcome, call.heads, call.committed = None, {}, None
-        session = AsyncSession(bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint")
+        session = AsyncSession(bind=conn, expire_on_commit=False,
+                               join_transaction_mode="rollback_only" if alone else "create_savepoint")
         try:
             await session.connection()  # the savepoint begins: statements on the sqlite3 connection run in it
             if conn.sync_connection and (raw := statements.inline_sqlite(conn.sync_connection)) is not None:
