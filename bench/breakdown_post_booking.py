@@ -28,7 +28,7 @@ from typing import Any
 
 from mcp import Client, StdioServerParameters
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession, AsyncTransaction
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, AsyncTransaction
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -77,8 +77,11 @@ def instrument() -> None:
                                                   db_module.Database._transaction)
     db_module.Database._run = staticmethod(timed_async("      _run (savepoint, fn, release)",  # type: ignore[method-assign]
                                                        db_module.Database._run))
-    AsyncSession.commit = timed_async("      session.commit (hooks, RELEASE)", AsyncSession.commit)
-    AsyncTransaction.commit = timed_async("      COMMIT (driver thread, fsync)", AsyncTransaction.commit)
+    AsyncSession.commit = timed_async("      session.commit (hooks; RELEASE in a group)", AsyncSession.commit)
+    AsyncConnection.start = timed_async("      connect (pool checkout)", AsyncConnection.start)
+    AsyncTransaction.start = timed_async("      BEGIN IMMEDIATE", AsyncTransaction.start)
+    AsyncTransaction.__aexit__ = timed_async("      COMMIT (driver thread, fsync)", AsyncTransaction.__aexit__)
+    AsyncConnection.__aexit__ = timed_async("      close (pool return)", AsyncConnection.__aexit__)
     for name in ("booking_context", "prepare_booking", "_earlier", "_write"):
         setattr(posting, name, timed_async(f"        {name}", getattr(posting, name)))
     posting.post_booking = timed_async("      posting.post_booking (fn)", posting.post_booking)

@@ -77,7 +77,10 @@ def _configure_sqlite(engine: AsyncEngine, lock_timeout: float) -> None:
             # Rebuilding a referenced table (batch mode) needs foreign keys off, which SQLite only
             # allows outside a transaction; env.py runs foreign_key_check before the commit.
             conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if options.get('ledger_write') else 'DEFERRED'}")
+        begin = f"BEGIN {'IMMEDIATE' if options.get('ledger_write') else 'DEFERRED'}"
+        driver = conn.connection.driver_connection
+        if not (isinstance(driver, _InlineConnection) and driver.began_at_once(begin)):
+            conn.exec_driver_sql(begin)  # a writer's waits for the lock on the driver's thread
 
 
 class _InlineConnection(aiosqlite.Connection):
@@ -99,22 +102,22 @@ class _InlineConnection(aiosqlite.Connection):
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
-        begin = bool(args) and str(args[0]).startswith("BEGIN")
-        if getattr(fn, "__name__", "") == "commit" or (begin and not self._began_at_once(fn, *args)):
+        if getattr(fn, "__name__", "") == "commit" or (args and str(args[0]).startswith("BEGIN")):
+            # COMMIT waits for the disk, BEGIN here for another connection's lock (`began_at_once`).
             return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
-        return None if begin else fn(*args, **kwargs)
+        return fn(*args, **kwargs)
 
-    def _began_at_once(self, begin: Callable[..., Any], *args: Any) -> bool:
+    def began_at_once(self, begin: str) -> bool:
         """BEGIN without waiting: True when the lock was free and the transaction began, False when
         another connection holds it (then BEGIN waits for it, busy_timeout, on the driver's thread)."""
         conn = self._conn
         conn.execute("PRAGMA busy_timeout=0")
         try:
-            begin(*args)
+            conn.execute(begin)
             return True
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc):
-                raise
+                raise DBAPIError.instance(begin, (), exc, sqlite3.Error) from exc
             return False
         finally:
             conn.execute(self._busy_timeout)
