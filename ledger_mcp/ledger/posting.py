@@ -317,11 +317,13 @@ _CONTEXTS: WeakKeyDictionary[Engine, tuple[tuple[int, str], BookingContext]] = W
 _CONTEXT_TABLES = frozenset({"account", "tax_code", "ledger_meta"})
 # Since the cached head: the event at it (still there, unchanged?), the changes to the context's tables
 # after it, and the history's head now. Not every event since: after a bulk import that is one per intent.
+# Found by the seq range from the cached head (usually a few events), not by table_name (`|| ''`: not by
+# the index on it, which would read every event of the chart's tables ever written).
 _EVENTS_SINCE = Query(
     select(RecordEvent.seq, RecordEvent.table_name, RecordEvent.event_hash)
-    .where(or_(col(RecordEvent.seq) == bindparam("seq"),
-               (col(RecordEvent.seq) > bindparam("seq"))
-               & or_(*(col(RecordEvent.table_name) == table for table in sorted(_CONTEXT_TABLES))),
+    .where(col(RecordEvent.seq) >= bindparam("seq"),
+           or_(col(RecordEvent.seq) == bindparam("seq"),
+               *(col(RecordEvent.table_name).concat("") == table for table in sorted(_CONTEXT_TABLES)),
                col(RecordEvent.seq) == select(func.max(RecordEvent.seq)).scalar_subquery()))
     .order_by(col(RecordEvent.seq)))
 
