@@ -309,7 +309,9 @@ class Database:
         session = AsyncSession(bind=conn, expire_on_commit=False,
                                join_transaction_mode="rollback_only" if alone else "create_savepoint")
         try:
-            await session.connection()  # the savepoint begins: statements on the sqlite3 connection run in it
+            # The session's transaction begins (in a group: its savepoint) before fn runs statements on the
+            # sqlite3 connection itself (ledger.statements), so that they are in it.
+            await session.connection()
             if conn.sync_connection and (raw := statements.inline_sqlite(conn.sync_connection)) is not None:
                 session.info[statements.INLINE_KEY] = raw
             result = await call.fn(session)
