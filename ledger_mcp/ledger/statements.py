@@ -30,8 +30,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 INLINE_KEY = "ledger_inline_sqlite"
-"""session.info key: the sqlite3 connection of a SQLite write (set by db.Database once the call's savepoint
-began), on which this module's statements run directly."""
+"""session.info key: the sqlite3 connection of a SQLite write (set by db.Database once the call's transaction,
+in a group its savepoint, began), on which this module's statements run directly."""
 
 
 def inline_sqlite(connection: Connection) -> sqlite3.Connection | None:
