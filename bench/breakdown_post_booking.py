@@ -3,11 +3,13 @@
 cProfile is hard to read for this code (coroutines, greenlets, SQLite in the aiosqlite thread), so
 this script wraps the phases with timers instead, without changing any project code:
 
-    client call total  >  LedgerServer.call_tool  >  Database.write / _transaction (group)
+    client call total  >  LedgerServer.call_tool  >  Database.write / _transaction (group: connect, BEGIN,
+    _run (the call's session; session.commit: the commit hooks), COMMIT, close)
     >  posting.post_booking  >  booking_context, prepare_booking, _earlier (idempotency + duplicate),
-       _write (period guard, chain.head, hashing, Core INSERTs);  COMMIT = _transaction - fn
+       _write (period guard, chain.head, hashing, INSERTs)
 
-plus SQL statements per call (SQLAlchemy cursor events) and new DBAPI connections (pool events).
+plus SQL statements per call that pass through SQLAlchemy (cursor events; not those a SQLite write runs on
+the sqlite3 connection itself, ledger/statements.py) and new DBAPI connections (pool events).
 
     python bench/breakdown_post_booking.py [--calls 200] [--data-root /dev/shm]
     python bench/breakdown_post_booking.py --stdio   # same, server as a stdio subprocess (what hosts see)
@@ -28,6 +30,7 @@ from typing import Any
 
 from mcp import Client, StdioServerParameters
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, AsyncTransaction
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -74,6 +77,13 @@ def instrument() -> None:
     db_module.Database.write = timed_async("  Database.write (lock + transaction)", db_module.Database.write)
     db_module.Database._transaction = timed_async("    _transaction (group BEGIN..COMMIT)",
                                                   db_module.Database._transaction)
+    db_module.Database._run = staticmethod(timed_async("      _run (session, fn, session.commit)",  # type: ignore[method-assign]
+                                                       db_module.Database._run))
+    AsyncSession.commit = timed_async("      session.commit (hooks; RELEASE in a group)", AsyncSession.commit)
+    AsyncConnection.start = timed_async("      connect (pool checkout)", AsyncConnection.start)
+    AsyncTransaction.start = timed_async("      BEGIN IMMEDIATE", AsyncTransaction.start)
+    AsyncTransaction.__aexit__ = timed_async("      COMMIT (driver thread, fsync)", AsyncTransaction.__aexit__)
+    AsyncConnection.__aexit__ = timed_async("      close (pool return)", AsyncConnection.__aexit__)
     for name in ("booking_context", "prepare_booking", "_earlier", "_write"):
         setattr(posting, name, timed_async(f"        {name}", getattr(posting, name)))
     posting.post_booking = timed_async("      posting.post_booking (fn)", posting.post_booking)

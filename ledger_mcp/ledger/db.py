@@ -21,7 +21,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ledger_mcp import migrations
-from ledger_mcp.ledger import events, records  # also record every change to the covered tables, and the outbox
+from ledger_mcp.ledger import events, records, statements  # events, records: their listeners on every write
 from ledger_mcp.ledger.anchor import AnchorLog
 from ledger_mcp.ledger.errors import WriteConflict
 from ledger_mcp.ledger.portable import SQLITE_LOWER
@@ -77,46 +77,56 @@ def _configure_sqlite(engine: AsyncEngine, lock_timeout: float) -> None:
             # Rebuilding a referenced table (batch mode) needs foreign keys off, which SQLite only
             # allows outside a transaction; env.py runs foreign_key_check before the commit.
             conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if options.get('ledger_write') else 'DEFERRED'}")
+        begin = f"BEGIN {'IMMEDIATE' if options.get('ledger_write') else 'DEFERRED'}"
+        driver = conn.connection.driver_connection
+        if not (isinstance(driver, _InlineConnection) and driver.began_at_once(begin)):
+            conn.exec_driver_sql(begin)  # a writer's waits for the lock on the driver's thread
 
 
 class _InlineConnection(aiosqlite.Connection):
     """An aiosqlite connection that runs statements on the calling thread. A write's statements are
     answered from the page cache in microseconds, far less than handing each to the driver's thread
     and back; only what waits (BEGIN while another connection holds the write lock, COMMIT for the
-    disk) still goes there, and the event loop serves other calls meanwhile."""
+    disk) still goes there, and the event loop serves other calls meanwhile. The write path's hot
+    statements skip even aiosqlite's layers and run on `inline_sqlite` (ledger.statements)."""
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection], lock_timeout: float) -> None:
+        super().__init__(connector, 64)
+        self._busy_timeout = f"PRAGMA busy_timeout={int(lock_timeout * 1000)}"
+        self._thread.daemon = True
+
+    @property
+    def inline_sqlite(self) -> sqlite3.Connection:
+        return self._conn
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
-        begin = bool(args) and str(args[0]).startswith("BEGIN")
-        if getattr(fn, "__name__", "") == "commit" or (begin and not self._began_at_once(fn, *args)):
+        if getattr(fn, "__name__", "") == "commit" or (args and str(args[0]).startswith("BEGIN")):
+            # COMMIT waits for the disk, BEGIN here for another connection's lock (`began_at_once`).
             return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
-        return None if begin else fn(*args, **kwargs)
+        return fn(*args, **kwargs)
 
-    def _began_at_once(self, begin: Callable[..., Any], *args: Any) -> bool:
+    def began_at_once(self, begin: str) -> bool:
         """BEGIN without waiting: True when the lock was free and the transaction began, False when
         another connection holds it (then BEGIN waits for it, busy_timeout, on the driver's thread)."""
         conn = self._conn
-        wait = conn.execute("PRAGMA busy_timeout").fetchone()[0]
         conn.execute("PRAGMA busy_timeout=0")
         try:
-            begin(*args)
+            conn.execute(begin)
             return True
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc):
-                raise
+                raise DBAPIError.instance(begin, (), exc, sqlite3.Error) from exc
             return False
         finally:
-            conn.execute(f"PRAGMA busy_timeout={int(wait)}")
+            conn.execute(self._busy_timeout)
 
 
-def _inline_creator(path: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:
+def _inline_creator(path: str, lock_timeout: float) -> Callable[[], Awaitable[aiosqlite.Connection]]:
     async def connect() -> aiosqlite.Connection:
         # Used from the event loop's thread and the driver's: check_same_thread off.
-        connection = _InlineConnection(partial(sqlite3.connect, path, check_same_thread=False), 64)
-        connection._thread.daemon = True
-        return await connection
+        return await _InlineConnection(partial(sqlite3.connect, path, check_same_thread=False), lock_timeout)
     return connect
 
 
@@ -141,9 +151,10 @@ class Database:
     SQLite; on PostgreSQL a transaction-scoped advisory lock taken first, in READ COMMITTED so that
     every statement after it sees the head the previous writer committed). Writes that arrive while
     one commits join the next transaction (group commit): each runs in a SAVEPOINT of its own, so a
-    call that fails rolls back only itself, and the group is made durable by one commit. Every call
-    gets its result only after that commit; either all of a call is committed or nothing. A group
-    that meets a transient conflict runs again.
+    call that fails rolls back only itself (one alone in its group needs none: it rolls back the
+    transaction), and the group is made durable by one commit. Every call gets its result only after
+    that commit; either all of a call is committed or nothing. A group that meets a transient conflict
+    runs again.
 
     `read` sees one snapshot for the whole call (SQLite WAL read transaction; REPEATABLE READ on
     PostgreSQL), so a multi-statement read such as `verify_chain` is consistent under writers.
@@ -173,7 +184,7 @@ class Database:
             # Writes get connections of their own that run statements inline (see _InlineConnection);
             # reads, which may scan a million lines, keep the driver's thread.
             self._writer: AsyncEngine | None = create_async_engine(
-                url, echo=echo, async_creator=_inline_creator(parsed.database or ""))
+                url, echo=echo, async_creator=_inline_creator(parsed.database or "", lock_timeout))
             _configure_sqlite(self._writer, lock_timeout)
             self._write_engine = self._writer.execution_options(ledger_write=True)
         else:
@@ -287,15 +298,22 @@ class Database:
         async with self._write_engine.connect() as conn, conn.begin():
             await self._lock_chain_head(conn)
             for call in group:
-                await self._run(conn, call)
+                await self._run(conn, call, alone=len(group) == 1)
 
     @staticmethod
-    async def _run(conn: AsyncConnection, call: _Call) -> None:
+    async def _run(conn: AsyncConnection, call: _Call, *, alone: bool) -> None:
         """One call in a savepoint of the group's transaction: released when it succeeds, rolled back
-        when it fails (or is a rehearsal). A transient conflict leaves `outcome` None: it runs again."""
+        when it fails (or is a rehearsal). A call `alone` in its group needs no savepoint: its rollback
+        rolls back the whole transaction. A transient conflict leaves `outcome` None: it runs again."""
         call.outcome, call.heads, call.committed = None, {}, None
-        session = AsyncSession(bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint")
+        session = AsyncSession(bind=conn, expire_on_commit=False,
+                               join_transaction_mode="rollback_only" if alone else "create_savepoint")
         try:
+            # The session's transaction begins (in a group: its savepoint) before fn runs statements on the
+            # sqlite3 connection itself (ledger.statements), so that they are in it.
+            await session.connection()
+            if conn.sync_connection and (raw := statements.inline_sqlite(conn.sync_connection)) is not None:
+                session.info[statements.INLINE_KEY] = raw
             result = await call.fn(session)
             if call.rehearse:
                 await session.rollback()

@@ -40,7 +40,7 @@ from ledger_mcp.ledger.models import (
     WebhookEndpoint,
 )
 from ledger_mcp.ledger.money import format_amount
-from ledger_mcp.ledger.statements import Query
+from ledger_mcp.ledger.statements import Insert, Query, insert_in
 
 EVENT_TYPES = ("intent.posted", "intent.reversed", "invoice.created", "invoice.settled", "review_case.created",
                "review_case.decided", "period.locked", "bank_import.finished", "import.posted")
@@ -173,14 +173,14 @@ def _write_outbox(session: Session) -> None:
     topics = set(notes.topics) | built.topics
     deliveries = 0
     if built.events:
-        connection.execute(insert(OutboxEvent.__table__),  # type: ignore[attr-defined]
-                           [{"id": e["id"], "type": e["type"], "occurred_at": now,
-                             "payload": json.dumps(e, ensure_ascii=False, separators=(",", ":"))}
-                            for e in built.events])
+        insert_in(connection, _OUTBOX_INSERT.sql(connection.dialect),
+                  [(e["id"], e["type"], now, json.dumps(e, ensure_ascii=False, separators=(",", ":")))
+                   for e in built.events])
         deliveries = enqueue(connection, built.events, now)
     session.info[COMMITTED_KEY] = Committed(tuple(built.events), frozenset(topics), notes.created, deliveries)
 
 
+_OUTBOX_INSERT = Insert(OutboxEvent.__table__, ("id", "type", "occurred_at", "payload"))  # type: ignore[attr-defined]
 _ENDPOINTS = Query(select(WebhookEndpoint.id, WebhookEndpoint.events).where(col(WebhookEndpoint.removed_at).is_(None)))
 
 

@@ -69,7 +69,7 @@ from ledger_mcp.ledger.money import (
 )
 from ledger_mcp.ledger.portable import binary
 from ledger_mcp.ledger.provenance import Provenance
-from ledger_mcp.ledger.statements import Query, RowInsert
+from ledger_mcp.ledger.statements import Query, RowInsert, insert
 
 MAX_LINES = 500
 # Accounts in these categories carry the open-item subledgers (SKR03 1400/1600, SKR04 1200/3300, and any
@@ -317,11 +317,13 @@ _CONTEXTS: WeakKeyDictionary[Engine, tuple[tuple[int, str], BookingContext]] = W
 _CONTEXT_TABLES = frozenset({"account", "tax_code", "ledger_meta"})
 # Since the cached head: the event at it (still there, unchanged?), the changes to the context's tables
 # after it, and the history's head now. Not every event since: after a bulk import that is one per intent.
+# Found by the seq range from the cached head (usually a few events), not by table_name (`|| ''`: not by
+# the index on it, which would read every event of the chart's tables ever written).
 _EVENTS_SINCE = Query(
     select(RecordEvent.seq, RecordEvent.table_name, RecordEvent.event_hash)
-    .where(or_(col(RecordEvent.seq) == bindparam("seq"),
-               (col(RecordEvent.seq) > bindparam("seq"))
-               & or_(*(col(RecordEvent.table_name) == table for table in sorted(_CONTEXT_TABLES))),
+    .where(col(RecordEvent.seq) >= bindparam("seq"),
+           or_(col(RecordEvent.seq) == bindparam("seq"),
+               *(col(RecordEvent.table_name).concat("") == table for table in sorted(_CONTEXT_TABLES)),
                col(RecordEvent.seq) == select(func.max(RecordEvent.seq)).scalar_subquery()))
     .order_by(col(RecordEvent.seq)))
 
@@ -550,9 +552,9 @@ async def _write(session: AsyncSession, intent: Intent, pairs: list[Leg], rate: 
         raise LedgerCapacityReached(f"The ledger holds {number} journal lines; more could make its sums overflow.",
                                     hint="Start a new ledger for the next fiscal year (ledger-mcp init).")
     lines, number, prev = chain_lines(intent, pairs, base, rate, number, prev)
-    conn = await session.connection()
-    await conn.exec_driver_sql(*RowInsert.of(conn, Intent).statement([intent]))
-    await conn.exec_driver_sql(*RowInsert.of(conn, JournalLine).statement(lines))
+    bind = session.sync_session.get_bind()
+    await insert(session, *RowInsert.of(bind, Intent).statement([intent]))
+    await insert(session, *RowInsert.of(bind, JournalLine).statement(lines))
     await session.run_sync(inserted_intents, [intent], (number, prev))
     return posting_result(intent, cast(list[JournalLine], lines), base)
 

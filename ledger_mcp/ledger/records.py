@@ -38,7 +38,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ledger_mcp.ledger import scan
 from ledger_mcp.ledger.clock import utc_now
 from ledger_mcp.ledger.models import JournalLine, PeriodEvent, RecordEvent
-from ledger_mcp.ledger.statements import Insert, Query
+from ledger_mcp.ledger.statements import Insert, Query, insert_in
 
 RECORD_VERSION = 1
 GENESIS_HASH = "0" * 64
@@ -132,7 +132,7 @@ def _append(connection: Connection, changes: list[tuple[str, str, str, str | Non
     """Append (table, row_key, action, snapshot) events after the current head; returns the new head."""
     head = _HEAD.rows_in(connection)
     rows, new_head = _events(changes, (head[0][0], head[0][1]) if head else (0, GENESIS_HASH), utc_now())
-    connection.exec_driver_sql(EVENT_INSERT.sql(connection.dialect), rows)
+    insert_in(connection, EVENT_INSERT.sql(connection.dialect), rows)
     return new_head
 
 

@@ -15,7 +15,7 @@ from ledger_mcp.ledger import accounts, chain, posting
 from ledger_mcp.ledger.accounts import NewAccount
 from ledger_mcp.ledger.db import Database
 from ledger_mcp.ledger.errors import LedgerError, UnknownAccount
-from ledger_mcp.ledger.models import Intent, JournalLine
+from ledger_mcp.ledger.models import Intent, JournalLine, OutboxEvent, RecordEvent
 from ledger_mcp.ledger.posting import BookingLine, BookingRequest, PostingResult
 from ledger_mcp.server.app import prepare_ledger
 from ledger_mcp.settings import Settings
@@ -184,5 +184,36 @@ async def test_a_call_cancelled_while_it_waits_for_its_group_writes_nothing(sett
         assert await observer.read(_keys) == {"g-0", "g-2"}
     finally:
         release.set()
+        await db.dispose()
+        await observer.dispose()
+
+
+async def test_a_call_alone_in_its_group_that_fails_after_writing_leaves_nothing(settings: Settings,
+                                                                                  tmp_path: Path) -> None:
+    # Alone in its group a call runs without a savepoint: its rollback must take back the whole transaction,
+    # inserts run on the driver's connection included (journal, record history, outbox).
+    db, observer = await _ledger(settings, tmp_path / "anchor.log")
+
+    async def rows(session: AsyncSession) -> tuple[int, int, int, int]:
+        return tuple([len((await session.exec(select(model))).all())  # type: ignore[return-value]
+                      for model in (Intent, JournalLine, RecordEvent, OutboxEvent)])
+
+    async def book_then_fail(session: AsyncSession) -> None:
+        await posting.post_booking(session, _booking(1), CLI)
+        await session.flush()
+        raise RuntimeError("refused after the inserts")
+
+    try:
+        before = await observer.read(rows)
+        with pytest.raises(RuntimeError):
+            await db.write(book_then_fail)
+        await db.rehearse(posting.post_booking, _booking(2), CLI)
+        assert await observer.read(rows) == before
+        booked = await db.write(posting.post_booking, _booking(3), CLI)
+        assert await observer.read(_keys) == {"g-3"}
+        assert (booked.journal_number_first, booked.journal_number_last) == (1, 2)
+        report = await observer.read(chain.verify_chain)
+        assert report.ok and report.lines_checked == 2, report.first_break
+    finally:
         await db.dispose()
         await observer.dispose()
