@@ -20,14 +20,14 @@ SQLModel.metadata.naming_convention = {
 }
 
 
-class Table(SQLModel):
+class LedgerTable(SQLModel):
     """Base of every table. Rows are made from the database or by the ledger, rarely validated, so pydantic
     builds a table's validator at its first use instead of at import: a server starts sooner."""
 
     model_config = ConfigDict(defer_build=True)  # type: ignore[assignment]
 
 
-class LedgerMeta(Table, table=True):
+class LedgerMeta(LedgerTable, table=True):
     """Key/value facts about this ledger: chart, base_currency, created_at. (The schema revision is in
     alembic_version, see ledger_mcp.migrations.)"""
 
@@ -36,7 +36,7 @@ class LedgerMeta(Table, table=True):
     value: str
 
 
-class Account(Table, table=True):
+class Account(LedgerTable, table=True):
     """An account of the chart. `type` drives the sign of balances; `report_group` places it in reports."""
 
     __tablename__ = "account"
@@ -50,7 +50,7 @@ class Account(Table, table=True):
     created_at: str
 
 
-class TaxCode(Table, table=True):
+class TaxCode(LedgerTable, table=True):
     """A VAT treatment. `kind`: input, output, reverse_charge (self-assessed) or exempt."""
 
     __tablename__ = "tax_code"
@@ -66,7 +66,7 @@ class TaxCode(Table, table=True):
     is_active: bool = True
 
 
-class ProvenanceColumns(Table):
+class ProvenanceColumns(LedgerTable):
     """Provenance recorded on every intent and every journal line."""
 
     surface: str = Field(max_length=16)
@@ -147,7 +147,7 @@ class JournalLine(ProvenanceColumns, table=True):
 # --- Parties, invoices and settlements ---
 
 
-class Party(Table, table=True):
+class Party(LedgerTable, table=True):
     """A vendor or customer (master data; every change is in the record history, ledger_mcp.ledger.records).
 
     number: the personal account number (DATEV Debitor from 10000, Kreditor from 70000).
@@ -176,7 +176,7 @@ class Party(Table, table=True):
     updated_by: str = Field(max_length=300)
 
 
-class Invoice(Table, table=True):
+class Invoice(LedgerTable, table=True):
     """An incoming (payable) or outgoing (receivable) invoice or credit note, posted as `intent_id`.
 
     Amounts are positive minor units; a credit note reduces what is owed. Status and remaining
@@ -210,7 +210,7 @@ class Invoice(Table, table=True):
     updated_at: str
 
 
-class InvoiceLine(Table, table=True):
+class InvoiceLine(LedgerTable, table=True):
     """One line of an invoice as stated on it: account, tax code, net and VAT in minor units."""
 
     __tablename__ = "invoice_line"
@@ -223,7 +223,7 @@ class InvoiceLine(Table, table=True):
     tax_amount: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
-class Settlement(Table, table=True):
+class Settlement(LedgerTable, table=True):
     """`amount` of invoice `invoice_id` settled by the payment intent `payment_intent_id`.
 
     `amount` is in the invoice's currency; `base_amount` is the share of the item's base value
@@ -280,7 +280,7 @@ class PeriodEvent(ProvenanceColumns, table=True):
 # --- API keys ---
 
 
-class ApiKey(Table, table=True):
+class ApiKey(LedgerTable, table=True):
     """A credential for the HTTP transport. Only the sha256 of the secret is stored; `prefix` is the
     public part shown in lists and recorded in provenance. `scopes`: space-separated scope names.
     A revoked key stays in the table so that provenance prefixes keep resolving to a label.
@@ -300,7 +300,7 @@ class ApiKey(Table, table=True):
 # --- Documents and review cases ---
 
 
-class Document(Table, table=True):
+class Document(LedgerTable, table=True):
     """A stored file, content-addressed: `id` is the sha256 of its bytes, so the same file twice is
     one document. `storage_path` is relative to the document store's root."""
 
@@ -320,7 +320,7 @@ class Document(Table, table=True):
     created_by: str = Field(max_length=300)
 
 
-class IngestionLog(Table, table=True):
+class IngestionLog(LedgerTable, table=True):
     """One row per intake attempt: extracted, duplicate or failed (with the error code)."""
 
     __tablename__ = "ingestion_log"
@@ -334,7 +334,7 @@ class IngestionLog(Table, table=True):
     created_by: str = Field(max_length=300)
 
 
-class ReviewCase(Table, table=True):
+class ReviewCase(LedgerTable, table=True):
     """An extracted invoice waiting for a decision. JSON columns hold the normalized invoice (what
     approval posts), where each field came from, vendor candidates, findings and overrides."""
 
@@ -364,7 +364,7 @@ class ReviewCase(Table, table=True):
 # --- Foreign currency ---
 
 
-class ExchangeRate(Table, table=True):
+class ExchangeRate(LedgerTable, table=True):
     """1 unit of the base currency = `rate` units of `currency` on `rate_date`, as the ECB quotes it.
 
     `source`: ecb (reference rate, imported), monthly (the official monthly average for VAT, § 16 (6)
@@ -381,7 +381,7 @@ class ExchangeRate(Table, table=True):
     created_by: str = Field(max_length=300)
 
 
-class RevaluationItem(Table, table=True):
+class RevaluationItem(LedgerTable, table=True):
     """One open item's share of a period-end revaluation intent: `base_delta` (signed minor units,
     positive = the item's base value rose) at `rate`. Never changed; reversing the intent undoes it."""
 
@@ -395,7 +395,7 @@ class RevaluationItem(Table, table=True):
 # --- Confirmations ---
 
 
-class ConfirmationRequest(Table, table=True):
+class ConfirmationRequest(LedgerTable, table=True):
     """A consequential action (a Storno, a period lock, a large approval) waiting for a human's yes,
     for clients that cannot ask one themselves (or over HTTP, where the asking client could answer
     its own question). `question` is exactly what the human grants: the retried call must produce the
@@ -419,7 +419,7 @@ class ConfirmationRequest(Table, table=True):
 # --- Bank ---
 
 
-class BankAccount(Table, table=True):
+class BankAccount(LedgerTable, table=True):
     """A bank account whose statements are imported. `ledger_account` is the asset account (SKR03 1200ff,
     SKR04 1800ff) the money is booked on; each bank account has its own."""
 
@@ -435,7 +435,7 @@ class BankAccount(Table, table=True):
     created_by: str = Field(max_length=300)
 
 
-class BankImportBatch(Table, table=True):
+class BankImportBatch(LedgerTable, table=True):
     """One statement import: the stored file, what it held and what was taken. Opening and closing
     balances are the statement's own booked balances (CAMT OPBD/CLBD, MT940 :60F:/:62F:), if given."""
 
@@ -457,7 +457,7 @@ class BankImportBatch(Table, table=True):
     created_by: str = Field(max_length=300)
 
 
-class BankTransaction(Table, table=True):
+class BankTransaction(LedgerTable, table=True):
     """One line of a bank statement, never changed after import. `amount` is signed minor units
     (positive: money in). `fingerprint` identifies the line across imports (the bank's reference when
     it gives one), so a re-imported or overlapping statement adds nothing twice. Its state (open,
@@ -511,7 +511,7 @@ class BankMatchGroup(ProvenanceColumns, table=True):
     reversal_intent_id: str | None = Field(default=None, foreign_key="intent.id", max_length=36)
 
 
-class BankMatch(Table, table=True):
+class BankMatch(LedgerTable, table=True):
     """A bank transaction's membership in a match group."""
 
     __tablename__ = "bank_match"
@@ -523,7 +523,7 @@ class BankMatch(Table, table=True):
 # --- Payment runs ---
 
 
-class PaymentTerms(Table, table=True):
+class PaymentTerms(LedgerTable, table=True):
     """Cash discount (Skonto) terms and payment block of a vendor (`party_id`) or of one invoice
     (`invoice_id`, which wins over its vendor's). Skonto: `skonto_percent` off the gross amount when paid
     by `skonto_until`, or within `skonto_days` of the invoice date. Master data, like the party."""
@@ -541,7 +541,7 @@ class PaymentTerms(Table, table=True):
     updated_by: str = Field(max_length=300)
 
 
-class PaymentRun(Table, table=True):
+class PaymentRun(LedgerTable, table=True):
     """A SEPA credit transfer order from `bank_account_id`, executed on `execution_date`. Never changed:
     its status is derived from its events. `message_id` is the pain.001 MsgId and PmtInfId."""
 
@@ -556,7 +556,7 @@ class PaymentRun(Table, table=True):
     created_by: str = Field(max_length=240)  # actor_id, compared for four eyes
 
 
-class PaymentRunItem(Table, table=True):
+class PaymentRunItem(LedgerTable, table=True):
     """One transfer of a run: `amount` paid on invoice `invoice_id`, `skonto_amount` taken off it (so the
     invoice is settled by their sum). `end_to_end_id` travels with the money back to the statement."""
 
@@ -595,7 +595,7 @@ class PaymentRunEvent(ProvenanceColumns, table=True):
 # --- Record history ---
 
 
-class RecordEvent(Table, table=True):
+class RecordEvent(LedgerTable, table=True):
     """One change to a row of a table that shapes the books (see ledger_mcp.ledger.records), appended in
     the transaction that made the change and never changed itself.
 
@@ -620,7 +620,7 @@ class RecordEvent(Table, table=True):
 # --- Companies ---
 
 
-class Company(Table, table=True):
+class Company(LedgerTable, table=True):
     """A company served beside the home ledger: a ledger of its own (database, documents, anchor log), listed
     in the home database only. `database_url`: as given at creation, None for the SQLite file in
     <data_dir>/companies/<slug>/; `chart`: the chart it was created with."""
@@ -636,7 +636,7 @@ class Company(Table, table=True):
 # --- Events and webhooks (operational: not in the record history) ---
 
 
-class OutboxEvent(Table, table=True):
+class OutboxEvent(LedgerTable, table=True):
     """An event a committed write caused (ledger_mcp.ledger.events), written in the same transaction, so
     that it exists if and only if the write committed. `payload` is the JSON body webhooks receive."""
 
@@ -648,7 +648,7 @@ class OutboxEvent(Table, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))
 
 
-class WebhookEndpoint(Table, table=True):
+class WebhookEndpoint(LedgerTable, table=True):
     """A URL that receives the events named in `events` (space-separated types, or "*"), signed with
     `secret`. allow_private: the URL may resolve to private or loopback addresses (and use http).
     A removed endpoint keeps its row (removed_at) so that its delivery log stays readable."""
@@ -664,7 +664,7 @@ class WebhookEndpoint(Table, table=True):
     removed_at: str | None = None
 
 
-class WebhookDelivery(Table, table=True):
+class WebhookDelivery(LedgerTable, table=True):
     """One event for one endpoint. status: pending -> delivered, or failed after the last attempt (a
     replay makes it pending again). A worker claims it by setting `lease_owner` and `lease_until`;
     another worker may take it over only once the lease has run out."""
@@ -685,7 +685,7 @@ class WebhookDelivery(Table, table=True):
     delivered_at: str | None = None
 
 
-class WebhookAttempt(Table, table=True):
+class WebhookAttempt(LedgerTable, table=True):
     """The delivery log: one row per attempt to send a delivery (HTTP status code or error, duration)."""
 
     __tablename__ = "webhook_attempt"

@@ -155,10 +155,10 @@ class RowInsert:
     _made: ClassVar[dict[tuple[str, str], RowInsert]] = {}
 
     def __init__(self, dialect: Dialect, model: type[Any]) -> None:
-        insert = Insert(cast(Table, model.__table__))
-        self.sql = insert.sql(dialect)
-        self._values = attrgetter(*insert.columns)
-        self._date_at = insert.columns.index("booking_date") if dialect.name == "sqlite" else None
+        table_insert = Insert(cast(Table, model.__table__))
+        self.sql = table_insert.sql(dialect)
+        self._values = attrgetter(*table_insert.columns)
+        self._date_at = table_insert.columns.index("booking_date") if dialect.name == "sqlite" else None
 
     @classmethod
     def of(cls, bind: AsyncConnection | Connection | Engine, model: type[Any]) -> RowInsert:

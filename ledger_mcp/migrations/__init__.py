@@ -90,8 +90,9 @@ def current(connection: Connection) -> str | None:
 
 
 def upgrade(connection: Connection, revision: str = "head") -> None:
-    """Upgrade the database on `connection` (in the caller's transaction) to `revision`. An empty database is
-    created at the newest revision from the models (see `create`)."""
+    """Upgrade the database on `connection` (in the caller's transaction) to `revision`. Asked for "head", an
+    empty database is created from the models instead (`create`); a revision named by its id always runs the
+    scripts up to it."""
     version = current(connection)
     if revision == "head" and version == HEAD:
         return  # the common case, without loading alembic
